@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test suite: once on an optimised build, once under
+# AddressSanitizer + UndefinedBehaviorSanitizer.  Exits non-zero if any fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh
+
+status=0
+run_suites() {
+  local dir=$1
+  shift
+  echo "== $dir: build"
+  scripts/build.sh "$dir" "$@"
+  echo "== $dir: test"
+  ctest --test-dir "$dir" --output-on-failure || status=1
+}
+
+run_suites build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_suites build-asan -DCMAKE_BUILD_TYPE=Debug -DSESSIOND_SANITIZE=ON
+
+if [ $status -ne 0 ]; then
+  echo "test.sh: FAILED (see the suites above)" >&2
+else
+  echo "test.sh: every suite passed"
+fi
+exit $status
