@@ -11,7 +11,11 @@ run_suites() {
   local dir=$1
   shift
   echo "== $dir: build"
-  scripts/build.sh "$dir" "$@"
+  if ! scripts/build.sh "$dir" "$@"; then
+    echo "== $dir: BUILD FAILED" >&2
+    status=1
+    return
+  fi
   echo "== $dir: test"
   ctest --test-dir "$dir" --output-on-failure || status=1
 }

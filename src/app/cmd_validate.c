@@ -98,6 +98,7 @@ int sd_cmd_validate(int argc, char **argv)
         if (!from_stdin)
             fclose(in);
     }
+    fflush(stdout); /* the count follows the reasons, also when both go to a pipe */
     fprintf(stderr, "sessiond validate: %ld events, %ld invalid\n",
             tally.events, tally.invalid);
     if (io_failed)

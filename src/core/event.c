@@ -209,6 +209,21 @@ static sd_err_t validate(json_t *root, sd_event_t *ev, sd_error_t *err)
     return SD_OK;
 }
 
+/* jansson quotes the offending input; escape control bytes so the reason
+ * is safe in a terminal, a log line and a Kafka header. */
+static void printable(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; *in && o + 5 < cap; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (c < 0x20 || c == 0x7f)
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o] = '\0';
+}
+
 sd_err_t sd_event_parse(const char *buf, size_t len, sd_event_t *ev,
                         sd_error_t *err)
 {
@@ -219,10 +234,13 @@ sd_err_t sd_event_parse(const char *buf, size_t len, sd_event_t *ev,
     json_error_t jerr;
     json_t *root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
                               &jerr);
-    if (!root)
+    if (!root) {
+        char text[sizeof jerr.text * 4];
+        printable(jerr.text, text, sizeof text);
         return sd_error_set(err, SD_ERR_INVALID, "",
-                            "not JSON: %s (line %d, column %d)", jerr.text,
-                            jerr.line, jerr.column);
+                            "not JSON: %s (line %d, column %d)", text, jerr.line,
+                            jerr.column);
+    }
     sd_err_t rc;
     if (!json_is_object(root))
         rc = sd_error_set(err, SD_ERR_INVALID, "", "not an object (got %s)",

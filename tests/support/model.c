@@ -108,7 +108,7 @@ static int decide(const sd_event_t *const *ev, size_t n,
     if (!create || removed)
         return 0;
 
-    int64_t saved_at;
+    int64_t saved_at = 0;
     if (create->task_kind == SD_TASK_SCENARIO_GENERATION &&
         latest_save(saves, n_saves, create->short_id, &saved_at) &&
         saved_at >= create->occurred_at_ms)
