@@ -61,4 +61,10 @@ sd_err_t sd_change_to_json(const sd_change_t *change, char **out,
 
 const char *sd_change_type_name(sd_change_type_t type);
 
+
+
+/* Parses what sd_change_to_json wrote.  Strings in *out point into
+ * *storage, which the caller frees. */
+sd_err_t sd_change_from_json(const char *json, size_t len, sd_change_t *out,
+                             char **storage, sd_error_t *err);
 #endif

@@ -1,0 +1,118 @@
+/* The store contract: sessions kept per task_id, changed only through
+ * batches of intents, implemented on MongoDB and on SQLite.
+ *
+ * Errors are classified so the pipeline knows what to do:
+ *   SD_ERR_TRANSIENT  the store is unreachable or failed over: retry the batch
+ *   SD_ERR_EVENT      one event can never apply: dead-letter it (per item)
+ *   SD_ERR_FATAL      configuration or authentication: stop
+ * Applying a batch again after any error converges: every transition is
+ * idempotent. */
+#ifndef SESSIOND_STORE_H
+#define SESSIOND_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sessiond/change.h"
+#include "sessiond/rules.h"
+#include "sessiond/session_state.h"
+
+#define SD_STORE_DEFAULT_TTL_MS (INT64_C(7) * 24 * 3600 * 1000)
+
+typedef struct sd_store sd_store_t;
+
+typedef struct sd_store_config {
+    const char *uri;         /* mongodb://…, mongodb+srv://…, sqlite:PATH */
+    const char *database;    /* MongoDB; NULL: the URI's, else "sessions" */
+    const char *collection;  /* NULL: "sessions" */
+    const char *write_concern; /* MongoDB "majority" (NULL), or a number */
+    int64_t session_ttl_ms;  /* 0: 7 days */
+    int64_t retention_ms;    /* tombstones and save markers; 0: 2 x ttl; >= ttl */
+    int32_t timeout_ms;      /* server selection / lock wait; 0: 10 s */
+} sd_store_config_t;
+
+/* One event of a batch: what it asks for and where it was read. */
+typedef struct sd_store_item {
+    sd_intent_t intent;
+    const char *topic; /* NULL when not read from Kafka */
+    int32_t partition;
+    int64_t offset;
+} sd_store_item_t;
+
+typedef enum sd_apply_status {
+    SD_APPLY_CHANGED,   /* published at least one change */
+    SD_APPLY_UNCHANGED, /* already reflected (redelivery, superseded, hidden) */
+    SD_APPLY_IGNORED,   /* intent was SD_INTENT_IGNORE */
+    SD_APPLY_REJECTED,  /* SD_ERR_EVENT: dead-letter it; see errors[] */
+} sd_apply_status_t;
+
+/* Changes with their strings; the list owns both. */
+typedef struct sd_change_list {
+    sd_change_t *items;
+    size_t count;
+    size_t cap;
+    char **blobs; /* one per item */
+} sd_change_list_t;
+
+typedef struct sd_session_list {
+    sd_session_t *items;
+    size_t count;
+    size_t cap;
+    char **blobs;
+} sd_session_list_t;
+
+typedef struct sd_apply_result {
+    sd_change_list_t changes;   /* in batch order; per session by version */
+    sd_apply_status_t *status;  /* one per item */
+    sd_error_t *errors;         /* one per item; meaningful when REJECTED */
+    size_t count;
+} sd_apply_result_t;
+
+typedef struct sd_type_count {
+    char task_type[132];
+    int64_t live;
+} sd_type_count_t;
+
+sd_err_t sd_store_open(const sd_store_config_t *cfg, sd_store_t **out, sd_error_t *err);
+void sd_store_close(sd_store_t *store);
+const char *sd_store_kind(const sd_store_t *store); /* "mongodb" or "sqlite" */
+
+/* Creates indexes / tables when missing; safe to call on every start. */
+sd_err_t sd_store_ensure_schema(sd_store_t *store, sd_error_t *err);
+
+/* Applies items in order at now_ms.  *out is filled (and must be released
+ * with sd_apply_result_free) whenever SD_OK is returned.  A redelivered
+ * event yields its change again (same content) while it is the session's
+ * latest. */
+sd_err_t sd_store_apply(sd_store_t *store, const sd_store_item_t *items, size_t n,
+                        int64_t now_ms, sd_apply_result_t *out, sd_error_t *err);
+
+/* Visible sessions at now_ms. */
+sd_err_t sd_store_get(sd_store_t *store, const char *task_id, int64_t now_ms,
+                      sd_session_list_t *out, sd_error_t *err);
+sd_err_t sd_store_list_by_short_id(sd_store_t *store, const char *short_id,
+                                   int64_t now_ms, sd_session_list_t *out,
+                                   sd_error_t *err);
+/* Every visible session, by task_id (tests, rebuild checks). */
+sd_err_t sd_store_list_all(sd_store_t *store, int64_t now_ms, sd_session_list_t *out,
+                           sd_error_t *err);
+
+/* Publishes session.expired for up to `limit` sessions whose TTL passed. */
+sd_err_t sd_store_sweep(sd_store_t *store, int64_t now_ms, size_t limit,
+                        sd_change_list_t *out, sd_error_t *err);
+
+/* Visible sessions per task_type; *out is malloc'd, *n entries. */
+sd_err_t sd_store_count_by_type(sd_store_t *store, int64_t now_ms, sd_type_count_t **out,
+                                size_t *n, sd_error_t *err);
+
+sd_err_t sd_store_ping(sd_store_t *store, sd_error_t *err);
+
+/* Containers. */
+sd_err_t sd_change_list_add(sd_change_list_t *list, const sd_change_t *change);
+void sd_change_list_free(sd_change_list_t *list);
+sd_err_t sd_session_list_add(sd_session_list_t *list, const sd_session_t *session);
+void sd_session_list_free(sd_session_list_t *list);
+sd_err_t sd_apply_result_init(sd_apply_result_t *r, size_t n);
+void sd_apply_result_free(sd_apply_result_t *r);
+
+#endif

@@ -1,0 +1,709 @@
+/* The store contract on one SQLite file (WAL mode).
+ *
+ * A batch is one write transaction (BEGIN IMMEDIATE): SQLite serialises
+ * writers, so reading a row, applying sd_state_apply() and writing it back
+ * is atomic here, and two processes sharing the file take turns per batch.
+ * Each row keeps the JSON of its latest published change, which is what a
+ * redelivered event re-publishes. */
+#define _POSIX_C_SOURCE 200809L
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sessiond/store_backend.h"
+
+typedef struct sqlite_store {
+    sd_store_t base;
+    sqlite3 *db;
+    sqlite3_stmt *load, *save_row, *load_mark, *save_mark, *scan_save, *latest,
+        *latest_by_short;
+} sqlite_store_t;
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    " task_id TEXT PRIMARY KEY,"
+    " short_id TEXT, task_type TEXT, user_id TEXT, metadata TEXT,"
+    " status TEXT NOT NULL DEFAULT 'active',"
+    " created_at INTEGER, created_by TEXT,"
+    " status_at INTEGER, status_by TEXT,"
+    " removed_reason TEXT, removed_by TEXT, removed_at INTEGER,"
+    " removed_topic TEXT, removed_partition INTEGER, removed_offset INTEGER,"
+    " updated_at INTEGER, live INTEGER NOT NULL DEFAULT 0,"
+    " version INTEGER NOT NULL DEFAULT 0,"
+    " last_change TEXT, last_cause TEXT, purge_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS sessions_short_id ON sessions(short_id);"
+    "CREATE INDEX IF NOT EXISTS sessions_task_type ON sessions(task_type);"
+    "CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status);"
+    "CREATE INDEX IF NOT EXISTS sessions_created_at ON sessions(created_at);"
+    "CREATE INDEX IF NOT EXISTS sessions_user_id ON sessions(user_id);"
+    "CREATE INDEX IF NOT EXISTS sessions_updated_at ON sessions(updated_at);"
+    "CREATE INDEX IF NOT EXISTS sessions_purge_at ON sessions(purge_at);"
+    "CREATE TABLE IF NOT EXISTS saves ("
+    " short_id TEXT PRIMARY KEY, saved_at INTEGER NOT NULL, saved_by TEXT NOT NULL,"
+    " topic TEXT, partition INTEGER, offset INTEGER, purge_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS saves_purge_at ON saves(purge_at);";
+
+#define ROW_COLUMNS                                                               \
+    "task_id, short_id, task_type, user_id, metadata, created_at, created_by, " \
+    "status, status_at, status_by, removed_reason, removed_by, removed_at, "    \
+    "removed_topic, removed_partition, removed_offset, live, version, purge_at"
+
+/* A visible session: created, not removed, TTL not passed (?1 = now - ttl). */
+#define VISIBLE "created_by IS NOT NULL AND removed_reason IS NULL AND updated_at > ?1"
+
+static sd_err_t db_error(sqlite_store_t *s, sd_error_t *err, const char *doing)
+{
+    int code = sqlite3_errcode(s->db);
+    sd_err_t cls = (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_IOERR ||
+                    code == SQLITE_FULL)
+                       ? SD_ERR_TRANSIENT
+                       : SD_ERR_FATAL;
+    return sd_error_set(err, cls, "store", "sqlite %s: %s (%s)", doing,
+                        sqlite3_errmsg(s->db), sqlite3_db_filename(s->db, "main"));
+}
+
+static sd_err_t exec(sqlite_store_t *s, const char *sql, sd_error_t *err)
+{
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(s, err, sql);
+    return SD_OK;
+}
+
+/* ---- rows <-> sd_state_t ---- */
+
+/* A loaded row: the state plus a copy of its strings. */
+typedef struct row {
+    sd_state_t st;
+    int exists;
+    int64_t purge_at;
+    char *strings;
+} row_t;
+
+static const char *col_text(sqlite3_stmt *stmt, int col, char **cursor)
+{
+    const unsigned char *t = sqlite3_column_text(stmt, col);
+    if (!t)
+        return NULL;
+    size_t n = (size_t)sqlite3_column_bytes(stmt, col) + 1;
+    memcpy(*cursor, t, n);
+    *cursor += n;
+    return *cursor - n;
+}
+
+static int reason_of(const char *name, sd_reason_t *out)
+{
+    for (int r = SD_REASON_TASK_CREATED; r <= SD_REASON_TTL; r++)
+        if (name && strcmp(name, sd_reason_name((sd_reason_t)r)) == 0) {
+            *out = (sd_reason_t)r;
+            return 1;
+        }
+    return 0;
+}
+
+static sd_status_t status_of(const char *name)
+{
+    for (int st = SD_STATUS_ACTIVE; st <= SD_STATUS_CANCELLED; st++)
+        if (name && strcmp(name, sd_status_name((sd_status_t)st)) == 0)
+            return (sd_status_t)st;
+    return SD_STATUS_ACTIVE;
+}
+
+static void read_row(sqlite3_stmt *q, row_t *row)
+{
+    size_t size = 0;
+    for (int c = 0; c < 16; c++)
+        size += (size_t)sqlite3_column_bytes(q, c) + 1;
+    char *cursor = row->strings = malloc(size);
+    if (!cursor)
+        return;
+    sd_state_t *st = &row->st;
+    st->task_id = col_text(q, 0, &cursor);
+    st->short_id = col_text(q, 1, &cursor);
+    st->task_type = col_text(q, 2, &cursor);
+    st->user_id = col_text(q, 3, &cursor);
+    st->metadata_json = col_text(q, 4, &cursor);
+    st->has_create = sqlite3_column_type(q, 6) != SQLITE_NULL;
+    st->created_at = sqlite3_column_int64(q, 5);
+    st->created_by = col_text(q, 6, &cursor);
+    st->has_status = sqlite3_column_type(q, 9) != SQLITE_NULL;
+    st->status = status_of((const char *)sqlite3_column_text(q, 7));
+    st->status_at = sqlite3_column_int64(q, 8);
+    st->status_by = col_text(q, 9, &cursor);
+    st->removed = reason_of((const char *)sqlite3_column_text(q, 10), &st->removed_reason);
+    st->removed_by.event_id = col_text(q, 11, &cursor);
+    st->removed_by.at_ms = sqlite3_column_int64(q, 12);
+    st->removed_by.topic = col_text(q, 13, &cursor);
+    st->removed_by.partition = sqlite3_column_int(q, 14);
+    st->removed_by.offset = sqlite3_column_int64(q, 15);
+    st->live = sqlite3_column_int(q, 16);
+    st->version = sqlite3_column_int64(q, 17);
+    row->purge_at = sqlite3_column_int64(q, 18);
+    row->exists = 1;
+}
+
+static sd_err_t load_row(sqlite_store_t *s, const char *task_id, row_t *row, sd_error_t *err)
+{
+    memset(row, 0, sizeof *row);
+    sqlite3_stmt *q = s->load;
+    sqlite3_bind_text(q, 1, task_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        read_row(q, row);
+        if (!row->strings) {
+            sqlite3_reset(q);
+            return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading task %s", task_id);
+        }
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(s, err, "reading a session");
+    if (!row->exists)
+        row->st.task_id = task_id;
+    return SD_OK;
+}
+
+static void bind_opt_text(sqlite3_stmt *q, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* Writes the row; change_json / cause are the latest published change when
+ * this write published one. */
+static sd_err_t store_row(sqlite_store_t *s, const row_t *row, int64_t event_at, int64_t now,
+                          const char *change_json, const char *cause, sd_error_t *err)
+{
+    const sd_state_t *st = &row->st;
+    const sd_store_config_t *cfg = &s->base.cfg;
+    sqlite3_stmt *q = s->save_row;
+    int64_t purge_at = max64(row->purge_at,
+                             max64(event_at + cfg->session_ttl_ms, now) + cfg->retention_ms);
+    bind_opt_text(q, 1, st->task_id);
+    bind_opt_text(q, 2, st->short_id);
+    bind_opt_text(q, 3, st->task_type);
+    bind_opt_text(q, 4, st->user_id);
+    bind_opt_text(q, 5, st->metadata_json);
+    if (st->has_create)
+        sqlite3_bind_int64(q, 6, st->created_at);
+    else
+        sqlite3_bind_null(q, 6);
+    bind_opt_text(q, 7, st->has_create ? st->created_by : NULL);
+    sqlite3_bind_text(q, 8, sd_status_name(st->has_status ? st->status : SD_STATUS_ACTIVE),
+                      -1, SQLITE_STATIC);
+    if (st->has_status)
+        sqlite3_bind_int64(q, 9, st->status_at);
+    else
+        sqlite3_bind_null(q, 9);
+    bind_opt_text(q, 10, st->has_status ? st->status_by : NULL);
+    bind_opt_text(q, 11, st->removed ? sd_reason_name(st->removed_reason) : NULL);
+    bind_opt_text(q, 12, st->removed ? st->removed_by.event_id : NULL);
+    sqlite3_bind_int64(q, 13, st->removed_by.at_ms);
+    bind_opt_text(q, 14, st->removed ? st->removed_by.topic : NULL);
+    sqlite3_bind_int(q, 15, st->removed_by.partition);
+    sqlite3_bind_int64(q, 16, st->removed_by.offset);
+    if (st->has_create)
+        sqlite3_bind_int64(q, 17, sd_state_updated_at(st));
+    else
+        sqlite3_bind_null(q, 17);
+    sqlite3_bind_int(q, 18, st->live);
+    sqlite3_bind_int64(q, 19, st->version);
+    bind_opt_text(q, 20, change_json);
+    bind_opt_text(q, 21, cause);
+    sqlite3_bind_int64(q, 22, purge_at);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    if (rc != SQLITE_DONE)
+        return db_error(s, err, "writing a session");
+    return SD_OK;
+}
+
+/* ---- save markers ---- */
+
+typedef struct mark {
+    sd_cover_t cover;
+    char *strings;
+} mark_t;
+
+static sd_err_t load_mark(sqlite_store_t *s, const char *short_id, mark_t *m, sd_error_t *err)
+{
+    memset(m, 0, sizeof *m);
+    sqlite3_stmt *q = s->load_mark;
+    sqlite3_bind_text(q, 1, short_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        size_t size = (size_t)sqlite3_column_bytes(q, 1) + sqlite3_column_bytes(q, 2) + 2;
+        char *cursor = m->strings = malloc(size);
+        if (!cursor) {
+            sqlite3_reset(q);
+            return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading a save");
+        }
+        m->cover.known = 1;
+        m->cover.save.at_ms = sqlite3_column_int64(q, 0);
+        m->cover.save.event_id = col_text(q, 1, &cursor);
+        m->cover.save.topic = col_text(q, 2, &cursor);
+        m->cover.save.partition = sqlite3_column_int(q, 3);
+        m->cover.save.offset = sqlite3_column_int64(q, 4);
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(s, err, "reading a save");
+    return SD_OK;
+}
+
+/* ---- apply ---- */
+
+typedef struct batch {
+    sqlite_store_t *s;
+    int64_t now;
+    sd_state_clock_t clock;
+    sd_apply_result_t *out;
+    const char **emitted_tasks; /* task_ids that published in this batch */
+    size_t n_emitted, cap_emitted;
+} batch_t;
+
+static sd_err_t note_emitted(batch_t *b, const char *task_id)
+{
+    if (b->n_emitted == b->cap_emitted) {
+        size_t ncap = b->cap_emitted ? 2 * b->cap_emitted : 64;
+        const char **n = realloc(b->emitted_tasks, ncap * sizeof *n);
+        if (!n)
+            return SD_ERR_NOMEM;
+        b->emitted_tasks = n;
+        b->cap_emitted = ncap;
+    }
+    /* Points into the change list's copy, which lives as long as the batch. */
+    b->emitted_tasks[b->n_emitted++] = task_id;
+    return SD_OK;
+}
+
+static int emitted_in_batch(const batch_t *b, const char *task_id)
+{
+    for (size_t i = 0; i < b->n_emitted; i++)
+        if (strcmp(b->emitted_tasks[i], task_id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Stores a transition's outcome and records its change, if any. */
+static sd_err_t commit_transition(batch_t *b, row_t *row, const sd_emit_t *emit,
+                                  int64_t event_at, int *emitted, sd_error_t *err)
+{
+    char *json = NULL;
+    sd_err_t rc = SD_OK;
+    if (emit->emitted) {
+        sd_change_t change = sd_store_change_of(&row->st, emit);
+        size_t len;
+        if ((rc = sd_change_to_json(&change, &json, &len, err)) != SD_OK)
+            return rc;
+        if (sd_change_list_add(&b->out->changes, &change) != SD_OK ||
+            note_emitted(b, b->out->changes.items[b->out->changes.count - 1].session.task_id)) {
+            free(json);
+            return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory recording a change");
+        }
+        *emitted = 1;
+    }
+    rc = store_row(b->s, row, event_at, b->now, json, emit->emitted ? emit->cause.event_id : NULL,
+                   err);
+    free(json);
+    return rc;
+}
+
+static sd_err_t apply_to_task(batch_t *b, const sd_store_item_t *item, int *emitted,
+                              sd_error_t *err)
+{
+    const sd_event_t *ev = item->intent.event;
+    sd_origin_t origin = {ev->event_id, ev->occurred_at_ms, item->topic, item->partition,
+                          item->offset};
+    row_t row;
+    mark_t mark = {0};
+    sd_err_t rc = load_row(b->s, ev->task_id, &row, err);
+    if (rc == SD_OK && item->intent.kind == SD_INTENT_CREATE &&
+        ev->task_kind == SD_TASK_SCENARIO_GENERATION)
+        rc = load_mark(b->s, ev->short_id, &mark, err);
+    if (rc == SD_OK) {
+        sd_emit_t emit;
+        if (sd_state_apply(&row.st, &item->intent, &origin, &mark.cover, b->clock, &emit))
+            rc = commit_transition(b, &row, &emit, ev->occurred_at_ms, emitted, err);
+    }
+    free(mark.strings);
+    free(row.strings);
+    return rc;
+}
+
+static sd_err_t apply_save(batch_t *b, const sd_store_item_t *item, int *emitted,
+                           sd_error_t *err)
+{
+    sqlite_store_t *s = b->s;
+    const sd_event_t *ev = item->intent.event;
+    const sd_store_config_t *cfg = &s->base.cfg;
+    sd_origin_t save = {ev->event_id, ev->occurred_at_ms, item->topic, item->partition,
+                        item->offset};
+
+    /* Keep the latest save: later (saved_at, saved_by) replaces the marker. */
+    sqlite3_stmt *q = s->save_mark;
+    sqlite3_bind_text(q, 1, ev->short_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, ev->occurred_at_ms);
+    sqlite3_bind_text(q, 3, ev->event_id, -1, SQLITE_STATIC);
+    bind_opt_text(q, 4, item->topic);
+    sqlite3_bind_int(q, 5, item->partition);
+    sqlite3_bind_int64(q, 6, item->offset);
+    sqlite3_bind_int64(q, 7, max64(ev->occurred_at_ms, b->now) + cfg->retention_ms);
+    int step = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (step != SQLITE_DONE)
+        return db_error(s, err, "recording a save");
+
+    /* Collect first: rows are rewritten while we go. */
+    q = s->scan_save;
+    sqlite3_bind_text(q, 1, ev->short_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, ev->occurred_at_ms);
+    char **tasks = NULL;
+    size_t n = 0, cap = 0;
+    sd_err_t rc = SD_OK;
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **nt = realloc(tasks, cap * sizeof *nt);
+            if (!nt) {
+                rc = SD_ERR_NOMEM;
+                break;
+            }
+            tasks = nt;
+        }
+        if (!(tasks[n] = strdup((const char *)sqlite3_column_text(q, 0)))) {
+            rc = SD_ERR_NOMEM;
+            break;
+        }
+        n++;
+    }
+    sqlite3_reset(q);
+    if (rc == SD_OK && step != SQLITE_DONE)
+        rc = db_error(s, err, "finding sessions a save covers");
+    else if (rc == SD_ERR_NOMEM)
+        rc = sd_error_set(err, rc, "", "out of memory applying a save");
+
+    for (size_t i = 0; i < n && rc == SD_OK; i++) {
+        row_t row;
+        if ((rc = load_row(s, tasks[i], &row, err)) != SD_OK)
+            break;
+        sd_emit_t emit;
+        if (sd_state_cover(&row.st, &save, b->clock, &emit))
+            rc = commit_transition(b, &row, &emit, ev->occurred_at_ms, emitted, err);
+        free(row.strings);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(tasks[i]);
+    free(tasks);
+    return rc;
+}
+
+/* A redelivered event re-publishes the latest change it caused. */
+static sd_err_t republish(batch_t *b, const sd_store_item_t *item, sd_error_t *err)
+{
+    const sd_event_t *ev = item->intent.event;
+    int by_short = item->intent.kind == SD_INTENT_SAVE;
+    sqlite3_stmt *q = by_short ? b->s->latest_by_short : b->s->latest;
+    sqlite3_bind_text(q, 1, by_short ? ev->short_id : ev->task_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, ev->event_id, -1, SQLITE_STATIC);
+    sd_err_t rc = SD_OK;
+    int step;
+    while (rc == SD_OK && (step = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *task_id = (const char *)sqlite3_column_text(q, 0);
+        const char *json = (const char *)sqlite3_column_text(q, 1);
+        if (emitted_in_batch(b, task_id))
+            continue;
+        sd_change_t change;
+        char *storage;
+        rc = sd_change_from_json(json, (size_t)sqlite3_column_bytes(q, 1), &change, &storage,
+                                 err);
+        if (rc == SD_OK) {
+            if (sd_change_list_add(&b->out->changes, &change) != SD_OK ||
+                note_emitted(b, b->out->changes.items[b->out->changes.count - 1].session.task_id))
+                rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory re-publishing");
+            free(storage);
+        }
+    }
+    if (rc == SD_OK && step != SQLITE_DONE)
+        rc = db_error(b->s, err, "reading the latest change");
+    sqlite3_reset(q);
+    return rc;
+}
+
+static sd_err_t sqlite_apply(sd_store_t *base, const sd_store_item_t *items, size_t n,
+                             int64_t now_ms, sd_apply_result_t *out, sd_error_t *err)
+{
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    batch_t b = {.s = s, .now = now_ms, .out = out,
+                 .clock = {now_ms, base->cfg.session_ttl_ms}};
+    sd_err_t rc = exec(s, "BEGIN IMMEDIATE", err);
+    if (rc != SD_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == SD_OK; i++) {
+        const sd_store_item_t *item = &items[i];
+        int emitted = 0;
+        switch (item->intent.kind) {
+        case SD_INTENT_IGNORE:
+            out->status[i] = SD_APPLY_IGNORED;
+            continue;
+        case SD_INTENT_SAVE:
+            rc = apply_save(&b, item, &emitted, err);
+            break;
+        default:
+            rc = apply_to_task(&b, item, &emitted, err);
+            break;
+        }
+        out->status[i] = emitted ? SD_APPLY_CHANGED : SD_APPLY_UNCHANGED;
+    }
+    for (size_t i = 0; i < n && rc == SD_OK; i++)
+        if (out->status[i] == SD_APPLY_UNCHANGED)
+            rc = republish(&b, &items[i], err);
+    free(b.emitted_tasks);
+    if (rc == SD_OK)
+        rc = exec(s, "COMMIT", err);
+    if (rc != SD_OK)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* ---- reads ---- */
+
+static sd_err_t sqlite_list(sd_store_t *base, const char *by, const char *value,
+                            int64_t now_ms, sd_session_list_t *out, sd_error_t *err)
+{
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT " ROW_COLUMNS " FROM sessions WHERE " VISIBLE
+             "%s%s%s ORDER BY task_id", by ? " AND " : "", by ? by : "", by ? " = ?2" : "");
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return db_error(s, err, "preparing a read");
+    sqlite3_bind_int64(q, 1, now_ms - base->cfg.session_ttl_ms);
+    if (by)
+        sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+    memset(out, 0, sizeof *out);
+    sd_err_t rc = SD_OK;
+    int step;
+    while (rc == SD_OK && (step = sqlite3_step(q)) == SQLITE_ROW) {
+        row_t row = {0};
+        read_row(q, &row);
+        sd_session_t session = sd_state_session(&row.st);
+        if (!row.strings || sd_session_list_add(out, &session) != SD_OK)
+            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory listing sessions");
+        free(row.strings);
+    }
+    if (rc == SD_OK && step != SQLITE_DONE)
+        rc = db_error(s, err, "listing sessions");
+    sqlite3_finalize(q);
+    if (rc != SD_OK)
+        sd_session_list_free(out);
+    return rc;
+}
+
+static sd_err_t sqlite_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
+                             sd_change_list_t *out, sd_error_t *err)
+{
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    sd_apply_result_t result;
+    sd_err_t rc = sd_apply_result_init(&result, 0);
+    if (rc != SD_OK)
+        return sd_error_set(err, rc, "", "out of memory sweeping");
+    batch_t b = {.s = s, .now = now_ms, .out = &result,
+                 .clock = {now_ms, base->cfg.session_ttl_ms}};
+    sqlite3_stmt *q = NULL;
+    if ((rc = exec(s, "BEGIN IMMEDIATE", err)) != SD_OK) {
+        sd_apply_result_free(&result);
+        return rc;
+    }
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT " ROW_COLUMNS " FROM sessions WHERE live = 1 AND "
+                           "removed_reason IS NULL AND updated_at <= ?1 LIMIT ?2",
+                           -1, &q, NULL) != SQLITE_OK)
+        rc = db_error(s, err, "preparing the sweep");
+    else {
+        sqlite3_bind_int64(q, 1, now_ms - base->cfg.session_ttl_ms);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)limit);
+        /* Each expiry rewrites a row the cursor already passed: safe in SQLite. */
+        int step;
+        while (rc == SD_OK && (step = sqlite3_step(q)) == SQLITE_ROW) {
+            row_t row = {0};
+            read_row(q, &row);
+            if (!row.strings) {
+                rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory sweeping");
+                break;
+            }
+            sd_emit_t emit;
+            int emitted = 0;
+            if (sd_state_expire(&row.st, b.clock, &emit))
+                rc = commit_transition(&b, &row, &emit, emit.occurred_at_ms, &emitted, err);
+            free(row.strings);
+        }
+        if (rc == SD_OK && step != SQLITE_DONE)
+            rc = db_error(s, err, "sweeping");
+        sqlite3_finalize(q);
+    }
+    /* Purge tombstones and save markers whose retention ran out. */
+    if (rc == SD_OK) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM sessions WHERE live = 0 AND purge_at <= %lld;"
+                 "DELETE FROM saves WHERE purge_at <= %lld;",
+                 (long long)now_ms, (long long)now_ms);
+        rc = exec(s, sql, err);
+    }
+    free(b.emitted_tasks);
+    if (rc == SD_OK)
+        rc = exec(s, "COMMIT", err);
+    if (rc != SD_OK) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        sd_apply_result_free(&result);
+        return rc;
+    }
+    *out = result.changes;
+    memset(&result.changes, 0, sizeof result.changes);
+    sd_apply_result_free(&result);
+    return SD_OK;
+}
+
+static sd_err_t sqlite_count_by_type(sd_store_t *base, int64_t now_ms, sd_type_count_t **out,
+                                     size_t *n, sd_error_t *err)
+{
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    sqlite3_stmt *q;
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT task_type, COUNT(*) FROM sessions WHERE " VISIBLE
+                           " GROUP BY task_type ORDER BY task_type", -1, &q, NULL) != SQLITE_OK)
+        return db_error(s, err, "preparing a count");
+    sqlite3_bind_int64(q, 1, now_ms - base->cfg.session_ttl_ms);
+    sd_err_t rc = SD_OK;
+    int step;
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        sd_type_count_t *grown = realloc(*out, (*n + 1) * sizeof *grown);
+        if (!grown) {
+            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory counting sessions");
+            break;
+        }
+        *out = grown;
+        snprintf(grown[*n].task_type, sizeof grown[*n].task_type, "%s",
+                 (const char *)sqlite3_column_text(q, 0));
+        grown[(*n)++].live = sqlite3_column_int64(q, 1);
+    }
+    if (rc == SD_OK && step != SQLITE_DONE)
+        rc = db_error(s, err, "counting sessions");
+    sqlite3_finalize(q);
+    if (rc != SD_OK) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+static sd_err_t sqlite_ping(sd_store_t *base, sd_error_t *err)
+{
+    return exec((sqlite_store_t *)base, "SELECT 1", err);
+}
+
+static void sqlite_close(sd_store_t *base)
+{
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    sqlite3_stmt *stmts[] = {s->load, s->save_row, s->load_mark, s->save_mark,
+                             s->scan_save, s->latest, s->latest_by_short};
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
+        sqlite3_finalize(stmts[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static sd_err_t prepare(sqlite_store_t *s, sd_error_t *err)
+{
+    struct {
+        sqlite3_stmt **stmt;
+        const char *sql;
+    } all[] = {
+        {&s->load, "SELECT " ROW_COLUMNS " FROM sessions WHERE task_id = ?1"},
+        {&s->save_row,
+         "INSERT OR REPLACE INTO sessions (task_id, short_id, task_type, user_id, metadata,"
+         " created_at, created_by, status, status_at, status_by, removed_reason, removed_by,"
+         " removed_at, removed_topic, removed_partition, removed_offset, updated_at, live,"
+         " version, last_change, last_cause, purge_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+         " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
+         " COALESCE(?20, (SELECT last_change FROM sessions WHERE task_id = ?1)),"
+         " COALESCE(?21, (SELECT last_cause FROM sessions WHERE task_id = ?1)), ?22)"},
+        {&s->load_mark,
+         "SELECT saved_at, saved_by, topic, partition, offset FROM saves WHERE short_id = ?1"},
+        {&s->save_mark,
+         "INSERT INTO saves (short_id, saved_at, saved_by, topic, partition, offset, purge_at)"
+         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (short_id) DO UPDATE SET"
+         " saved_at = excluded.saved_at, saved_by = excluded.saved_by, topic = excluded.topic,"
+         " partition = excluded.partition, offset = excluded.offset,"
+         " purge_at = MAX(purge_at, excluded.purge_at)"
+         " WHERE (excluded.saved_at, excluded.saved_by) > (saved_at, saved_by)"},
+        {&s->scan_save,
+         "SELECT task_id FROM sessions WHERE short_id = ?1 AND task_type = 'scenario_generation'"
+         " AND removed_reason IS NULL AND created_at <= ?2"},
+        {&s->latest, "SELECT task_id, last_change FROM sessions WHERE task_id = ?1 AND"
+                     " last_cause = ?2"},
+        {&s->latest_by_short, "SELECT task_id, last_change FROM sessions WHERE short_id = ?1"
+                              " AND last_cause = ?2"},
+    };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (sqlite3_prepare_v3(s->db, all[i].sql, -1, SQLITE_PREPARE_PERSISTENT, all[i].stmt,
+                               NULL) != SQLITE_OK)
+            return db_error(s, err, "preparing statements");
+    return SD_OK;
+}
+
+static sd_err_t sqlite_ensure_schema(sd_store_t *base, sd_error_t *err)
+{
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    sd_err_t rc = exec(s, schema_sql, err);
+    return rc == SD_OK ? prepare(s, err) : rc;
+}
+
+static const sd_store_ops_t sqlite_ops = {
+    .kind = "sqlite",
+    .ensure_schema = sqlite_ensure_schema,
+    .apply = sqlite_apply,
+    .list = sqlite_list,
+    .sweep = sqlite_sweep,
+    .count_by_type = sqlite_count_by_type,
+    .ping = sqlite_ping,
+    .close = sqlite_close,
+};
+
+sd_err_t sd_sqlite_store_open(const sd_store_config_t *cfg, const char *path,
+                              sd_store_t **out, sd_error_t *err)
+{
+    sqlite_store_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory opening %s", path);
+    s->base.ops = &sqlite_ops;
+    s->base.cfg = *cfg;
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        sd_error_set(err, SD_ERR_FATAL, "store", "cannot open sqlite database %s: %s", path,
+                     s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        sqlite3_close(s->db);
+        free(s);
+        return SD_ERR_FATAL;
+    }
+    sqlite3_busy_timeout(s->db, cfg->timeout_ms);
+    /* WAL: readers never block the writer; NORMAL sync is durable in WAL
+     * mode across process crashes (a power loss may drop the last commit). */
+    sd_err_t rc = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", err);
+    if (rc != SD_OK) {
+        sqlite_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return SD_OK;
+}

@@ -1,0 +1,524 @@
+/* The store contract suite: the same cases for every store.
+ *
+ *   store_contract sqlite
+ *   SESSIOND_TEST_MONGO_URI=mongodb://… store_contract mongodb
+ *
+ * Random cases print their seed on failure; SESSIOND_TEST_SEED=N runs
+ * only that seed. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fixtures.h"
+#include "sessiond/workload.h"
+#include "storefx.h"
+
+#define T0 INT64_C(1772323200000) /* 2026-03-01T00:00:00Z */
+#define MIN INT64_C(60000)
+#define DAY (1440 * MIN)
+#define TTL (7 * DAY)
+#define NOW (T0 + DAY)
+
+static int case_counter;
+
+static const char *case_name(const char *prefix)
+{
+    static char name[96];
+    snprintf(name, sizeof name, "%s%d", prefix, case_counter++);
+    return name;
+}
+
+/* ---- scripted events ---- */
+
+static char *at(long minute)
+{
+    static char buf[8][40];
+    static int next;
+    char *b = buf[next++ % 8];
+    long m = minute < 0 ? 0 : minute;
+    snprintf(b, 40, "2026-03-%02ldT%02ld:%02ld:00Z", 1 + m / 1440, m / 60 % 24, m % 60);
+    return b;
+}
+
+static void create(fx_events_t *e, const char *id, const char *task, const char *type,
+                   const char *short_id, long minute)
+{
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"event_id\":\"%s\",\"event_type\":\"task.created\",\"task_id\":\"%s\","
+             "\"task_type\":\"%s\",\"short_id\":\"%s\",\"user_id\":\"u-%s\","
+             "\"metadata\":{\"by\":\"%s\",\"n\":[1,2]},\"occurred_at\":\"%s\"}",
+             id, task, type, short_id, id, id, at(minute));
+    fx_events_add_json(e, json);
+}
+
+static void terminal(fx_events_t *e, const char *id, const char *event_type, const char *task,
+                     const char *type, long minute)
+{
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"event_id\":\"%s\",\"event_type\":\"%s\",\"task_id\":\"%s\","
+             "\"task_type\":\"%s\",\"occurred_at\":\"%s\"}",
+             id, event_type, task, type, at(minute));
+    fx_events_add_json(e, json);
+}
+
+static void save(fx_events_t *e, const char *id, const char *short_id, long minute)
+{
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"event_id\":\"%s\",\"event_type\":\"scenario.saved\",\"short_id\":\"%s\","
+             "\"occurred_at\":\"%s\"}", id, short_id, at(minute));
+    fx_events_add_json(e, json);
+}
+
+static void delete_requested(fx_events_t *e, const char *id, const char *task, long minute)
+{
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"event_id\":\"%s\",\"event_type\":\"session.delete_requested\","
+             "\"task_id\":\"%s\",\"occurred_at\":\"%s\"}", id, task, at(minute));
+    fx_events_add_json(e, json);
+}
+
+/* Every rule of SPEC §3 in one set. */
+static void rules_set(fx_events_t *e)
+{
+    create(e, "c1", "t1", "image_analysis", "s1", 10);           /* rule 1 */
+    create(e, "c2", "t2", "scraping", "s1", 10);                 /* rule 1: ignored */
+    create(e, "c3", "t3", "video_generation", "s1", 10);         /* rule 2: removed */
+    terminal(e, "x3", "task.completed", "t3", "video_generation", 20);
+    create(e, "c4", "t4", "scenario_generation", "s4", 10);      /* rule 2: status */
+    terminal(e, "x4a", "task.failed", "t4", "scenario_generation", 30);
+    terminal(e, "x4b", "task.completed", "t4", "scenario_generation", 20);
+    create(e, "c5", "t5", "scenario_generation", "s5", 10);      /* rule 3: saved */
+    create(e, "c6", "t6", "scenario_generation", "s5", 40);      /* rule 3: after save */
+    create(e, "c7", "t7", "image_analysis", "s5", 10);           /* rule 3: not sg */
+    create(e, "c15", "t15", "scenario_generation", "s5", 30);    /* rule 3: at Ts */
+    save(e, "v5", "s5", 30);
+    terminal(e, "x8", "task.cancelled", "t8", "finalize_short", 20); /* rule 4 */
+    create(e, "c8", "t8", "finalize_short", "s8", 10);
+    save(e, "v9", "s9", 30);                                     /* rule 4: save first */
+    create(e, "c9", "t9", "scenario_generation", "s9", 10);
+    create(e, "c10", "t10", "content_analysis", "s10", -1);     /* rule 5: at T0 */
+    create(e, "c11", "t11", "data_extraction", "s11", 10);      /* rule 6 */
+    delete_requested(e, "d11", "t11", 20);
+    create(e, "c12b", "t12", "save_scenario", "s12b", 15);       /* rule 7 */
+    create(e, "c12a", "t12", "save_scenario", "s12a", 12);
+    terminal(e, "x13", "task.completed", "t13", "scenario_generation", 20); /* rule 4, sg */
+    create(e, "c13", "t13", "scenario_generation", "s13", 10);
+    create(e, "c14", "t14", "a_future_type", "s14", 10);         /* unknown type */
+}
+
+START_TEST(every_rule_in_one_batch_and_one_by_one)
+{
+    static const size_t one = 1;
+    for (int batched = 0; batched <= 1; batched++) {
+        fx_events_t e = {0};
+        rules_set(&e);
+        sd_store_t *store = fx_store_open(case_name("rules"), TTL);
+        sd_change_list_t changes = {0};
+        fx_apply(store, &e, NULL, e.count, batched ? NULL : &one, 1, NOW, &changes);
+        const char *ctx = batched ? "one batch" : "one event per batch";
+        fx_expect_model(store, &e, NOW, TTL, ctx);
+        fx_expect_model(store, &e, T0 + TTL + 5 * MIN, TTL, ctx); /* t10 expired */
+        fx_sweep_all(store, NOW, &changes);
+        fx_expect_fold(&changes, &e, NOW, TTL, ctx);
+        sd_change_list_free(&changes);
+        sd_store_close(store);
+        fx_events_free(&e);
+    }
+}
+END_TEST
+
+/* Finds the published changes of one task, in order. */
+static size_t changes_of(const sd_change_list_t *all, const char *task, const sd_change_t **out,
+                         size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < all->count && n < cap; i++)
+        if (strcmp(all->items[i].session.task_id, task) == 0)
+            out[n++] = &all->items[i];
+    return n;
+}
+
+START_TEST(published_changes_tell_each_story)
+{
+    fx_events_t e = {0};
+    create(&e, "c1", "t1", "scenario_generation", "s1", 10);
+    terminal(&e, "x1", "task.completed", "t1", "scenario_generation", 20);
+    save(&e, "v1", "s1", 30);
+    create(&e, "c2", "t2", "image_analysis", "s2", 10);
+    terminal(&e, "x2", "task.failed", "t2", "image_analysis", 20);
+    terminal(&e, "x3", "task.completed", "t3", "video_generation", 20);
+    create(&e, "c3", "t3", "video_generation", "s3", 10);
+    sd_store_t *store = fx_store_open(case_name("story"), TTL);
+    sd_change_list_t changes = {0};
+    static const size_t one = 1;
+    fx_apply(store, &e, NULL, e.count, &one, 1, NOW, &changes);
+
+    const sd_change_t *c[8];
+    ck_assert_uint_eq(changes_of(&changes, "t1", c, 8), 3);
+    ck_assert_int_eq(c[0]->type, SD_CHANGE_CREATED);
+    ck_assert_int_eq(c[0]->version, 1);
+    ck_assert_str_eq(c[0]->cause.event_id, "c1");
+    ck_assert_str_eq(c[0]->cause.topic, "task-events");
+    ck_assert_int_eq(c[0]->occurred_at_ms, T0 + 10 * MIN);
+    ck_assert_str_eq(c[0]->session.user_id, "u-c1");
+    ck_assert_int_eq(c[1]->type, SD_CHANGE_STATUS_CHANGED);
+    ck_assert_int_eq(c[1]->reason, SD_REASON_TASK_COMPLETED);
+    ck_assert_int_eq(c[1]->session.status, SD_STATUS_COMPLETED);
+    ck_assert_int_eq(c[1]->session.updated_at_ms, T0 + 20 * MIN);
+    ck_assert_int_eq(c[1]->version, 2);
+    ck_assert_int_eq(c[2]->type, SD_CHANGE_REMOVED);
+    ck_assert_int_eq(c[2]->reason, SD_REASON_SCENARIO_SAVED);
+    ck_assert_str_eq(c[2]->cause.event_id, "v1");
+    ck_assert_int_eq(c[2]->version, 3);
+    ck_assert_int_eq(c[2]->occurred_at_ms, T0 + 30 * MIN);
+
+    ck_assert_uint_eq(changes_of(&changes, "t2", c, 8), 2);
+    ck_assert_int_eq(c[1]->type, SD_CHANGE_REMOVED);
+    ck_assert_int_eq(c[1]->reason, SD_REASON_TASK_FAILED);
+    ck_assert_int_eq(c[1]->session.status, SD_STATUS_ACTIVE);
+    /* the terminal came first: the session never showed */
+    ck_assert_uint_eq(changes_of(&changes, "t3", c, 8), 0);
+
+    /* a create older than the TTL shows only once a recent status arrives,
+     * and its first change is still its creation */
+    fx_events_add_json(&e, "{\"event_id\":\"c5\",\"event_type\":\"task.created\","
+                           "\"task_id\":\"t5\",\"task_type\":\"scenario_generation\","
+                           "\"short_id\":\"s5\",\"occurred_at\":\"2026-02-01T00:00:00Z\"}");
+    terminal(&e, "x5", "task.failed", "t5", "scenario_generation", 20);
+    size_t tail[] = {e.count - 2, e.count - 1};
+    sd_change_list_t late = {0};
+    fx_apply(store, &e, tail, 2, &one, 1, NOW, &late);
+    ck_assert_uint_eq(late.count, 1);
+    ck_assert_int_eq(late.items[0].type, SD_CHANGE_CREATED);
+    ck_assert_int_eq(late.items[0].reason, SD_REASON_TASK_CREATED);
+    ck_assert_int_eq(late.items[0].version, 1);
+    ck_assert_int_eq(late.items[0].session.status, SD_STATUS_FAILED);
+    ck_assert_str_eq(late.items[0].cause.event_id, "x5");
+    sd_change_list_free(&late);
+
+    /* expiry: a week after its last change, published once */
+    create(&e, "c4", "t4", "content_analysis", "s4", 10);
+    sd_change_list_t more = {0};
+    size_t last = e.count - 1;
+    fx_apply(store, &e, &last, 1, NULL, 0, NOW, &more);
+    ck_assert_uint_eq(more.count, 1);
+    sd_change_list_t swept = {0};
+    fx_sweep_all(store, T0 + 10 * MIN + TTL - 1, &swept);
+    ck_assert_uint_eq(swept.count, 0);
+    fx_sweep_all(store, T0 + 10 * MIN + TTL, &swept);
+    ck_assert_uint_eq(swept.count, 1);
+    ck_assert_int_eq(swept.items[0].type, SD_CHANGE_EXPIRED);
+    ck_assert_int_eq(swept.items[0].reason, SD_REASON_TTL);
+    ck_assert_int_eq(swept.items[0].version, 2);
+    ck_assert_int_eq(swept.items[0].occurred_at_ms, T0 + 10 * MIN + TTL);
+    ck_assert_str_eq(swept.items[0].cause.event_id, "c4");
+    ck_assert_ptr_null(swept.items[0].cause.topic);
+    fx_sweep_all(store, T0 + 10 * MIN + TTL + DAY, &swept); /* t4 again? no: only t5 */
+    ck_assert_uint_eq(swept.count, 2);
+    ck_assert_str_eq(swept.items[1].session.task_id, "t5");
+
+    sd_change_list_free(&swept);
+    sd_change_list_free(&more);
+    sd_change_list_free(&changes);
+    sd_store_close(store);
+    fx_events_free(&e);
+}
+END_TEST
+
+START_TEST(reads_by_task_short_id_and_type)
+{
+    fx_events_t e = {0};
+    rules_set(&e);
+    sd_store_t *store = fx_store_open(case_name("reads"), TTL);
+    sd_change_list_t changes = {0};
+    fx_apply(store, &e, NULL, e.count, NULL, 0, NOW, &changes);
+    sd_error_t err;
+    sd_session_list_t l;
+    ck_assert_int_eq(sd_store_get(store, "t4", NOW, &l, &err), SD_OK);
+    ck_assert_uint_eq(l.count, 1);
+    ck_assert_int_eq(l.items[0].status, SD_STATUS_FAILED);
+    sd_session_list_free(&l);
+    ck_assert_int_eq(sd_store_get(store, "t3", NOW, &l, &err), SD_OK);
+    ck_assert_uint_eq(l.count, 0);
+    sd_session_list_free(&l);
+    ck_assert_int_eq(sd_store_list_by_short_id(store, "s5", NOW, &l, &err), SD_OK);
+    ck_assert_uint_eq(l.count, 2);
+    ck_assert_str_eq(l.items[0].task_id, "t6");
+    ck_assert_str_eq(l.items[1].task_id, "t7");
+    sd_session_list_free(&l);
+
+    sd_type_count_t *counts;
+    size_t n;
+    ck_assert_int_eq(sd_store_count_by_type(store, NOW, &counts, &n, &err), SD_OK);
+    int64_t sg = 0, total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += counts[i].live;
+        if (strcmp(counts[i].task_type, "scenario_generation") == 0)
+            sg = counts[i].live;
+    }
+    ck_assert_int_eq(sg, 3);    /* t4, t6, t13 */
+    ck_assert_int_eq(total, 8); /* and t1, t7, t10, t12, t14 */
+    free(counts);
+    ck_assert_int_eq(sd_store_ping(store, &err), SD_OK);
+    ck_assert_int_eq(sd_store_ensure_schema(store, &err), SD_OK); /* idempotent */
+    sd_change_list_free(&changes);
+    sd_store_close(store);
+    fx_events_free(&e);
+}
+END_TEST
+
+/* ---- random sets ---- */
+
+static uint64_t first_seed(void)
+{
+    const char *s = getenv("SESSIOND_TEST_SEED");
+    return s ? strtoull(s, NULL, 10) : 20261121;
+}
+
+static size_t seed_count(size_t dflt)
+{
+    return getenv("SESSIOND_TEST_SEED") ? 1 : dflt;
+}
+
+/* A generated workload parsed into events, plus a delivery of it: a
+ * permutation with duplicates. */
+typedef struct scenario {
+    fx_events_t events;
+    size_t *delivery;
+    size_t n_delivery;
+    size_t batch_sizes[4];
+    int64_t now;
+} scenario_t;
+
+static void scenario_make(scenario_t *s, uint64_t seed, size_t tasks, const char *prefix)
+{
+    memset(s, 0, sizeof *s);
+    sd_rng_t rng;
+    sd_rng_seed(&rng, seed);
+    s->now = T0 + (int64_t)sd_rng_below(&rng, 30) * DAY;
+    sd_workload_params_t p = {.seed = seed, .tasks = tasks, .now_ms = s->now, .ttl_ms = TTL,
+                              .id_prefix = prefix};
+    sd_workload_t w;
+    sd_error_t err;
+    ck_assert_int_eq(sd_workload_generate(&p, &w, &err), SD_OK);
+    for (size_t i = 0; i < w.count; i++)
+        fx_events_add_json(&s->events, w.lines[i].json);
+    sd_workload_free(&w);
+
+    size_t n = s->events.count, dups = n * (size_t)sd_rng_below(&rng, 30) / 100;
+    s->delivery = malloc((n + dups + 1) * sizeof *s->delivery);
+    ck_assert_ptr_nonnull(s->delivery);
+    for (size_t i = 0; i < n; i++)
+        s->delivery[i] = i;
+    for (size_t i = 0; i < dups; i++)
+        s->delivery[n + i] = (size_t)sd_rng_below(&rng, n);
+    s->n_delivery = n + dups;
+    for (size_t i = s->n_delivery; i > 1; i--) {
+        size_t j = (size_t)sd_rng_below(&rng, i), tmp = s->delivery[i - 1];
+        s->delivery[i - 1] = s->delivery[j];
+        s->delivery[j] = tmp;
+    }
+    for (int i = 0; i < 4; i++)
+        s->batch_sizes[i] = 1 + (size_t)sd_rng_below(&rng, 40);
+}
+
+static void scenario_free(scenario_t *s)
+{
+    fx_events_free(&s->events);
+    free(s->delivery);
+}
+
+START_TEST(random_sets_match_the_model)
+{
+    /* Each seed: a workload, delivered shuffled with duplicates in random
+     * batch sizes, must show what the model shows at several "now"s, and the
+     * changes it published must fold to the same sessions. */
+    size_t n_seeds = seed_count(200);
+    uint64_t seed0 = first_seed();
+    for (uint64_t seed = seed0; seed < seed0 + n_seeds; seed++) {
+        scenario_t s;
+        scenario_make(&s, seed, 4 + seed % 24, "");
+        char ctx[128];
+        snprintf(ctx, sizeof ctx, "seed %llu (replay: SESSIOND_TEST_SEED=%llu)",
+                 (unsigned long long)seed, (unsigned long long)seed);
+        sd_store_t *store = fx_store_open(case_name("rand"), TTL);
+        sd_change_list_t changes = {0};
+        fx_apply(store, &s.events, s.delivery, s.n_delivery, s.batch_sizes, 4, s.now, &changes);
+        fx_expect_model(store, &s.events, s.now, TTL, ctx);
+        fx_expect_model(store, &s.events, s.now + TTL / 2, TTL, ctx);
+        fx_expect_model(store, &s.events, s.now + 2 * TTL, TTL, ctx);
+        fx_sweep_all(store, s.now, &changes);
+        fx_expect_fold(&changes, &s.events, s.now, TTL, ctx);
+        sd_change_list_free(&changes);
+        sd_store_close(store);
+        scenario_free(&s);
+    }
+}
+END_TEST
+
+START_TEST(redelivery_repeats_the_latest_change_exactly)
+{
+    size_t n_seeds = seed_count(20);
+    uint64_t seed0 = first_seed() + 1000;
+    for (uint64_t seed = seed0; seed < seed0 + n_seeds; seed++) {
+        scenario_t s;
+        scenario_make(&s, seed, 12, "");
+        sd_store_t *store = fx_store_open(case_name("redeliver"), TTL);
+        sd_change_list_t first = {0};
+        fx_apply(store, &s.events, NULL, s.events.count, s.batch_sizes, 4, s.now, &first);
+        fx_sweep_all(store, s.now, &first);
+
+        /* Redeliver every event, one at a time and then all at once. */
+        for (int pass = 0; pass < 2; pass++) {
+            sd_change_list_t again = {0};
+            if (pass == 0)
+                for (size_t i = 0; i < s.events.count; i++)
+                    fx_apply(store, &s.events, &i, 1, NULL, 0, s.now, &again);
+            else
+                fx_apply(store, &s.events, NULL, s.events.count, NULL, 0, s.now, &again);
+            for (size_t i = 0; i < again.count; i++) {
+                const sd_change_t *r = &again.items[i];
+                /* It must be an exact copy of that session's latest change. */
+                const sd_change_t *latest = NULL;
+                for (size_t k = 0; k < first.count; k++)
+                    if (strcmp(first.items[k].session.task_id, r->session.task_id) == 0 &&
+                        (!latest || first.items[k].version > latest->version))
+                        latest = &first.items[k];
+                ck_assert_msg(latest != NULL, "seed %llu: %s re-published a change never made",
+                              (unsigned long long)seed, r->session.task_id);
+                char *a = fx_change_json(r), *b = fx_change_json(latest);
+                ck_assert_msg(strcmp(a, b) == 0,
+                              "seed %llu pass %d: redelivery published\n%s\nbut the latest is\n%s",
+                              (unsigned long long)seed, pass, a, b);
+                free(a);
+                free(b);
+            }
+            /* and every latest change whose cause was redelivered comes back */
+            for (size_t k = 0; k < first.count; k++) {
+                const sd_change_t *c = &first.items[k];
+                int is_latest = 1, found = 0;
+                for (size_t j = 0; j < first.count; j++)
+                    if (strcmp(first.items[j].session.task_id, c->session.task_id) == 0 &&
+                        first.items[j].version > c->version)
+                        is_latest = 0;
+                for (size_t j = 0; j < again.count; j++)
+                    found |= strcmp(again.items[j].session.task_id, c->session.task_id) == 0;
+                ck_assert_msg(!is_latest || found,
+                              "seed %llu pass %d: latest change v%lld of %s (cause %s) was not "
+                              "re-published", (unsigned long long)seed, pass,
+                              (long long)c->version, c->session.task_id, c->cause.event_id);
+            }
+            fx_expect_model(store, &s.events, s.now, TTL, "after redelivery");
+            sd_change_list_free(&again);
+        }
+        sd_change_list_free(&first);
+        sd_store_close(store);
+        scenario_free(&s);
+    }
+}
+END_TEST
+
+/* ---- two connections at once ---- */
+
+typedef struct worker {
+    sd_store_t *store;
+    const fx_events_t *events;
+    size_t *order;
+    size_t n;
+    int64_t now;
+    sd_err_t rc;
+    sd_error_t err;
+} worker_t;
+
+static void *work(void *arg)
+{
+    worker_t *w = arg;
+    sd_store_item_t items[16];
+    for (size_t done = 0; done < w->n && w->rc == SD_OK;) {
+        size_t size = w->n - done < 16 ? w->n - done : 16;
+        for (size_t i = 0; i < size; i++)
+            items[i] = (sd_store_item_t){sd_rules_intent(&w->events->items[w->order[done + i]]),
+                                         "task-events", 0, (int64_t)(done + i)};
+        sd_apply_result_t r;
+        w->rc = sd_store_apply(w->store, items, size, w->now, &r, &w->err);
+        if (w->rc == SD_ERR_TRANSIENT) { /* a busy lock: retry, as the pipeline does */
+            w->rc = SD_OK;
+            continue;
+        }
+        if (w->rc == SD_OK)
+            sd_apply_result_free(&r);
+        done += size;
+    }
+    return NULL;
+}
+
+START_TEST(two_connections_applying_overlapping_batches)
+{
+    /* Creates and saves for the same few short_ids, split between two
+     * connections with an overlap, applied at the same time. */
+    size_t n_seeds = seed_count(15);
+    uint64_t seed0 = first_seed() + 2000;
+    for (uint64_t seed = seed0; seed < seed0 + n_seeds; seed++) {
+        scenario_t s;
+        scenario_make(&s, seed, 24, "");
+        const char *name = case_name("concurrent");
+        sd_store_t *a = fx_store_open(name, TTL), *b = fx_store_open(name, TTL);
+        sd_rng_t rng;
+        sd_rng_seed(&rng, seed);
+        size_t n = s.n_delivery;
+        size_t *oa = malloc(n * sizeof *oa), *ob = malloc(n * sizeof *ob), na = 0, nb = 0;
+        ck_assert(oa && ob);
+        for (size_t i = 0; i < n; i++) { /* half to A, 30 % to B, 20 % to both */
+            unsigned r = (unsigned)sd_rng_below(&rng, 100);
+            if (r < 50 || r >= 80)
+                oa[na++] = s.delivery[i];
+            if (r >= 50)
+                ob[nb++] = s.delivery[i];
+        }
+        worker_t wa = {a, &s.events, oa, na, s.now, SD_OK, {0}};
+        worker_t wb = {b, &s.events, ob, nb, s.now, SD_OK, {0}};
+        pthread_t ta, tb;
+        pthread_create(&ta, NULL, work, &wa);
+        pthread_create(&tb, NULL, work, &wb);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        ck_assert_msg(wa.rc == SD_OK && wb.rc == SD_OK, "seed %llu: %s / %s",
+                      (unsigned long long)seed, wa.err.message, wb.err.message);
+        char ctx[64];
+        snprintf(ctx, sizeof ctx, "concurrent seed %llu", (unsigned long long)seed);
+        fx_expect_model(a, &s.events, s.now, TTL, ctx);
+        free(oa);
+        free(ob);
+        sd_store_close(a);
+        sd_store_close(b);
+        scenario_free(&s);
+    }
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    const char *kind = argc > 1 ? argv[1] : "sqlite";
+    if (strcmp(kind, "mongodb") == 0 && !getenv("SESSIOND_TEST_MONGO_URI")) {
+        fprintf(stderr, "store_contract: SESSIOND_TEST_MONGO_URI is not set; skipping\n");
+        return 77;
+    }
+    fx_store_kind_set(kind);
+    Suite *s = suite_create(kind);
+    TCase *tc = tcase_create("contract");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, every_rule_in_one_batch_and_one_by_one);
+    tcase_add_test(tc, published_changes_tell_each_story);
+    tcase_add_test(tc, reads_by_task_short_id_and_type);
+    tcase_add_test(tc, random_sets_match_the_model);
+    tcase_add_test(tc, redelivery_repeats_the_latest_change_exactly);
+    tcase_add_test(tc, two_connections_applying_overlapping_batches);
+    suite_add_tcase(s, tc);
+    return sd_fx_run(s);
+}

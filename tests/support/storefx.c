@@ -1,0 +1,236 @@
+#include "storefx.h"
+
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *store_kind = "sqlite";
+
+void fx_store_kind_set(const char *kind) { store_kind = kind; }
+const char *fx_store_kind(void) { return store_kind; }
+
+void fx_events_add_json(fx_events_t *evs, const char *json)
+{
+    if (evs->count == evs->cap) {
+        evs->cap = evs->cap ? evs->cap * 2 : 64;
+        evs->items = realloc(evs->items, evs->cap * sizeof *evs->items);
+        ck_assert_ptr_nonnull(evs->items);
+    }
+    sd_error_t err;
+    ck_assert_msg(sd_event_parse(json, strlen(json), &evs->items[evs->count], &err) == SD_OK,
+                  "fixture %s: %s: %s", json, err.field, err.message);
+    evs->count++;
+}
+
+void fx_events_free(fx_events_t *evs)
+{
+    for (size_t i = 0; i < evs->count; i++)
+        sd_event_clear(&evs->items[i]);
+    free(evs->items);
+    memset(evs, 0, sizeof *evs);
+}
+
+sd_store_t *fx_store_open(const char *name, int64_t ttl_ms)
+{
+    char uri[512], database[128];
+    sd_store_config_t cfg = {.session_ttl_ms = ttl_ms, .timeout_ms = 20000};
+    /* Names are unique per process and case, so every case starts empty. */
+    if (strcmp(store_kind, "sqlite") == 0) {
+        const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        snprintf(uri, sizeof uri, "sqlite:%s/sessiond-contract-%d-%s.db", dir, (int)getpid(), name);
+    } else {
+        const char *base = getenv("SESSIOND_TEST_MONGO_URI");
+        ck_assert_msg(base != NULL, "SESSIOND_TEST_MONGO_URI is not set");
+        snprintf(uri, sizeof uri, "%s", base);
+        snprintf(database, sizeof database, "sdtest_%d_%s", (int)getpid(), name);
+        cfg.database = database;
+        cfg.write_concern = "1"; /* jongodb is one node; majority means the same there */
+    }
+    cfg.uri = uri;
+    sd_store_t *store = NULL;
+    sd_error_t err;
+    ck_assert_msg(sd_store_open(&cfg, &store, &err) == SD_OK, "open %s: %s", uri, err.message);
+    ck_assert_msg(sd_store_ensure_schema(store, &err) == SD_OK, "schema: %s", err.message);
+    return store;
+}
+
+void fx_apply(sd_store_t *store, const fx_events_t *events, const size_t *order, size_t n,
+              const size_t *batch_sizes, size_t n_sizes, int64_t now_ms,
+              sd_change_list_t *changes)
+{
+    sd_store_item_t *items = calloc(n ? n : 1, sizeof *items);
+    ck_assert_ptr_nonnull(items);
+    for (size_t i = 0; i < n; i++) {
+        items[i].intent = sd_rules_intent(&events->items[order ? order[i] : i]);
+        items[i].topic = "task-events";
+        items[i].partition = (int32_t)(i % 4);
+        items[i].offset = (int64_t)i;
+    }
+    size_t done = 0;
+    for (size_t b = 0; done < n; b++) {
+        size_t size = batch_sizes ? batch_sizes[b % n_sizes] : n;
+        if (size > n - done)
+            size = n - done;
+        sd_apply_result_t result;
+        sd_error_t err;
+        sd_err_t rc = sd_store_apply(store, items + done, size, now_ms, &result, &err);
+        ck_assert_msg(rc == SD_OK, "apply: %s: %s", sd_err_name(rc), err.message);
+        for (size_t c = 0; c < result.changes.count; c++)
+            ck_assert_int_eq(sd_change_list_add(changes, &result.changes.items[c]), SD_OK);
+        sd_apply_result_free(&result);
+        done += size;
+    }
+    free(items);
+}
+
+static int same_json(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    json_t *ja = json_loads(a, 0, NULL), *jb = json_loads(b, 0, NULL);
+    int same = ja && jb && json_equal(ja, jb);
+    json_decref(ja);
+    json_decref(jb);
+    return same;
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static void expect_session(const sd_session_t *got, const sd_session_t *want, const char *context)
+{
+    ck_assert_msg(same_str(got->task_id, want->task_id) && same_str(got->short_id, want->short_id) &&
+                      same_str(got->task_type, want->task_type) &&
+                      same_str(got->user_id, want->user_id) &&
+                      same_json(got->metadata_json, want->metadata_json) &&
+                      got->status == want->status && got->created_at_ms == want->created_at_ms &&
+                      got->updated_at_ms == want->updated_at_ms,
+                  "%s: session %s differs: got short_id=%s type=%s user=%s status=%s "
+                  "created=%lld updated=%lld metadata=%s; want short_id=%s type=%s user=%s "
+                  "status=%s created=%lld updated=%lld metadata=%s",
+                  context, want->task_id, got->short_id, got->task_type, got->user_id,
+                  sd_status_name(got->status), (long long)got->created_at_ms,
+                  (long long)got->updated_at_ms, got->metadata_json, want->short_id,
+                  want->task_type, want->user_id, sd_status_name(want->status),
+                  (long long)want->created_at_ms, (long long)want->updated_at_ms,
+                  want->metadata_json);
+}
+
+static void expect_sessions(const sd_session_t *got, size_t n_got, const sd_model_result_t *want,
+                            const char *context)
+{
+    size_t i = 0, j = 0;
+    while (i < n_got || j < want->count) {
+        int cmp = i == n_got ? 1 : j == want->count ? -1
+                                                    : strcmp(got[i].task_id, want->sessions[j].task_id);
+        ck_assert_msg(cmp >= 0, "%s: %s is visible but the model has no such session", context,
+                      got[i].task_id);
+        ck_assert_msg(cmp <= 0, "%s: the model has %s visible (type %s) but the store does not",
+                      context, want->sessions[j].task_id, want->sessions[j].task_type);
+        expect_session(&got[i], &want->sessions[j], context);
+        i++;
+        j++;
+    }
+}
+
+void fx_expect_model(sd_store_t *store, const fx_events_t *events, int64_t now_ms,
+                     int64_t ttl_ms, const char *context)
+{
+    sd_model_result_t model;
+    ck_assert_int_eq(sd_model_visible(events->items, events->count, now_ms, ttl_ms, &model), 0);
+    sd_session_list_t got;
+    sd_error_t err;
+    ck_assert_msg(sd_store_list_all(store, now_ms, &got, &err) == SD_OK, "%s: list: %s", context,
+                  err.message);
+    expect_sessions(got.items, got.count, &model, context);
+    sd_session_list_free(&got);
+    sd_model_result_free(&model);
+}
+
+static int by_task_then_version(const void *a, const void *b)
+{
+    const sd_change_t *x = *(const sd_change_t *const *)a, *y = *(const sd_change_t *const *)b;
+    int c = strcmp(x->session.task_id, y->session.task_id);
+    if (c)
+        return c;
+    return x->version < y->version ? -1 : x->version > y->version;
+}
+
+char *fx_change_json(const sd_change_t *change)
+{
+    char *json;
+    size_t len;
+    sd_error_t err;
+    ck_assert_msg(sd_change_to_json(change, &json, &len, &err) == SD_OK, "%s", err.message);
+    return json;
+}
+
+void fx_expect_fold(const sd_change_list_t *changes, const fx_events_t *events,
+                    int64_t now_ms, int64_t ttl_ms, const char *context)
+{
+    /* Per task, in emission order: versions grow, and a repeated version is
+     * an exact copy. */
+    const sd_change_t **sorted = malloc((changes->count + 1) * sizeof *sorted);
+    ck_assert_ptr_nonnull(sorted);
+    for (size_t i = 0; i < changes->count; i++)
+        sorted[i] = &changes->items[i];
+    /* qsort is not stable: check order on the original sequence first. */
+    for (size_t i = 0; i < changes->count; i++)
+        for (size_t k = i + 1; k < changes->count; k++) {
+            const sd_change_t *a = &changes->items[i], *b = &changes->items[k];
+            if (strcmp(a->session.task_id, b->session.task_id) != 0)
+                continue;
+            ck_assert_msg(b->version >= a->version, "%s: %s went from version %lld back to %lld",
+                          context, a->session.task_id, (long long)a->version,
+                          (long long)b->version);
+            if (b->version == a->version) {
+                char *ja = fx_change_json(a), *jb = fx_change_json(b);
+                ck_assert_msg(strcmp(ja, jb) == 0, "%s: two versions %lld of %s differ:\n%s\n%s",
+                              context, (long long)a->version, a->session.task_id, ja, jb);
+                free(ja);
+                free(jb);
+            }
+            break; /* the next one of this task is compared in its own turn */
+        }
+    qsort(sorted, changes->count, sizeof *sorted, by_task_then_version);
+
+    sd_session_t *folded = malloc((changes->count + 1) * sizeof *folded);
+    ck_assert_ptr_nonnull(folded);
+    size_t n = 0;
+    for (size_t i = 0; i < changes->count; i++) {
+        int last_of_task = i + 1 == changes->count ||
+                           strcmp(sorted[i]->session.task_id, sorted[i + 1]->session.task_id) != 0;
+        if (last_of_task && (sorted[i]->type == SD_CHANGE_CREATED ||
+                             sorted[i]->type == SD_CHANGE_STATUS_CHANGED))
+            folded[n++] = sorted[i]->session;
+    }
+    sd_model_result_t model;
+    ck_assert_int_eq(sd_model_visible(events->items, events->count, now_ms, ttl_ms, &model), 0);
+    char ctx[256];
+    snprintf(ctx, sizeof ctx, "%s (fold of %zu changes)", context, changes->count);
+    expect_sessions(folded, n, &model, ctx);
+    sd_model_result_free(&model);
+    free(folded);
+    free(sorted);
+}
+
+void fx_sweep_all(sd_store_t *store, int64_t now_ms, sd_change_list_t *changes)
+{
+    for (;;) {
+        sd_change_list_t swept = {0};
+        sd_error_t err;
+        ck_assert_msg(sd_store_sweep(store, now_ms, 100, &swept, &err) == SD_OK, "sweep: %s",
+                      err.message);
+        size_t n = swept.count;
+        for (size_t i = 0; i < n; i++)
+            ck_assert_int_eq(sd_change_list_add(changes, &swept.items[i]), SD_OK);
+        sd_change_list_free(&swept);
+        if (n == 0)
+            return;
+    }
+}

@@ -1,0 +1,53 @@
+/* Store test helpers: fresh stores of either kind, applying event sets,
+ * and comparing what a store shows with the reference model. */
+#ifndef SESSIOND_STOREFX_H
+#define SESSIOND_STOREFX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "sessiond/store.h"
+
+/* A growable array of parsed events. */
+typedef struct fx_events {
+    sd_event_t *items;
+    size_t count;
+    size_t cap;
+} fx_events_t;
+
+void fx_events_add_json(fx_events_t *evs, const char *json);
+void fx_events_free(fx_events_t *evs);
+
+/* "sqlite" or "mongodb": which store the suite runs against.  For mongodb
+ * the URI comes from SESSIOND_TEST_MONGO_URI. */
+void fx_store_kind_set(const char *kind);
+const char *fx_store_kind(void);
+
+/* A fresh, empty store (its own SQLite file or MongoDB database); a second
+ * call with the same `name` opens a second connection to the same one. */
+sd_store_t *fx_store_open(const char *name, int64_t ttl_ms);
+
+/* Applies events[order[i]] for i < n in batches of the given sizes
+ * (cycled), appending every published change to changes. */
+void fx_apply(sd_store_t *store, const fx_events_t *events, const size_t *order, size_t n,
+              const size_t *batch_sizes, size_t n_sizes, int64_t now_ms,
+              sd_change_list_t *changes);
+
+/* Fails the test unless the store's visible sessions at now equal the
+ * model's for the same events. */
+void fx_expect_model(sd_store_t *store, const fx_events_t *events, int64_t now_ms,
+                     int64_t ttl_ms, const char *context);
+
+/* Fails unless folding changes (highest version per task_id) gives the
+ * model's visible sessions, and versions never went back. */
+void fx_expect_fold(const sd_change_list_t *changes, const fx_events_t *events,
+                    int64_t now_ms, int64_t ttl_ms, const char *context);
+
+/* Sweeps until nothing is left to expire, appending the changes. */
+void fx_sweep_all(sd_store_t *store, int64_t now_ms, sd_change_list_t *changes);
+
+/* Compact JSON of a change, for exact comparisons; caller frees. */
+char *fx_change_json(const sd_change_t *change);
+
+#endif
