@@ -6,6 +6,15 @@ cd "$(dirname "$0")/.."
 
 scripts/deps.sh
 
+# The MongoDB store's suites run against jongodb (SPEC §4).  Point
+# SESSIOND_TEST_MONGO_URI at a real replica set to run them there instead.
+if [ -z "${SESSIOND_TEST_MONGO_URI:-}" ]; then
+  SESSIOND_TEST_MONGO_URI=$(scripts/jongodb.sh start .cache/jongodb)
+  trap 'scripts/jongodb.sh stop .cache/jongodb' EXIT
+fi
+export SESSIOND_TEST_MONGO_URI
+echo "== MongoDB for tests: $SESSIOND_TEST_MONGO_URI"
+
 status=0
 run_suites() {
   local dir=$1

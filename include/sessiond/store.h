@@ -6,7 +6,7 @@
  *   SD_ERR_EVENT      one event can never apply: dead-letter it (per item)
  *   SD_ERR_FATAL      configuration or authentication: stop
  * Applying a batch again after any error converges: every transition is
- * idempotent. */
+ * idempotent.  A handle is used by one thread at a time. */
 #ifndef SESSIOND_STORE_H
 #define SESSIOND_STORE_H
 
@@ -106,6 +106,9 @@ sd_err_t sd_store_count_by_type(sd_store_t *store, int64_t now_ms, sd_type_count
                                 size_t *n, sd_error_t *err);
 
 sd_err_t sd_store_ping(sd_store_t *store, sd_error_t *err);
+
+/* Commands sent to the server so far (MongoDB; 0 for SQLite). */
+uint64_t sd_store_round_trips(const sd_store_t *store);
 
 /* Containers. */
 sd_err_t sd_change_list_add(sd_change_list_t *list, const sd_change_t *change);

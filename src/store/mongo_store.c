@@ -1,8 +1,928 @@
+/* The store contract on MongoDB (mongo-c-driver).
+ *
+ * Concurrency between a create and a save of the same short_id, applied
+ * by two processes at once, is settled without transactions, by
+ * mark-then-scan and insert-then-check:
+ *   - a save first records itself in the markers collection (`$max`-like
+ *     conditional upsert), then removes the scenario sessions it covers;
+ *   - a scenario create first upserts its session (covered already if a
+ *     marker it read before says so), then reads the markers again and
+ *     removes the session if a save now covers it.
+ * Whichever order the four steps interleave in, one of the two checks
+ * sees the other's write, so the session ends removed.  Each step is a
+ * conditional update and idempotent, so a retried batch converges.  This
+ * works on standalone servers, replica sets and sharded clusters alike,
+ * needs no transaction, and costs two reads per batch that has scenario
+ * creates.
+ *
+ * A batch costs a bounded number of commands whatever its size: markers
+ * (if it has saves), the marker read (if it has scenario creates), one
+ * ordered bulk write of every session operation, one read-back of the
+ * touched documents, and the marker check. */
+#include <inttypes.h>
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sessiond/mongo_ops.h"
 #include "sessiond/store_backend.h"
+
+typedef struct mongo_store {
+    sd_store_t base;
+    mongoc_client_t *client;
+    mongoc_collection_t *sessions;
+    mongoc_collection_t *markers;
+    mongoc_write_concern_t *wc;
+    uint64_t commands;
+    char hosts[256];
+    char user[128];
+    char database[128];
+} mongo_store_t;
+
+static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
+
+static void init_mongoc(void)
+{
+    mongoc_init();
+    atexit(mongoc_cleanup);
+}
+
+/* ---- error classes ---- */
+
+static int transient_code(uint32_t code)
+{
+    static const uint32_t codes[] = {
+        6,     /* HostUnreachable */
+        7,     /* HostNotFound */
+        50,    /* MaxTimeMSExpired */
+        64,    /* WriteConcernFailed */
+        89,    /* NetworkTimeout */
+        91,    /* ShutdownInProgress */
+        112,   /* WriteConflict */
+        189,   /* PrimarySteppedDown */
+        262,   /* ExceededTimeLimit */
+        9001,  /* SocketException */
+        10107, /* NotWritablePrimary */
+        11600, /* InterruptedAtShutdown */
+        11602, /* InterruptedDueToReplStateChange */
+        13435, /* NotPrimaryNoSecondaryOk */
+        13436, /* NotPrimaryOrSecondary */
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (codes[i] == code)
+            return 1;
+    return 0;
+}
+
+/* Codes that say this document can never be written: dead-letter it. */
+static int event_code(uint32_t code)
+{
+    return code == 2 ||     /* BadValue */
+           code == 52 ||    /* DollarPrefixedFieldName */
+           code == 10334 || /* BSONObjectTooLarge */
+           code == 17419 || /* document too large after update */
+           code == 17280;   /* KeyTooLong */
+}
+
+static sd_err_t classify(mongo_store_t *s, const bson_error_t *e, const bson_t *reply,
+                         const char *doing, sd_error_t *err)
+{
+    if (e->domain == MONGOC_ERROR_SERVER_SELECTION)
+        return sd_error_set(err, SD_ERR_TRANSIENT, "store",
+                            "no MongoDB server reachable at %s while %s: %s", s->hosts, doing,
+                            e->message);
+    if (e->domain == MONGOC_ERROR_STREAM)
+        return sd_error_set(err, SD_ERR_TRANSIENT, "store",
+                            "connection to MongoDB at %s lost while %s: %s", s->hosts, doing,
+                            e->message);
+    if ((e->domain == MONGOC_ERROR_CLIENT && e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE) ||
+        e->code == 18 /* AuthenticationFailed */)
+        return sd_error_set(err, SD_ERR_FATAL, "store",
+                            "MongoDB authentication failed for user '%s' at %s: check the "
+                            "user, password and authSource of the store URI",
+                            s->user, s->hosts);
+    if (e->code == 13 /* Unauthorized */)
+        return sd_error_set(err, SD_ERR_FATAL, "store",
+                            "MongoDB user '%s' at %s may not %s (database %s): grant it "
+                            "readWrite there", s->user, s->hosts, doing, s->database);
+    if (transient_code(e->code) ||
+        (reply && (mongoc_error_has_label(reply, "RetryableWriteError") ||
+                   mongoc_error_has_label(reply, "TransientTransactionError"))))
+        return sd_error_set(err, SD_ERR_TRANSIENT, "store",
+                            "MongoDB at %s is not available for writes while %s (code %u): %s",
+                            s->hosts, doing, e->code, e->message);
+    return sd_error_set(err, SD_ERR_FATAL, "store", "MongoDB at %s failed while %s (code %u): %s",
+                        s->hosts, doing, e->code, e->message);
+}
+
+/* ---- bulk writes ---- */
+
+/* The first write error of a bulk reply: its operation index and code. */
+static int first_write_error(const bson_t *reply, size_t *index, uint32_t *code, const char **msg)
+{
+    bson_iter_t it, errors, one;
+    if (!bson_iter_init_find(&it, reply, "writeErrors") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &errors) || !bson_iter_next(&errors) ||
+        !bson_iter_recurse(&errors, &one))
+        return 0;
+    *msg = "";
+    while (bson_iter_next(&one)) {
+        if (strcmp(bson_iter_key(&one), "index") == 0)
+            *index = (size_t)bson_iter_as_int64(&one);
+        else if (strcmp(bson_iter_key(&one), "code") == 0)
+            *code = (uint32_t)bson_iter_as_int64(&one);
+        else if (strcmp(bson_iter_key(&one), "errmsg") == 0)
+            *msg = bson_iter_utf8(&one, NULL);
+    }
+    return 1;
+}
+
+typedef struct mongo_batch {
+    mongo_store_t *s;
+    sd_mongo_ctx_t ctx;
+    const sd_store_item_t *items;
+    size_t n;
+    sd_apply_result_t *out;
+    size_t *op_start; /* first operation of item i in the current bulk */
+    const char **sorted_ids; /* the batch's event ids, sorted */
+    size_t n_ids;
+    bson_t **covers; /* marker documents read for scenario creates */
+    size_t n_covers;
+} mongo_batch_t;
+
+static const sd_cover_t *find_cover(mongo_batch_t *b, const char *short_id, sd_cover_t *buf)
+{
+    for (size_t i = 0; i < b->n_covers; i++) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, b->covers[i], "_id") &&
+            strcmp(bson_iter_utf8(&it, NULL), short_id) == 0) {
+            sd_mongo_marker_cover(b->covers[i], buf);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+static sd_origin_t origin_of(const sd_store_item_t *item)
+{
+    const sd_event_t *ev = item->intent.event;
+    return (sd_origin_t){ev->event_id, ev->occurred_at_ms, item->topic, item->partition,
+                         item->offset};
+}
+
+/* Runs a bulk; a duplicate key on an upsert (another writer inserted the
+ * same document first) is "already there": the bulk is run again, and its
+ * conditional updates then apply to that document. */
+typedef void (*fill_fn)(mongo_batch_t *b, mongoc_bulk_operation_t *bulk);
+
+static sd_err_t run_bulk(mongo_batch_t *b, mongoc_collection_t *coll, fill_fn fill,
+                         const char *doing, sd_error_t *err)
+{
+    for (int attempt = 0;; attempt++) {
+        bson_t opts = BSON_INITIALIZER;
+        BSON_APPEND_BOOL(&opts, "ordered", true);
+        mongoc_write_concern_append(b->s->wc, &opts);
+        mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+        bson_destroy(&opts);
+        b->ctx.ops = 0;
+        fill(b, bulk);
+        if (b->ctx.ops == 0) {
+            mongoc_bulk_operation_destroy(bulk);
+            return SD_OK;
+        }
+        bson_t reply;
+        bson_error_t error;
+        uint32_t ok = mongoc_bulk_operation_execute(bulk, &reply, &error);
+        mongoc_bulk_operation_destroy(bulk);
+        if (ok) {
+            bson_destroy(&reply);
+            return SD_OK;
+        }
+        size_t index = 0;
+        uint32_t code = 0;
+        const char *msg = NULL;
+        int has_write_error = first_write_error(&reply, &index, &code, &msg);
+        sd_err_t rc = SD_OK;
+        if (has_write_error && code == 11000 && attempt < 5) {
+            rc = SD_OK; /* retry */
+        } else if (has_write_error && event_code(code) && b->op_start) {
+            size_t item = 0;
+            while (item + 1 < b->n && b->op_start[item + 1] <= index)
+                item++;
+            b->out->status[item] = SD_APPLY_REJECTED;
+            sd_error_set(&b->out->errors[item], SD_ERR_EVENT, "",
+                         "MongoDB cannot store this event's session (code %u): %s", code, msg);
+        } else {
+            rc = classify(b->s, &error, &reply, doing, err);
+        }
+        bson_destroy(&reply);
+        if (rc != SD_OK)
+            return rc;
+    }
+}
+
+static void fill_markers(mongo_batch_t *b, mongoc_bulk_operation_t *bulk)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        b->op_start[i] = b->ctx.ops;
+        if (b->items[i].intent.kind == SD_INTENT_SAVE && b->out->status[i] != SD_APPLY_REJECTED) {
+            sd_origin_t o = origin_of(&b->items[i]);
+            sd_mongo_ops_marker(bulk, &b->ctx, b->items[i].intent.event->short_id, &o);
+        }
+    }
+}
+
+static void fill_sessions(mongo_batch_t *b, mongoc_bulk_operation_t *bulk)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        const sd_store_item_t *item = &b->items[i];
+        const sd_event_t *ev = item->intent.event;
+        sd_origin_t o = origin_of(item);
+        sd_cover_t buf;
+        b->op_start[i] = b->ctx.ops;
+        if (b->out->status[i] == SD_APPLY_REJECTED)
+            continue;
+        switch (item->intent.kind) {
+        case SD_INTENT_CREATE:
+            sd_mongo_ops_create(bulk, &b->ctx, ev, &o,
+                                ev->task_kind == SD_TASK_SCENARIO_GENERATION
+                                    ? find_cover(b, ev->short_id, &buf)
+                                    : NULL);
+            break;
+        case SD_INTENT_SET_STATUS:
+            sd_mongo_ops_status(bulk, &b->ctx, &item->intent, &o);
+            break;
+        case SD_INTENT_REMOVE:
+            sd_mongo_ops_remove(bulk, &b->ctx, &item->intent, &o);
+            break;
+        case SD_INTENT_SAVE:
+            sd_mongo_ops_cover(bulk, &b->ctx, ev->short_id, NULL, &o);
+            break;
+        case SD_INTENT_IGNORE:
+            break;
+        }
+    }
+}
+
+/* ---- reads ---- */
+
+/* Appends to *docs every document matching filter (copies). */
+static sd_err_t find_docs(mongo_store_t *s, mongoc_collection_t *coll, const bson_t *filter,
+                          const bson_t *opts, bson_t ***docs, size_t *n, const char *doing,
+                          sd_error_t *err)
+{
+    mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    const bson_t *doc;
+    sd_err_t rc = SD_OK;
+    while (mongoc_cursor_next(cursor, &doc)) {
+        bson_t **grown = realloc(*docs, (*n + 1) * sizeof *grown);
+        if (!grown) {
+            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory while %s", doing);
+            break;
+        }
+        *docs = grown;
+        (*docs)[(*n)++] = bson_copy(doc);
+    }
+    bson_error_t error;
+    const bson_t *reply;
+    if (rc == SD_OK && mongoc_cursor_error_document(cursor, &error, &reply))
+        rc = classify(s, &error, reply, doing, err);
+    mongoc_cursor_destroy(cursor);
+    return rc;
+}
+
+static void free_docs(bson_t **docs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        bson_destroy(docs[i]);
+    free(docs);
+}
+
+/* {field: {$in: [values...]}} of distinct values */
+static void append_in(bson_t *f, const char *field, const char *const *values, size_t n)
+{
+    bson_t in, arr;
+    BSON_APPEND_DOCUMENT_BEGIN(f, field, &in);
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+    char key[24];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "%zu", i);
+        BSON_APPEND_UTF8(&arr, key, values[i]);
+    }
+    bson_append_array_end(&in, &arr);
+    bson_append_document_end(f, &in);
+}
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorts and removes duplicates; returns the new count. */
+static size_t distinct(const char **v, size_t n)
+{
+    qsort(v, n, sizeof *v, by_string);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || strcmp(v[k - 1], v[i]) != 0)
+            v[k++] = v[i];
+    return k;
+}
+
+static sd_err_t read_markers(mongo_batch_t *b, const char **short_ids, size_t n,
+                             bson_t ***out, size_t *n_out, sd_error_t *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (n == 0)
+        return SD_OK;
+    bson_t filter = BSON_INITIALIZER;
+    append_in(&filter, "_id", short_ids, n);
+    sd_err_t rc = find_docs(b->s, b->s->markers, &filter, NULL, out, n_out,
+                            "reading scenario saves", err);
+    bson_destroy(&filter);
+    return rc;
+}
+
+/* Short_ids of the batch's scenario creates, distinct; caller frees. */
+static const char **scenario_short_ids(mongo_batch_t *b, size_t *n)
+{
+    const char **ids = malloc((b->n + 1) * sizeof *ids);
+    *n = 0;
+    if (!ids)
+        return NULL;
+    for (size_t i = 0; i < b->n; i++) {
+        const sd_intent_t *in = &b->items[i].intent;
+        if (in->kind == SD_INTENT_CREATE && in->event->task_kind == SD_TASK_SCENARIO_GENERATION &&
+            b->out->status[i] != SD_APPLY_REJECTED)
+            ids[(*n)++] = in->event->short_id;
+    }
+    *n = distinct(ids, *n);
+    return ids;
+}
+
+/* The documents this batch touched: its tasks, and those its saves cover. */
+static sd_err_t read_back(mongo_batch_t *b, bson_t ***docs, size_t *n_docs, sd_error_t *err)
+{
+    const char **tasks = malloc((b->n + 1) * sizeof *tasks);
+    const char **shorts = malloc((b->n + 1) * sizeof *shorts);
+    const char **saves = malloc((b->n + 1) * sizeof *saves);
+    size_t nt = 0, ns = 0, nv = 0;
+    sd_err_t rc = SD_OK;
+    *docs = NULL;
+    *n_docs = 0;
+    if (!tasks || !shorts || !saves) {
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading back a batch");
+        goto done;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        const sd_intent_t *in = &b->items[i].intent;
+        if (in->kind == SD_INTENT_IGNORE || b->out->status[i] == SD_APPLY_REJECTED)
+            continue;
+        if (in->kind == SD_INTENT_SAVE) {
+            shorts[ns++] = in->event->short_id;
+            saves[nv++] = in->event->event_id;
+        } else {
+            tasks[nt++] = in->event->task_id;
+        }
+    }
+    nt = distinct(tasks, nt);
+    ns = distinct(shorts, ns);
+    nv = distinct(saves, nv);
+    if (nt + ns == 0)
+        goto done;
+
+    bson_t filter = BSON_INITIALIZER, or_, a, c;
+    BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or_);
+    BSON_APPEND_DOCUMENT_BEGIN(&or_, "0", &a);
+    append_in(&a, "_id", tasks, nt);
+    bson_append_document_end(&or_, &a);
+    BSON_APPEND_DOCUMENT_BEGIN(&or_, "1", &c);
+    append_in(&c, "short_id", shorts, ns);
+    append_in(&c, "removed.by", saves, nv);
+    bson_append_document_end(&or_, &c);
+    bson_append_array_end(&filter, &or_);
+    rc = find_docs(b->s, b->s->sessions, &filter, NULL, docs, n_docs,
+                   "reading sessions back", err);
+    bson_destroy(&filter);
+done:
+    free(tasks);
+    free(shorts);
+    free(saves);
+    return rc;
+}
+
+/* Insert-then-check: a scenario session this batch created that a save
+ * (possibly one applied concurrently) covers is removed now. */
+static sd_err_t check_covers(mongo_batch_t *b, bson_t **docs, size_t n_docs, int *fixed,
+                             sd_error_t *err)
+{
+    *fixed = 0;
+    size_t n_shorts;
+    const char **shorts = scenario_short_ids(b, &n_shorts);
+    if (!shorts)
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory checking saves");
+    bson_t **markers;
+    size_t n_markers;
+    sd_err_t rc = read_markers(b, shorts, n_shorts, &markers, &n_markers, err);
+    free(shorts);
+    if (rc != SD_OK || n_markers == 0)
+        return rc;
+
+    /* Covered documents: still open, scenario, created at or before the save. */
+    const char **ids = malloc((n_docs + 1) * sizeof *ids);
+    sd_cover_t *covers = malloc((n_docs + 1) * sizeof *covers);
+    size_t n_fix = 0;
+    if (!ids || !covers)
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory checking saves");
+    for (size_t i = 0; rc == SD_OK && i < n_docs; i++) {
+        bson_iter_t it;
+        const char *task_type = NULL, *short_id = NULL;
+        int open = 0;
+        int64_t created_at = 0;
+        if (!bson_iter_init(&it, docs[i]))
+            continue;
+        while (bson_iter_next(&it)) {
+            const char *k = bson_iter_key(&it);
+            if (!strcmp(k, "task_type") && BSON_ITER_HOLDS_UTF8(&it))
+                task_type = bson_iter_utf8(&it, NULL);
+            else if (!strcmp(k, "short_id") && BSON_ITER_HOLDS_UTF8(&it))
+                short_id = bson_iter_utf8(&it, NULL);
+            else if (!strcmp(k, "removed"))
+                open = BSON_ITER_HOLDS_NULL(&it);
+            else if (!strcmp(k, "created_at") && BSON_ITER_HOLDS_DATE_TIME(&it))
+                created_at = bson_iter_date_time(&it);
+        }
+        if (!open || !task_type || !short_id || strcmp(task_type, "scenario_generation") != 0)
+            continue;
+        for (size_t m = 0; m < n_markers; m++) {
+            sd_cover_t cover;
+            sd_mongo_marker_cover(markers[m], &cover);
+            bson_iter_t id;
+            if (cover.known && bson_iter_init_find(&id, markers[m], "_id") &&
+                strcmp(bson_iter_utf8(&id, NULL), short_id) == 0 &&
+                created_at <= cover.save.at_ms) {
+                bson_iter_t tid;
+                if (bson_iter_init_find(&tid, docs[i], "_id")) {
+                    ids[n_fix] = bson_iter_utf8(&tid, NULL);
+                    covers[n_fix++] = cover;
+                }
+            }
+        }
+    }
+    if (rc == SD_OK && n_fix) {
+        bson_t opts = BSON_INITIALIZER;
+        BSON_APPEND_BOOL(&opts, "ordered", true);
+        mongoc_write_concern_append(b->s->wc, &opts);
+        mongoc_bulk_operation_t *bulk =
+            mongoc_collection_create_bulk_operation_with_opts(b->s->sessions, &opts);
+        bson_destroy(&opts);
+        for (size_t i = 0; i < n_fix; i++) {
+            bson_iter_t sid;
+            const char *short_id = NULL;
+            for (size_t d = 0; d < n_docs && !short_id; d++) {
+                bson_iter_t id;
+                if (bson_iter_init_find(&id, docs[d], "_id") &&
+                    strcmp(bson_iter_utf8(&id, NULL), ids[i]) == 0 &&
+                    bson_iter_init_find(&sid, docs[d], "short_id"))
+                    short_id = bson_iter_utf8(&sid, NULL);
+            }
+            sd_mongo_ops_cover(bulk, &b->ctx, short_id, ids[i], &covers[i].save);
+        }
+        bson_t reply;
+        bson_error_t error;
+        if (!mongoc_bulk_operation_execute(bulk, &reply, &error))
+            rc = classify(b->s, &error, &reply, "removing sessions a save covers", err);
+        bson_destroy(&reply);
+        mongoc_bulk_operation_destroy(bulk);
+    }
+    free(ids);
+    free(covers);
+    free_docs(markers, n_markers);
+    *fixed = rc == SD_OK && n_fix;
+    return rc;
+}
+
+static void new_batch_id(char out[25])
+{
+    bson_oid_t oid;
+    bson_oid_init(&oid, NULL);
+    bson_oid_to_string(&oid, out);
+}
+
+/* Publishes what the read-back documents say and sets the statuses. */
+static sd_err_t collect_changes(mongo_batch_t *b, bson_t **docs, size_t n_docs, sd_error_t *err)
+{
+    for (size_t d = 0; d < n_docs; d++) {
+        size_t before = b->out->changes.count;
+        int republished;
+        sd_err_t rc = sd_mongo_doc_changes(docs[d], &b->ctx, b->sorted_ids, b->n_ids,
+                                           &b->out->changes, &republished, err);
+        if (rc != SD_OK)
+            return rc;
+        if (republished)
+            continue;
+        for (size_t c = before; c < b->out->changes.count; c++)
+            for (size_t i = 0; i < b->n; i++)
+                if (b->out->status[i] == SD_APPLY_UNCHANGED &&
+                    strcmp(b->items[i].intent.event->event_id,
+                           b->out->changes.items[c].cause.event_id) == 0)
+                    b->out->status[i] = SD_APPLY_CHANGED;
+    }
+    return SD_OK;
+}
+
+static sd_err_t mongo_apply(sd_store_t *base, const sd_store_item_t *items, size_t n,
+                            int64_t now_ms, sd_apply_result_t *out, sd_error_t *err)
+{
+    mongo_store_t *s = (mongo_store_t *)base;
+    char batch_id[25];
+    new_batch_id(batch_id);
+    mongo_batch_t b = {.s = s, .items = items, .n = n, .out = out,
+                       .ctx = {batch_id, now_ms, base->cfg.session_ttl_ms,
+                               base->cfg.retention_ms, 0}};
+    b.op_start = calloc(n + 1, sizeof *b.op_start);
+    b.sorted_ids = malloc((n + 1) * sizeof *b.sorted_ids);
+    bson_t **docs = NULL;
+    size_t n_docs = 0;
+    sd_err_t rc = SD_OK;
+    if (!b.op_start || !b.sorted_ids) {
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for a batch of %zu", n);
+        goto done;
+    }
+    int has_save = 0;
+    for (size_t i = 0; i < n; i++) {
+        out->status[i] = items[i].intent.kind == SD_INTENT_IGNORE ? SD_APPLY_IGNORED
+                                                                  : SD_APPLY_UNCHANGED;
+        has_save |= items[i].intent.kind == SD_INTENT_SAVE;
+        if (items[i].intent.kind != SD_INTENT_IGNORE)
+            b.sorted_ids[b.n_ids++] = items[i].intent.event->event_id;
+    }
+    b.n_ids = distinct(b.sorted_ids, b.n_ids);
+
+    /* Mark: saves first, so creates and scans below see them. */
+    if (has_save && (rc = run_bulk(&b, s->markers, fill_markers, "recording scenario saves",
+                                   err)) != SD_OK)
+        goto done;
+    size_t n_shorts;
+    const char **shorts = scenario_short_ids(&b, &n_shorts);
+    if (!shorts) {
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for a batch of %zu", n);
+        goto done;
+    }
+    rc = read_markers(&b, shorts, n_shorts, &b.covers, &b.n_covers, err);
+    free(shorts);
+    if (rc != SD_OK)
+        goto done;
+    if ((rc = run_bulk(&b, s->sessions, fill_sessions, "writing sessions", err)) != SD_OK)
+        goto done;
+    /* Read back; when the check removed sessions, read those again. */
+    for (int fixed = 1, round = 0; fixed && round < 3; round++) {
+        free_docs(docs, n_docs);
+        docs = NULL;
+        n_docs = 0;
+        if ((rc = read_back(&b, &docs, &n_docs, err)) != SD_OK ||
+            (rc = check_covers(&b, docs, n_docs, &fixed, err)) != SD_OK)
+            goto done;
+    }
+    if (rc == SD_OK)
+        rc = collect_changes(&b, docs, n_docs, err);
+done:
+    free_docs(docs, n_docs);
+    free_docs(b.covers, b.n_covers);
+    free(b.op_start);
+    free(b.sorted_ids);
+    return rc;
+}
+
+/* ---- reads, sweep, counts ---- */
+
+static sd_err_t mongo_list(sd_store_t *base, const char *by, const char *value, int64_t now_ms,
+                           sd_session_list_t *out, sd_error_t *err)
+{
+    mongo_store_t *s = (mongo_store_t *)base;
+    sd_mongo_ctx_t ctx = {"", now_ms, base->cfg.session_ttl_ms, base->cfg.retention_ms, 0};
+    bson_t filter, opts = BSON_INITIALIZER, sort;
+    sd_mongo_visible_filter(&filter, &ctx, by, value);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, "_id", 1);
+    bson_append_document_end(&opts, &sort);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &sort);
+    BSON_APPEND_INT32(&sort, "log", 0);
+    bson_append_document_end(&opts, &sort);
+    bson_t **docs = NULL;
+    size_t n = 0;
+    memset(out, 0, sizeof *out);
+    sd_err_t rc = find_docs(s, s->sessions, &filter, &opts, &docs, &n, "listing sessions", err);
+    for (size_t i = 0; rc == SD_OK && i < n; i++)
+        rc = sd_mongo_doc_session(docs[i], out, err);
+    free_docs(docs, n);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    if (rc != SD_OK)
+        sd_session_list_free(out);
+    return rc;
+}
+
+static void fill_expiry(mongo_batch_t *b, mongoc_bulk_operation_t *bulk)
+{
+    for (size_t i = 0; i < b->n_covers; i++) /* the candidates, read below */
+        sd_mongo_ops_expire(bulk, &b->ctx, b->covers[i]);
+}
+
+static sd_err_t mongo_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
+                            sd_change_list_t *out, sd_error_t *err)
+{
+    mongo_store_t *s = (mongo_store_t *)base;
+    char batch_id[25];
+    new_batch_id(batch_id);
+    sd_apply_result_t result;
+    if (sd_apply_result_init(&result, 0) != SD_OK)
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory sweeping");
+    mongo_batch_t b = {.s = s, .out = &result,
+                       .ctx = {batch_id, now_ms, base->cfg.session_ttl_ms,
+                               base->cfg.retention_ms, 0}};
+    bson_t filter = BSON_INITIALIZER, cond, not_, opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&filter, "live", true);
+    BSON_APPEND_NULL(&filter, "removed");
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "created_at", &cond);
+    BSON_APPEND_DATE_TIME(&cond, "$lte", now_ms - base->cfg.session_ttl_ms);
+    bson_append_document_end(&filter, &cond);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "status_at", &cond);
+    BSON_APPEND_DOCUMENT_BEGIN(&cond, "$not", &not_);
+    BSON_APPEND_DATE_TIME(&not_, "$gt", now_ms - base->cfg.session_ttl_ms);
+    bson_append_document_end(&cond, &not_);
+    bson_append_document_end(&filter, &cond);
+    BSON_APPEND_INT64(&opts, "limit", (int64_t)limit);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &cond);
+    BSON_APPEND_INT32(&cond, "log", 0);
+    bson_append_document_end(&opts, &cond);
+    sd_err_t rc = find_docs(s, s->sessions, &filter, &opts, &b.covers, &b.n_covers,
+                            "finding expired sessions", err);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+
+    bson_t **docs = NULL;
+    size_t n_docs = 0;
+    if (rc == SD_OK && b.n_covers)
+        rc = run_bulk(&b, s->sessions, fill_expiry, "expiring sessions", err);
+    if (rc == SD_OK && b.n_covers) {
+        const char **ids = malloc(b.n_covers * sizeof *ids);
+        if (!ids) {
+            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory sweeping");
+        } else {
+            for (size_t i = 0; i < b.n_covers; i++) {
+                bson_iter_t it;
+                ids[i] = bson_iter_init_find(&it, b.covers[i], "_id") ? bson_iter_utf8(&it, NULL) : "";
+            }
+            bson_t ids_filter = BSON_INITIALIZER;
+            append_in(&ids_filter, "_id", ids, b.n_covers);
+            rc = find_docs(s, s->sessions, &ids_filter, NULL, &docs, &n_docs,
+                           "reading expired sessions back", err);
+            bson_destroy(&ids_filter);
+            free(ids);
+        }
+    }
+    if (rc == SD_OK)
+        rc = collect_changes(&b, docs, n_docs, err);
+    free_docs(docs, n_docs);
+    free_docs(b.covers, b.n_covers);
+    if (rc != SD_OK) {
+        sd_apply_result_free(&result);
+        return rc;
+    }
+    *out = result.changes;
+    memset(&result.changes, 0, sizeof result.changes);
+    sd_apply_result_free(&result);
+    return SD_OK;
+}
+
+static sd_err_t mongo_count_by_type(sd_store_t *base, int64_t now_ms, sd_type_count_t **out,
+                                    size_t *n, sd_error_t *err)
+{
+    mongo_store_t *s = (mongo_store_t *)base;
+    sd_mongo_ctx_t ctx = {"", now_ms, base->cfg.session_ttl_ms, base->cfg.retention_ms, 0};
+    bson_t match;
+    sd_mongo_visible_filter(&match, &ctx, NULL, NULL);
+    bson_t pipeline = BSON_INITIALIZER, stages, stage, body, sum;
+    BSON_APPEND_ARRAY_BEGIN(&pipeline, "pipeline", &stages);
+    BSON_APPEND_DOCUMENT_BEGIN(&stages, "0", &stage);
+    BSON_APPEND_DOCUMENT(&stage, "$match", &match);
+    bson_append_document_end(&stages, &stage);
+    BSON_APPEND_DOCUMENT_BEGIN(&stages, "1", &stage);
+    BSON_APPEND_DOCUMENT_BEGIN(&stage, "$group", &body);
+    BSON_APPEND_UTF8(&body, "_id", "$task_type");
+    BSON_APPEND_DOCUMENT_BEGIN(&body, "n", &sum);
+    BSON_APPEND_INT32(&sum, "$sum", 1);
+    bson_append_document_end(&body, &sum);
+    bson_append_document_end(&stage, &body);
+    bson_append_document_end(&stages, &stage);
+    bson_append_array_end(&pipeline, &stages);
+    bson_destroy(&match);
+
+    mongoc_cursor_t *cursor =
+        mongoc_collection_aggregate(s->sessions, MONGOC_QUERY_NONE, &pipeline, NULL, NULL);
+    bson_destroy(&pipeline);
+    *out = NULL;
+    *n = 0;
+    const bson_t *doc;
+    sd_err_t rc = SD_OK;
+    while (mongoc_cursor_next(cursor, &doc)) {
+        bson_iter_t it;
+        sd_type_count_t *grown = realloc(*out, (*n + 1) * sizeof *grown);
+        if (!grown) {
+            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory counting sessions");
+            break;
+        }
+        *out = grown;
+        memset(&grown[*n], 0, sizeof grown[*n]);
+        if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it))
+            snprintf(grown[*n].task_type, sizeof grown[*n].task_type, "%s",
+                     bson_iter_utf8(&it, NULL));
+        if (bson_iter_init_find(&it, doc, "n"))
+            grown[*n].live = bson_iter_as_int64(&it);
+        (*n)++;
+    }
+    bson_error_t error;
+    const bson_t *reply;
+    if (rc == SD_OK && mongoc_cursor_error_document(cursor, &error, &reply))
+        rc = classify(s, &error, reply, "counting sessions", err);
+    mongoc_cursor_destroy(cursor);
+    if (rc != SD_OK) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+static sd_err_t mongo_ping(sd_store_t *base, sd_error_t *err)
+{
+    mongo_store_t *s = (mongo_store_t *)base;
+    bson_t cmd = BSON_INITIALIZER, reply;
+    BSON_APPEND_INT32(&cmd, "ping", 1);
+    bson_error_t error;
+    bool ok = mongoc_client_command_simple(s->client, "admin", &cmd, NULL, &reply, &error);
+    sd_err_t rc = ok ? SD_OK : classify(s, &error, &reply, "pinging", err);
+    bson_destroy(&cmd);
+    bson_destroy(&reply);
+    return rc;
+}
+
+static sd_err_t create_indexes(mongo_store_t *s, mongoc_collection_t *coll,
+                               const char *const *fields, size_t n, const char *ttl_field,
+                               sd_error_t *err)
+{
+    bson_t cmd = BSON_INITIALIZER, indexes, index, key;
+    BSON_APPEND_UTF8(&cmd, "createIndexes", mongoc_collection_get_name(coll));
+    BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &indexes);
+    char pos[24], name[64];
+    for (size_t i = 0; i <= n; i++) {
+        const char *field = i < n ? fields[i] : ttl_field;
+        snprintf(pos, sizeof pos, "%zu", i);
+        snprintf(name, sizeof name, "%s_1", field);
+        BSON_APPEND_DOCUMENT_BEGIN(&indexes, pos, &index);
+        BSON_APPEND_DOCUMENT_BEGIN(&index, "key", &key);
+        BSON_APPEND_INT32(&key, field, 1);
+        bson_append_document_end(&index, &key);
+        BSON_APPEND_UTF8(&index, "name", name);
+        if (i == n) /* purge_at holds the moment itself */
+            BSON_APPEND_INT32(&index, "expireAfterSeconds", 0);
+        bson_append_document_end(&indexes, &index);
+    }
+    bson_append_array_end(&cmd, &indexes);
+    bson_t opts = BSON_INITIALIZER, reply;
+    mongoc_write_concern_append(s->wc, &opts);
+    bson_error_t error;
+    bool ok = mongoc_collection_write_command_with_opts(coll, &cmd, &opts, &reply, &error);
+    sd_err_t rc = ok ? SD_OK : classify(s, &error, &reply, "creating indexes", err);
+    bson_destroy(&cmd);
+    bson_destroy(&opts);
+    bson_destroy(&reply);
+    return rc;
+}
+
+static sd_err_t mongo_ensure_schema(sd_store_t *base, sd_error_t *err)
+{
+    mongo_store_t *s = (mongo_store_t *)base;
+    static const char *const session_fields[] = {"short_id", "task_type", "status",
+                                                 "created_at", "user_id"};
+    sd_err_t rc = create_indexes(s, s->sessions, session_fields, 5, "purge_at", err);
+    return rc == SD_OK ? create_indexes(s, s->markers, NULL, 0, "purge_at", err) : rc;
+}
+
+static uint64_t mongo_round_trips(const sd_store_t *base)
+{
+    return ((const mongo_store_t *)base)->commands;
+}
+
+static void mongo_close(sd_store_t *base)
+{
+    mongo_store_t *s = (mongo_store_t *)base;
+    mongoc_collection_destroy(s->sessions);
+    mongoc_collection_destroy(s->markers);
+    mongoc_write_concern_destroy(s->wc);
+    mongoc_client_destroy(s->client);
+    free(s);
+}
+
+static const sd_store_ops_t mongo_ops = {
+    .kind = "mongodb",
+    .ensure_schema = mongo_ensure_schema,
+    .apply = mongo_apply,
+    .list = mongo_list,
+    .sweep = mongo_sweep,
+    .count_by_type = mongo_count_by_type,
+    .ping = mongo_ping,
+    .round_trips = mongo_round_trips,
+    .close = mongo_close,
+};
+
+static void on_command_started(const mongoc_apm_command_started_t *event)
+{
+    mongo_store_t *s = mongoc_apm_command_started_get_context(event);
+    s->commands++;
+}
+
+static void describe_hosts(mongo_store_t *s, const mongoc_uri_t *uri)
+{
+    size_t used = 0;
+    s->hosts[0] = '\0';
+    for (const mongoc_host_list_t *h = mongoc_uri_get_hosts(uri); h; h = h->next)
+        used += (size_t)snprintf(s->hosts + used, used < sizeof s->hosts ? sizeof s->hosts - used : 0,
+                                 "%s%s", used ? "," : "", h->host_and_port);
+    if (!s->hosts[0] && mongoc_uri_get_srv_hostname(uri))
+        snprintf(s->hosts, sizeof s->hosts, "%s (SRV)", mongoc_uri_get_srv_hostname(uri));
+}
 
 sd_err_t sd_mongo_store_open(const sd_store_config_t *cfg, sd_store_t **out, sd_error_t *err)
 {
-    (void)cfg;
+    pthread_once(&mongoc_once, init_mongoc);
     *out = NULL;
-    return sd_error_set(err, SD_ERR_FATAL, "store", "mongodb store not built yet");
+    bson_error_t error;
+    mongoc_uri_t *uri = mongoc_uri_new_with_error(cfg->uri, &error);
+    if (!uri) /* the driver's message does not repeat the URI, so no password leaks */
+        return sd_error_set(err, SD_ERR_FATAL, "store", "invalid MongoDB URI: %s", error.message);
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_RETRYWRITES))
+        mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYWRITES, true);
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, cfg->timeout_ms);
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME))
+        mongoc_uri_set_appname(uri, "sessiond");
+
+    mongo_store_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        mongoc_uri_destroy(uri);
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory opening MongoDB");
+    }
+    s->base.ops = &mongo_ops;
+    s->base.cfg = *cfg;
+    describe_hosts(s, uri);
+    snprintf(s->user, sizeof s->user, "%s",
+             mongoc_uri_get_username(uri) ? mongoc_uri_get_username(uri) : "");
+    const char *database = cfg->database ? cfg->database
+                           : mongoc_uri_get_database(uri) ? mongoc_uri_get_database(uri)
+                                                          : "sessions";
+    snprintf(s->database, sizeof s->database, "%s", database);
+
+    s->client = mongoc_client_new_from_uri_with_error(uri, &error);
+    mongoc_uri_destroy(uri);
+    if (!s->client) {
+        sd_error_set(err, SD_ERR_FATAL, "store", "cannot use MongoDB at %s: %s", s->hosts,
+                     error.message);
+        free(s);
+        return SD_ERR_FATAL;
+    }
+    mongoc_client_set_error_api(s->client, MONGOC_ERROR_API_VERSION_2);
+    mongoc_apm_callbacks_t *callbacks = mongoc_apm_callbacks_new();
+    mongoc_apm_set_command_started_cb(callbacks, on_command_started);
+    mongoc_client_set_apm_callbacks(s->client, callbacks, s);
+    mongoc_apm_callbacks_destroy(callbacks);
+
+    s->wc = mongoc_write_concern_new();
+    if (strcmp(cfg->write_concern, "majority") == 0) {
+        mongoc_write_concern_set_w(s->wc, MONGOC_WRITE_CONCERN_W_MAJORITY);
+    } else {
+        char *end;
+        long w = strtol(cfg->write_concern, &end, 10);
+        if (*end || w < 0 || w > 50) {
+            sd_error_set(err, SD_ERR_FATAL, "write_concern",
+                         "write concern must be \"majority\" or a number of nodes, not \"%s\"",
+                         cfg->write_concern);
+            mongo_close(&s->base);
+            return SD_ERR_FATAL;
+        }
+        mongoc_write_concern_set_w(s->wc, (int32_t)w);
+    }
+    mongoc_write_concern_set_wtimeout_int64(s->wc, cfg->timeout_ms);
+    mongoc_client_set_write_concern(s->client, s->wc);
+
+    char markers[160];
+    snprintf(markers, sizeof markers, "%s_saves", cfg->collection);
+    s->sessions = mongoc_client_get_collection(s->client, s->database, cfg->collection);
+    s->markers = mongoc_client_get_collection(s->client, s->database, markers);
+    *out = &s->base;
+    return SD_OK;
 }

@@ -619,7 +619,7 @@ static void sqlite_close(sd_store_t *base)
                              s->scan_save, s->latest, s->latest_by_short};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         sqlite3_finalize(stmts[i]);
-    sqlite3_close(s->db);
+    sqlite3_close_v2(s->db);
     free(s);
 }
 
@@ -656,7 +656,7 @@ static sd_err_t prepare(sqlite_store_t *s, sd_error_t *err)
                               " AND last_cause = ?2"},
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (sqlite3_prepare_v3(s->db, all[i].sql, -1, SQLITE_PREPARE_PERSISTENT, all[i].stmt,
+        if (!*all[i].stmt && sqlite3_prepare_v3(s->db, all[i].sql, -1, SQLITE_PREPARE_PERSISTENT, all[i].stmt,
                                NULL) != SQLITE_OK)
             return db_error(s, err, "preparing statements");
     return SD_OK;
@@ -700,6 +700,8 @@ sd_err_t sd_sqlite_store_open(const sd_store_config_t *cfg, const char *path,
     /* WAL: readers never block the writer; NORMAL sync is durable in WAL
      * mode across process crashes (a power loss may drop the last commit). */
     sd_err_t rc = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", err);
+    if (rc == SD_OK) /* statements need the tables: a file is usable once open */
+        rc = sqlite_ensure_schema(&s->base, err);
     if (rc != SD_OK) {
         sqlite_close(&s->base);
         return rc;

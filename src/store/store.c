@@ -98,6 +98,11 @@ sd_err_t sd_store_ping(sd_store_t *store, sd_error_t *err)
     return store->ops->ping(store, err);
 }
 
+uint64_t sd_store_round_trips(const sd_store_t *store)
+{
+    return store->ops->round_trips ? store->ops->round_trips(store) : 0;
+}
+
 sd_change_t sd_store_change_of(const sd_state_t *st, const sd_emit_t *emit)
 {
     sd_change_t c = {
