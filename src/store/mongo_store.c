@@ -43,9 +43,21 @@ typedef struct mongo_store {
 
 static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
 
+/* The driver's own default handler writes to stdout, where sessiond's
+ * output goes: send its warnings and errors to stderr instead. */
+static void driver_log(mongoc_log_level_t level, const char *domain, const char *message,
+                       void *data)
+{
+    (void)data;
+    if (level <= MONGOC_LOG_LEVEL_WARNING)
+        fprintf(stderr, "sessiond: mongodb driver %s: %s: %s\n", mongoc_log_level_str(level),
+                domain, message);
+}
+
 static void init_mongoc(void)
 {
     mongoc_init();
+    mongoc_log_set_handler(driver_log, NULL);
     atexit(mongoc_cleanup);
 }
 
@@ -416,92 +428,91 @@ done:
 
 /* Insert-then-check: a scenario session this batch created that a save
  * (possibly one applied concurrently) covers is removed now. */
+/* Insert-then-check: a scenario session this batch created that a save
+ * (possibly one applied concurrently) covers is removed now.  *fixed says
+ * whether any was, so the caller reads them again. */
 static sd_err_t check_covers(mongo_batch_t *b, bson_t **docs, size_t n_docs, int *fixed,
                              sd_error_t *err)
 {
     *fixed = 0;
+    /* The open scenario sessions among the batch's own creates. */
     size_t n_shorts;
     const char **shorts = scenario_short_ids(b, &n_shorts);
-    if (!shorts)
-        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory checking saves");
-    bson_t **markers;
-    size_t n_markers;
-    sd_err_t rc = read_markers(b, shorts, n_shorts, &markers, &n_markers, err);
-    free(shorts);
-    if (rc != SD_OK || n_markers == 0)
-        return rc;
-
-    /* Covered documents: still open, scenario, created at or before the save. */
-    const char **ids = malloc((n_docs + 1) * sizeof *ids);
-    sd_cover_t *covers = malloc((n_docs + 1) * sizeof *covers);
-    size_t n_fix = 0;
-    if (!ids || !covers)
+    bson_t **open = malloc((n_docs + 1) * sizeof *open);
+    const char **open_shorts = malloc((n_docs + 1) * sizeof *open_shorts);
+    size_t n_open = 0;
+    sd_err_t rc = SD_OK;
+    if (!shorts || !open || !open_shorts)
         rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory checking saves");
     for (size_t i = 0; rc == SD_OK && i < n_docs; i++) {
         bson_iter_t it;
-        const char *task_type = NULL, *short_id = NULL;
-        int open = 0;
-        int64_t created_at = 0;
+        const char *type = NULL, *short_id = NULL;
+        int is_open = 0;
         if (!bson_iter_init(&it, docs[i]))
             continue;
         while (bson_iter_next(&it)) {
             const char *k = bson_iter_key(&it);
             if (!strcmp(k, "task_type") && BSON_ITER_HOLDS_UTF8(&it))
-                task_type = bson_iter_utf8(&it, NULL);
+                type = bson_iter_utf8(&it, NULL);
             else if (!strcmp(k, "short_id") && BSON_ITER_HOLDS_UTF8(&it))
                 short_id = bson_iter_utf8(&it, NULL);
             else if (!strcmp(k, "removed"))
-                open = BSON_ITER_HOLDS_NULL(&it);
-            else if (!strcmp(k, "created_at") && BSON_ITER_HOLDS_DATE_TIME(&it))
-                created_at = bson_iter_date_time(&it);
+                is_open = BSON_ITER_HOLDS_NULL(&it);
         }
-        if (!open || !task_type || !short_id || strcmp(task_type, "scenario_generation") != 0)
-            continue;
+        if (is_open && type && short_id && !strcmp(type, "scenario_generation") &&
+            bsearch(&short_id, shorts, n_shorts, sizeof *shorts, by_string)) {
+            open[n_open] = docs[i];
+            open_shorts[n_open++] = short_id;
+        }
+    }
+    bson_t **markers = NULL;
+    size_t n_markers = 0;
+    if (rc == SD_OK && n_open)
+        rc = read_markers(b, open_shorts, distinct(open_shorts, n_open), &markers, &n_markers,
+                          err);
+
+    mongoc_bulk_operation_t *bulk = NULL;
+    for (size_t i = 0; rc == SD_OK && i < n_open; i++) {
+        bson_iter_t it;
+        const char *task_id = NULL, *short_id = NULL;
+        int64_t created_at = 0;
+        if (bson_iter_init_find(&it, open[i], "_id"))
+            task_id = bson_iter_utf8(&it, NULL);
+        if (bson_iter_init_find(&it, open[i], "short_id"))
+            short_id = bson_iter_utf8(&it, NULL);
+        if (bson_iter_init_find(&it, open[i], "created_at"))
+            created_at = bson_iter_date_time(&it);
         for (size_t m = 0; m < n_markers; m++) {
             sd_cover_t cover;
             sd_mongo_marker_cover(markers[m], &cover);
-            bson_iter_t id;
-            if (cover.known && bson_iter_init_find(&id, markers[m], "_id") &&
-                strcmp(bson_iter_utf8(&id, NULL), short_id) == 0 &&
-                created_at <= cover.save.at_ms) {
-                bson_iter_t tid;
-                if (bson_iter_init_find(&tid, docs[i], "_id")) {
-                    ids[n_fix] = bson_iter_utf8(&tid, NULL);
-                    covers[n_fix++] = cover;
-                }
+            if (!bson_iter_init_find(&it, markers[m], "_id") || !cover.known ||
+                strcmp(bson_iter_utf8(&it, NULL), short_id) != 0 ||
+                created_at > cover.save.at_ms)
+                continue;
+            if (!bulk) {
+                bson_t opts = BSON_INITIALIZER;
+                BSON_APPEND_BOOL(&opts, "ordered", true);
+                mongoc_write_concern_append(b->s->wc, &opts);
+                bulk = mongoc_collection_create_bulk_operation_with_opts(b->s->sessions, &opts);
+                bson_destroy(&opts);
             }
+            sd_mongo_ops_cover(bulk, &b->ctx, short_id, task_id, &cover.save);
         }
     }
-    if (rc == SD_OK && n_fix) {
-        bson_t opts = BSON_INITIALIZER;
-        BSON_APPEND_BOOL(&opts, "ordered", true);
-        mongoc_write_concern_append(b->s->wc, &opts);
-        mongoc_bulk_operation_t *bulk =
-            mongoc_collection_create_bulk_operation_with_opts(b->s->sessions, &opts);
-        bson_destroy(&opts);
-        for (size_t i = 0; i < n_fix; i++) {
-            bson_iter_t sid;
-            const char *short_id = NULL;
-            for (size_t d = 0; d < n_docs && !short_id; d++) {
-                bson_iter_t id;
-                if (bson_iter_init_find(&id, docs[d], "_id") &&
-                    strcmp(bson_iter_utf8(&id, NULL), ids[i]) == 0 &&
-                    bson_iter_init_find(&sid, docs[d], "short_id"))
-                    short_id = bson_iter_utf8(&sid, NULL);
-            }
-            sd_mongo_ops_cover(bulk, &b->ctx, short_id, ids[i], &covers[i].save);
-        }
+    if (rc == SD_OK && bulk) {
         bson_t reply;
         bson_error_t error;
         if (!mongoc_bulk_operation_execute(bulk, &reply, &error))
             rc = classify(b->s, &error, &reply, "removing sessions a save covers", err);
         bson_destroy(&reply);
-        mongoc_bulk_operation_destroy(bulk);
+        *fixed = rc == SD_OK;
     }
-    free(ids);
-    free(covers);
+    if (bulk)
+        mongoc_bulk_operation_destroy(bulk);
     free_docs(markers, n_markers);
-    *fixed = rc == SD_OK && n_fix;
+    free(shorts);
+    free(open);
+    free(open_shorts);
     return rc;
 }
 
