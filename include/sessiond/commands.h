@@ -5,4 +5,7 @@
 /* sessiond validate FILE...|-  : checks JSON-lines task events. */
 int sd_cmd_validate(int argc, char **argv);
 
+/* sessiond sessions --short-id S | --task-id T : reads the store. */
+int sd_cmd_sessions(int argc, char **argv);
+
 #endif

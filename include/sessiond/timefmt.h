@@ -22,4 +22,8 @@ sd_err_t sd_time_parse_rfc3339(const char *s, size_t len, int64_t *out_ms,
  * length.  ms must lie within years 0000-9999. */
 size_t sd_time_format(int64_t ms, char buf[SD_TIME_BUFSZ]);
 
+/* A duration such as "7d", "36h", "90m", "30s" or "250ms" (a bare number
+ * is seconds) -> milliseconds.  Must be positive. */
+sd_err_t sd_duration_parse(const char *s, int64_t *out_ms, sd_error_t *err);
+
 #endif

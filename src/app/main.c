@@ -11,6 +11,7 @@ typedef struct command {
 
 static const command_t commands[] = {
     {"validate", sd_cmd_validate, "check a JSON-lines file of task events"},
+    {"sessions", sd_cmd_sessions, "print sessions of a short_id or a task from the store"},
 };
 
 static void usage(FILE *out)

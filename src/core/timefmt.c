@@ -7,6 +7,8 @@
 #include "sessiond/timefmt.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define MS_PER_MIN INT64_C(60000)
@@ -145,4 +147,26 @@ size_t sd_time_format(int64_t ms, char buf[SD_TIME_BUFSZ])
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                      tm.tm_min, tm.tm_sec, (int)frac);
     return n < 0 ? 0 : (size_t)n;
+}
+
+sd_err_t sd_duration_parse(const char *s, int64_t *out_ms, sd_error_t *err)
+{
+    static const struct {
+        const char *suffix;
+        int64_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}, {"", 1000}};
+    char *end;
+    long long n = strtoll(s, &end, 10);
+    if (end == s || n <= 0)
+        return sd_error_set(err, SD_ERR_INVALID, "", "\"%s\" is not a positive duration "
+                            "(examples: 7d, 36h, 90m, 30s, 250ms)", s);
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i].suffix) == 0) {
+            if (n > INT64_MAX / units[i].ms)
+                break;
+            *out_ms = n * units[i].ms;
+            return SD_OK;
+        }
+    return sd_error_set(err, SD_ERR_INVALID, "", "\"%s\" is not a positive duration "
+                        "(examples: 7d, 36h, 90m, 30s, 250ms)", s);
 }

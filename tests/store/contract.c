@@ -357,6 +357,7 @@ START_TEST(random_sets_match_the_model)
         fx_expect_fold(&changes, &s.events, s.now, TTL, ctx);
         sd_change_list_free(&changes);
         sd_store_close(store);
+        fx_store_cleanup();
         scenario_free(&s);
     }
 }
@@ -419,6 +420,7 @@ START_TEST(redelivery_repeats_the_latest_change_exactly)
         }
         sd_change_list_free(&first);
         sd_store_close(store);
+        fx_store_cleanup();
         scenario_free(&s);
     }
 }
@@ -497,6 +499,7 @@ START_TEST(two_connections_applying_overlapping_batches)
         free(ob);
         sd_store_close(a);
         sd_store_close(b);
+        fx_store_cleanup();
         scenario_free(&s);
     }
 }
@@ -513,6 +516,7 @@ int main(int argc, char **argv)
     Suite *s = suite_create(kind);
     TCase *tc = tcase_create("contract");
     tcase_set_timeout(tc, 600);
+    tcase_add_checked_fixture(tc, NULL, fx_store_cleanup);
     tcase_add_test(tc, every_rule_in_one_batch_and_one_by_one);
     tcase_add_test(tc, published_changes_tell_each_story);
     tcase_add_test(tc, reads_by_task_short_id_and_type);

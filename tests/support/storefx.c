@@ -43,6 +43,44 @@ static void quiet_end_sessions(mongoc_log_level_t level, const char *domain,
         mongoc_log_default_handler(level, domain, message, data);
 }
 
+/* What this process created, to drop in fx_store_cleanup(). */
+static char created[64][512];
+static size_t n_created;
+
+static void remember(const char *what)
+{
+    for (size_t i = 0; i < n_created; i++)
+        if (strcmp(created[i], what) == 0)
+            return;
+    if (n_created < sizeof created / sizeof created[0])
+        snprintf(created[n_created++], sizeof created[0], "%s", what);
+}
+
+void fx_store_cleanup(void)
+{
+    mongoc_client_t *client = NULL;
+    for (size_t i = 0; i < n_created; i++) {
+        if (strncmp(created[i], "sqlite:", 7) == 0) {
+            static const char *const suffixes[] = {"", "-wal", "-shm"};
+            for (size_t k = 0; k < 3; k++) {
+                char path[600];
+                snprintf(path, sizeof path, "%s%s", created[i] + 7, suffixes[k]);
+                unlink(path);
+            }
+            continue;
+        }
+        if (!client && !(client = mongoc_client_new(getenv("SESSIOND_TEST_MONGO_URI"))))
+            return;
+        /* jongodb has no dropDatabase (SPEC §4); a real server drops it. */
+        bson_t cmd = BSON_INITIALIZER;
+        BSON_APPEND_INT32(&cmd, "dropDatabase", 1);
+        (void)mongoc_client_command_simple(client, created[i], &cmd, NULL, NULL, NULL);
+        bson_destroy(&cmd);
+    }
+    mongoc_client_destroy(client);
+    n_created = 0;
+}
+
 sd_store_t *fx_store_open(const char *name, int64_t ttl_ms)
 {
     mongoc_log_set_handler(quiet_end_sessions, NULL);
@@ -61,6 +99,7 @@ sd_store_t *fx_store_open(const char *name, int64_t ttl_ms)
         cfg.write_concern = "1"; /* jongodb is one node; majority means the same there */
     }
     cfg.uri = uri;
+    remember(strcmp(store_kind, "sqlite") == 0 ? uri : database);
     sd_store_t *store = NULL;
     sd_error_t err;
     ck_assert_msg(sd_store_open(&cfg, &store, &err) == SD_OK, "open %s: %s", uri, err.message);

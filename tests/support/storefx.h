@@ -28,6 +28,9 @@ const char *fx_store_kind(void);
  * call with the same `name` opens a second connection to the same one. */
 sd_store_t *fx_store_open(const char *name, int64_t ttl_ms);
 
+/* Drops what fx_store_open created in this process (a Check teardown). */
+void fx_store_cleanup(void);
+
 /* Applies events[order[i]] for i < n in batches of the given sizes
  * (cycled), appending every published change to changes. */
 void fx_apply(sd_store_t *store, const fx_events_t *events, const size_t *order, size_t n,

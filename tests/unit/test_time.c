@@ -125,6 +125,30 @@ START_TEST(format_round_trips_every_day_of_a_leap_cycle)
 }
 END_TEST
 
+START_TEST(durations)
+{
+    int64_t ms;
+    sd_error_t err;
+    ck_assert_int_eq(sd_duration_parse("7d", &ms, &err), SD_OK);
+    ck_assert_int_eq(ms, INT64_C(604800000));
+    ck_assert_int_eq(sd_duration_parse("36h", &ms, &err), SD_OK);
+    ck_assert_int_eq(ms, INT64_C(129600000));
+    ck_assert_int_eq(sd_duration_parse("90m", &ms, &err), SD_OK);
+    ck_assert_int_eq(ms, 5400000);
+    ck_assert_int_eq(sd_duration_parse("30s", &ms, &err), SD_OK);
+    ck_assert_int_eq(ms, 30000);
+    ck_assert_int_eq(sd_duration_parse("250ms", &ms, &err), SD_OK);
+    ck_assert_int_eq(ms, 250);
+    ck_assert_int_eq(sd_duration_parse("60", &ms, &err), SD_OK);
+    ck_assert_int_eq(ms, 60000);
+    const char *wrong[] = {"", "d", "0s", "-5m", "7x", "7 d", "99999999999999999d"};
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+        ck_assert_msg(sd_duration_parse(wrong[i], &ms, &err) == SD_ERR_INVALID, "'%s'", wrong[i]);
+        ck_assert_ptr_nonnull(strstr(err.message, "not a positive duration"));
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("time");
@@ -134,6 +158,7 @@ int main(void)
     tcase_add_test(tc, known_epoch_values);
     tcase_add_test(tc, length_bounds_the_input);
     tcase_add_test(tc, format_round_trips_every_day_of_a_leap_cycle);
+    tcase_add_test(tc, durations);
     suite_add_tcase(s, tc);
     return sd_fx_run(s);
 }
