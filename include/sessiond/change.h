@@ -60,6 +60,8 @@ sd_err_t sd_change_to_json(const sd_change_t *change, char **out,
                            size_t *out_len, sd_error_t *err);
 
 const char *sd_change_type_name(sd_change_type_t type);
+/* Returns 0, or -1 when name is NULL or unknown. */
+int sd_change_type_from_name(const char *name, sd_change_type_t *out);
 
 
 

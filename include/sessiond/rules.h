@@ -54,4 +54,8 @@ const char *sd_status_name(sd_status_t status);
 const char *sd_reason_name(sd_reason_t reason);
 const char *sd_ignore_name(sd_ignore_t ignored);
 
+/* Name -> value; return 0, or -1 when name is NULL or unknown. */
+int sd_status_from_name(const char *name, sd_status_t *out);
+int sd_reason_from_name(const char *name, sd_reason_t *out);
+
 #endif

@@ -119,31 +119,11 @@ sd_err_t sd_change_to_json(const sd_change_t *c, char **out, size_t *out_len,
     return SD_OK;
 }
 
-static int type_from_name(const char *name, sd_change_type_t *out)
+int sd_change_type_from_name(const char *name, sd_change_type_t *out)
 {
     for (int t = SD_CHANGE_CREATED; t <= SD_CHANGE_EXPIRED; t++)
-        if (strcmp(name, sd_change_type_name((sd_change_type_t)t)) == 0) {
+        if (name && strcmp(name, sd_change_type_name((sd_change_type_t)t)) == 0) {
             *out = (sd_change_type_t)t;
-            return 0;
-        }
-    return -1;
-}
-
-static int reason_from_name(const char *name, sd_reason_t *out)
-{
-    for (int r = SD_REASON_TASK_CREATED; r <= SD_REASON_TTL; r++)
-        if (strcmp(name, sd_reason_name((sd_reason_t)r)) == 0) {
-            *out = (sd_reason_t)r;
-            return 0;
-        }
-    return -1;
-}
-
-static int status_from_name(const char *name, sd_status_t *out)
-{
-    for (int s = SD_STATUS_ACTIVE; s <= SD_STATUS_CANCELLED; s++)
-        if (strcmp(name, sd_status_name((sd_status_t)s)) == 0) {
-            *out = (sd_status_t)s;
             return 0;
         }
     return -1;
@@ -197,8 +177,9 @@ sd_err_t sd_change_from_json(const char *json, size_t len, sd_change_t *out,
                           "created_at", &created, "updated_at", &updated, "cause",
                           "event_id", &event_id, "topic", &topic, "partition", &partition,
                           "offset", &offset);
-    if (bad || type_from_name(type, &out->type) || reason_from_name(reason, &out->reason) ||
-        status_from_name(status, &out->session.status) ||
+    if (bad || sd_change_type_from_name(type, &out->type) ||
+        sd_reason_from_name(reason, &out->reason) ||
+        sd_status_from_name(status, &out->session.status) ||
         time_from(occurred, &out->occurred_at_ms) ||
         time_from(created, &out->session.created_at_ms) ||
         time_from(updated, &out->session.updated_at_ms)) {

@@ -7,6 +7,8 @@
  * other terminal removes it, also when it arrives before the create. */
 #include "sessiond/rules.h"
 
+#include <string.h>
+
 static sd_status_t terminal_status(sd_event_type_t type)
 {
     switch (type) {
@@ -110,4 +112,24 @@ const char *sd_ignore_name(sd_ignore_t ignored)
     case SD_IGNORE_SCRAPING: return "scraping";
     }
     return "?";
+}
+
+int sd_status_from_name(const char *name, sd_status_t *out)
+{
+    for (int st = SD_STATUS_ACTIVE; st <= SD_STATUS_CANCELLED; st++)
+        if (name && strcmp(name, sd_status_name((sd_status_t)st)) == 0) {
+            *out = (sd_status_t)st;
+            return 0;
+        }
+    return -1;
+}
+
+int sd_reason_from_name(const char *name, sd_reason_t *out)
+{
+    for (int r = SD_REASON_TASK_CREATED; r <= SD_REASON_TTL; r++)
+        if (name && strcmp(name, sd_reason_name((sd_reason_t)r)) == 0) {
+            *out = (sd_reason_t)r;
+            return 0;
+        }
+    return -1;
 }

@@ -397,6 +397,42 @@ static void build_update(bson_t *u, const sd_mongo_ctx_t *ctx, fields_fn fields,
 static void set_create(bson_t *set, const void *arg) { append_create_fields(set, arg); }
 static void set_status(bson_t *set, const void *arg) { append_status_fields(set, arg); }
 
+static void set_new_create(bson_t *set, const void *arg)
+{
+    append_create_fields(set, arg);
+    BSON_APPEND_UTF8(set, "status", "active");
+}
+
+/* The upsert that makes the document when the task is new; on an existing
+ * document it does nothing and the conditional updates after it apply. */
+static void add_insert(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx, const char *task_id,
+                       fields_fn fields, const void *arg, const entry_t *e, int64_t event_at,
+                       int touches_updated_at)
+{
+    bson_t filter, update, soi, log;
+    bson_init(&filter);
+    BSON_APPEND_UTF8(&filter, "_id", task_id);
+    bson_init(&update);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$setOnInsert", &soi);
+    BSON_APPEND_UTF8(&soi, "task_id", task_id);
+    if (fields)
+        fields(&soi, arg);
+    if (e->removes)
+        append_removed(&soi, "removed", e->removed_reason, e->removed_by);
+    else
+        BSON_APPEND_NULL(&soi, "removed");
+    BSON_APPEND_BOOL(&soi, "live", e->emitted);
+    BSON_APPEND_INT64(&soi, "version", e->emitted);
+    BSON_APPEND_ARRAY_BEGIN(&soi, "log", &log);
+    append_entry(&log, "0", ctx, e);
+    bson_append_array_end(&soi, &log);
+    append_times(&soi, ctx, event_at, touches_updated_at);
+    bson_append_document_end(&update, &soi);
+    add_op(bulk, ctx, &filter, &update, 1, 0);
+    bson_destroy(&filter);
+    bson_destroy(&update);
+}
+
 void sd_mongo_ops_create(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
                          const sd_event_t *ev, const sd_origin_t *origin,
                          const sd_cover_t *cover)
@@ -413,32 +449,11 @@ void sd_mongo_ops_create(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
         e.removed_reason = SD_REASON_SCENARIO_SAVED;
         e.removed_by = &cover->save;
     }
-    bson_t filter, update, soi, set_log;
-
     /* A new document: created, visible unless covered or already old. */
-    bson_init(&filter);
-    BSON_APPEND_UTF8(&filter, "_id", ev->task_id);
-    bson_init(&update);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$setOnInsert", &soi);
-    BSON_APPEND_UTF8(&soi, "task_id", ev->task_id);
-    append_create_fields(&soi, ev);
-    BSON_APPEND_UTF8(&soi, "status", "active");
-    if (covered)
-        append_removed(&soi, "removed", SD_REASON_SCENARIO_SAVED, &cover->save);
-    else
-        BSON_APPEND_NULL(&soi, "removed");
     e.emitted = !covered && fresh;
-    BSON_APPEND_BOOL(&soi, "live", e.emitted);
-    BSON_APPEND_INT64(&soi, "version", e.emitted);
-    BSON_APPEND_ARRAY_BEGIN(&soi, "log", &set_log);
-    append_entry(&set_log, "0", ctx, &e);
-    bson_append_array_end(&soi, &set_log);
-    append_times(&soi, ctx, ev->occurred_at_ms, 1);
-    bson_append_document_end(&update, &soi);
-    add_op(bulk, ctx, &filter, &update, 1, 0);
-    bson_destroy(&filter);
-    bson_destroy(&update);
+    add_insert(bulk, ctx, ev->task_id, set_new_create, ev, &e, ev->occurred_at_ms, 1);
 
+    bson_t filter, update;
     /* An existing document this create now defines. */
 #define CREATE_OP(live_cond, recent_cond, new_live)                                       \
     do {                                                                                  \
@@ -491,26 +506,9 @@ void sd_mongo_ops_status(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
     event_key(key, sizeof key, ev->occurred_at_ms, ev->event_id);
     int fresh = recent(ctx, ev->occurred_at_ms);
     entry_t e = {.status = in, .cause = origin, .has_at = 1};
-    bson_t filter, update, soi, set_log, ne;
+    add_insert(bulk, ctx, ev->task_id, set_status, in, &e, ev->occurred_at_ms, 1);
 
-    bson_init(&filter);
-    BSON_APPEND_UTF8(&filter, "_id", ev->task_id);
-    bson_init(&update);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$setOnInsert", &soi);
-    BSON_APPEND_UTF8(&soi, "task_id", ev->task_id);
-    append_status_fields(&soi, in);
-    BSON_APPEND_NULL(&soi, "removed");
-    BSON_APPEND_BOOL(&soi, "live", false);
-    BSON_APPEND_INT64(&soi, "version", 0);
-    BSON_APPEND_ARRAY_BEGIN(&soi, "log", &set_log);
-    append_entry(&set_log, "0", ctx, &e);
-    bson_append_array_end(&soi, &set_log);
-    append_times(&soi, ctx, ev->occurred_at_ms, 1);
-    bson_append_document_end(&update, &soi);
-    add_op(bulk, ctx, &filter, &update, 1, 0);
-    bson_destroy(&filter);
-    bson_destroy(&update);
-
+    bson_t filter, update, ne;
     /* has_create: 1 created, 0 not, -1 either; version0: 1, 0, -1 likewise */
 #define STATUS_OP(has_create, visible_after, live_cond, version0, new_live)               \
     do {                                                                                  \
@@ -569,25 +567,9 @@ void sd_mongo_ops_remove(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
     const sd_event_t *ev = in->event;
     entry_t e = {.cause = origin, .has_at = 1, .removes = 1, .removed_reason = in->reason,
                  .removed_by = origin, .type = SD_CHANGE_REMOVED, .reason = in->reason};
-    bson_t filter, update, soi, set_log;
+    add_insert(bulk, ctx, ev->task_id, NULL, NULL, &e, ev->occurred_at_ms, 0);
 
-    bson_init(&filter);
-    BSON_APPEND_UTF8(&filter, "_id", ev->task_id);
-    bson_init(&update);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$setOnInsert", &soi);
-    BSON_APPEND_UTF8(&soi, "task_id", ev->task_id);
-    append_removed(&soi, "removed", in->reason, origin);
-    BSON_APPEND_BOOL(&soi, "live", false);
-    BSON_APPEND_INT64(&soi, "version", 0);
-    BSON_APPEND_ARRAY_BEGIN(&soi, "log", &set_log);
-    append_entry(&set_log, "0", ctx, &e);
-    bson_append_array_end(&soi, &set_log);
-    append_times(&soi, ctx, ev->occurred_at_ms, 0);
-    bson_append_document_end(&update, &soi);
-    add_op(bulk, ctx, &filter, &update, 1, 0);
-    bson_destroy(&filter);
-    bson_destroy(&update);
-
+    bson_t filter, update;
     for (int live = 1; live >= 0; live--) {
         e.emitted = live;
         open_filter(&filter, ev->task_id);
@@ -747,34 +729,6 @@ typedef struct fold {
     char *metadata; /* owned */
 } fold_t;
 
-static int reason_from(const char *name, sd_reason_t *out)
-{
-    for (int r = SD_REASON_TASK_CREATED; r <= SD_REASON_TTL; r++)
-        if (name && strcmp(name, sd_reason_name((sd_reason_t)r)) == 0) {
-            *out = (sd_reason_t)r;
-            return 1;
-        }
-    return 0;
-}
-
-static sd_status_t status_from(const char *name)
-{
-    for (int s = SD_STATUS_ACTIVE; s <= SD_STATUS_CANCELLED; s++)
-        if (name && strcmp(name, sd_status_name((sd_status_t)s)) == 0)
-            return (sd_status_t)s;
-    return SD_STATUS_ACTIVE;
-}
-
-static int change_type_from(const char *name, sd_change_type_t *out)
-{
-    for (int t = SD_CHANGE_CREATED; t <= SD_CHANGE_EXPIRED; t++)
-        if (name && strcmp(name, sd_change_type_name((sd_change_type_t)t)) == 0) {
-            *out = (sd_change_type_t)t;
-            return 1;
-        }
-    return 0;
-}
-
 static const char *iter_utf8(const bson_iter_t *parent, const char *key)
 {
     bson_iter_t it;
@@ -832,13 +786,14 @@ static int fold_entry(fold_t *f, const bson_iter_t *entry)
     if (bson_iter_recurse(entry, &part) && bson_iter_find(&part, "s") &&
         BSON_ITER_HOLDS_DOCUMENT(&part)) {
         f->st.has_status = 1;
-        f->st.status = status_from(iter_utf8(&part, "status"));
+        if (sd_status_from_name(iter_utf8(&part, "status"), &f->st.status) != 0)
+            f->st.status = SD_STATUS_ACTIVE;
         f->st.status_at = iter_int(&part, "status_at", NULL);
         f->st.status_by = iter_utf8(&part, "status_by");
     }
     if (bson_iter_recurse(entry, &part) && bson_iter_find(&part, "r") &&
         BSON_ITER_HOLDS_DOCUMENT(&part))
-        f->st.removed = reason_from(iter_utf8(&part, "reason"), &f->st.removed_reason);
+        f->st.removed = sd_reason_from_name(iter_utf8(&part, "reason"), &f->st.removed_reason) == 0;
     return 0;
 }
 
@@ -847,8 +802,8 @@ static int entry_change(const fold_t *f, const bson_iter_t *entry, int64_t versi
                         int64_t ttl_ms, sd_change_t *out)
 {
     memset(out, 0, sizeof *out);
-    if (!change_type_from(iter_utf8(entry, "ct"), &out->type) ||
-        !reason_from(iter_utf8(entry, "rs"), &out->reason))
+    if (sd_change_type_from_name(iter_utf8(entry, "ct"), &out->type) ||
+        sd_reason_from_name(iter_utf8(entry, "rs"), &out->reason))
         return -1;
     out->version = version;
     out->session = sd_state_session(&f->st);
@@ -941,7 +896,8 @@ sd_err_t sd_mongo_doc_session(const bson_t *doc, sd_session_list_t *out, sd_erro
     st.user_id = doc_utf8(doc, "user_id");
     st.created_at = doc_int(doc, "created_at");
     st.has_status = doc_has(doc, "status_at");
-    st.status = status_from(doc_utf8(doc, "status"));
+    if (sd_status_from_name(doc_utf8(doc, "status"), &st.status) != 0)
+        st.status = SD_STATUS_ACTIVE;
     st.status_at = doc_int(doc, "status_at");
     char *metadata = NULL;
     if (bson_iter_init_find(&it, doc, "metadata"))

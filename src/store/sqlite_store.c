@@ -93,24 +93,6 @@ static const char *col_text(sqlite3_stmt *stmt, int col, char **cursor)
     return *cursor - n;
 }
 
-static int reason_of(const char *name, sd_reason_t *out)
-{
-    for (int r = SD_REASON_TASK_CREATED; r <= SD_REASON_TTL; r++)
-        if (name && strcmp(name, sd_reason_name((sd_reason_t)r)) == 0) {
-            *out = (sd_reason_t)r;
-            return 1;
-        }
-    return 0;
-}
-
-static sd_status_t status_of(const char *name)
-{
-    for (int st = SD_STATUS_ACTIVE; st <= SD_STATUS_CANCELLED; st++)
-        if (name && strcmp(name, sd_status_name((sd_status_t)st)) == 0)
-            return (sd_status_t)st;
-    return SD_STATUS_ACTIVE;
-}
-
 static void read_row(sqlite3_stmt *q, row_t *row)
 {
     size_t size = 0;
@@ -129,10 +111,12 @@ static void read_row(sqlite3_stmt *q, row_t *row)
     st->created_at = sqlite3_column_int64(q, 5);
     st->created_by = col_text(q, 6, &cursor);
     st->has_status = sqlite3_column_type(q, 9) != SQLITE_NULL;
-    st->status = status_of((const char *)sqlite3_column_text(q, 7));
+    if (sd_status_from_name((const char *)sqlite3_column_text(q, 7), &st->status) != 0)
+        st->status = SD_STATUS_ACTIVE;
     st->status_at = sqlite3_column_int64(q, 8);
     st->status_by = col_text(q, 9, &cursor);
-    st->removed = reason_of((const char *)sqlite3_column_text(q, 10), &st->removed_reason);
+    st->removed =
+        sd_reason_from_name((const char *)sqlite3_column_text(q, 10), &st->removed_reason) == 0;
     st->removed_by.event_id = col_text(q, 11, &cursor);
     st->removed_by.at_ms = sqlite3_column_int64(q, 12);
     st->removed_by.topic = col_text(q, 13, &cursor);

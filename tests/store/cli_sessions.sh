@@ -6,16 +6,7 @@ bin=$1
 load=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-
-check() { # name, expected, actual
-  if [ "$2" == "$3" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3"
-  fi
-}
+source "$(dirname "$0")/../support/check.sh"
 
 field() { # JSON on stdin, a Python expression over `d`
   /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
@@ -78,5 +69,4 @@ check "bad --session-ttl: says so" 1 "$(grep -c 'session-ttl: "7x" is not a posi
 check "unreachable MongoDB: exit 3" 3 "$rc"
 check "unreachable MongoDB: names the host" 1 "$(grep -c '127.0.0.1:1' "$tmp/err")"
 
-echo "cli_sessions: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish cli_sessions

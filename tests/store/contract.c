@@ -15,7 +15,7 @@
 #include "sessiond/workload.h"
 #include "storefx.h"
 
-#define T0 INT64_C(1772323200000) /* 2026-03-01T00:00:00Z */
+#define T0 FX_T0
 #define MIN INT64_C(60000)
 #define DAY (1440 * MIN)
 #define TTL (7 * DAY)
@@ -30,86 +30,33 @@ static const char *case_name(const char *prefix)
     return name;
 }
 
-/* ---- scripted events ---- */
-
-static char *at(long minute)
-{
-    static char buf[8][40];
-    static int next;
-    char *b = buf[next++ % 8];
-    long m = minute < 0 ? 0 : minute;
-    snprintf(b, 40, "2026-03-%02ldT%02ld:%02ld:00Z", 1 + m / 1440, m / 60 % 24, m % 60);
-    return b;
-}
-
-static void create(fx_events_t *e, const char *id, const char *task, const char *type,
-                   const char *short_id, long minute)
-{
-    char json[512];
-    snprintf(json, sizeof json,
-             "{\"event_id\":\"%s\",\"event_type\":\"task.created\",\"task_id\":\"%s\","
-             "\"task_type\":\"%s\",\"short_id\":\"%s\",\"user_id\":\"u-%s\","
-             "\"metadata\":{\"by\":\"%s\",\"n\":[1,2]},\"occurred_at\":\"%s\"}",
-             id, task, type, short_id, id, id, at(minute));
-    fx_events_add_json(e, json);
-}
-
-static void terminal(fx_events_t *e, const char *id, const char *event_type, const char *task,
-                     const char *type, long minute)
-{
-    char json[512];
-    snprintf(json, sizeof json,
-             "{\"event_id\":\"%s\",\"event_type\":\"%s\",\"task_id\":\"%s\","
-             "\"task_type\":\"%s\",\"occurred_at\":\"%s\"}",
-             id, event_type, task, type, at(minute));
-    fx_events_add_json(e, json);
-}
-
-static void save(fx_events_t *e, const char *id, const char *short_id, long minute)
-{
-    char json[512];
-    snprintf(json, sizeof json,
-             "{\"event_id\":\"%s\",\"event_type\":\"scenario.saved\",\"short_id\":\"%s\","
-             "\"occurred_at\":\"%s\"}", id, short_id, at(minute));
-    fx_events_add_json(e, json);
-}
-
-static void delete_requested(fx_events_t *e, const char *id, const char *task, long minute)
-{
-    char json[512];
-    snprintf(json, sizeof json,
-             "{\"event_id\":\"%s\",\"event_type\":\"session.delete_requested\","
-             "\"task_id\":\"%s\",\"occurred_at\":\"%s\"}", id, task, at(minute));
-    fx_events_add_json(e, json);
-}
-
 /* Every rule of SPEC §3 in one set. */
 static void rules_set(fx_events_t *e)
 {
-    create(e, "c1", "t1", "image_analysis", "s1", 10);           /* rule 1 */
-    create(e, "c2", "t2", "scraping", "s1", 10);                 /* rule 1: ignored */
-    create(e, "c3", "t3", "video_generation", "s1", 10);         /* rule 2: removed */
-    terminal(e, "x3", "task.completed", "t3", "video_generation", 20);
-    create(e, "c4", "t4", "scenario_generation", "s4", 10);      /* rule 2: status */
-    terminal(e, "x4a", "task.failed", "t4", "scenario_generation", 30);
-    terminal(e, "x4b", "task.completed", "t4", "scenario_generation", 20);
-    create(e, "c5", "t5", "scenario_generation", "s5", 10);      /* rule 3: saved */
-    create(e, "c6", "t6", "scenario_generation", "s5", 40);      /* rule 3: after save */
-    create(e, "c7", "t7", "image_analysis", "s5", 10);           /* rule 3: not sg */
-    create(e, "c15", "t15", "scenario_generation", "s5", 30);    /* rule 3: at Ts */
-    save(e, "v5", "s5", 30);
-    terminal(e, "x8", "task.cancelled", "t8", "finalize_short", 20); /* rule 4 */
-    create(e, "c8", "t8", "finalize_short", "s8", 10);
-    save(e, "v9", "s9", 30);                                     /* rule 4: save first */
-    create(e, "c9", "t9", "scenario_generation", "s9", 10);
-    create(e, "c10", "t10", "content_analysis", "s10", -1);     /* rule 5: at T0 */
-    create(e, "c11", "t11", "data_extraction", "s11", 10);      /* rule 6 */
-    delete_requested(e, "d11", "t11", 20);
-    create(e, "c12b", "t12", "save_scenario", "s12b", 15);       /* rule 7 */
-    create(e, "c12a", "t12", "save_scenario", "s12a", 12);
-    terminal(e, "x13", "task.completed", "t13", "scenario_generation", 20); /* rule 4, sg */
-    create(e, "c13", "t13", "scenario_generation", "s13", 10);
-    create(e, "c14", "t14", "a_future_type", "s14", 10);         /* unknown type */
+    fx_create(e, "c1", "t1", "image_analysis", "s1", 10);           /* rule 1 */
+    fx_create(e, "c2", "t2", "scraping", "s1", 10);                 /* rule 1: ignored */
+    fx_create(e, "c3", "t3", "video_generation", "s1", 10);         /* rule 2: removed */
+    fx_terminal(e, "x3", "task.completed", "t3", "video_generation", 20);
+    fx_create(e, "c4", "t4", "scenario_generation", "s4", 10);      /* rule 2: status */
+    fx_terminal(e, "x4a", "task.failed", "t4", "scenario_generation", 30);
+    fx_terminal(e, "x4b", "task.completed", "t4", "scenario_generation", 20);
+    fx_create(e, "c5", "t5", "scenario_generation", "s5", 10);      /* rule 3: saved */
+    fx_create(e, "c6", "t6", "scenario_generation", "s5", 40);      /* rule 3: after save */
+    fx_create(e, "c7", "t7", "image_analysis", "s5", 10);           /* rule 3: not sg */
+    fx_create(e, "c15", "t15", "scenario_generation", "s5", 30);    /* rule 3: at Ts */
+    fx_save(e, "v5", "s5", 30);
+    fx_terminal(e, "x8", "task.cancelled", "t8", "finalize_short", 20); /* rule 4 */
+    fx_create(e, "c8", "t8", "finalize_short", "s8", 10);
+    fx_save(e, "v9", "s9", 30);                                     /* rule 4: save first */
+    fx_create(e, "c9", "t9", "scenario_generation", "s9", 10);
+    fx_create(e, "c10", "t10", "content_analysis", "s10", -1);     /* rule 5: at T0 */
+    fx_create(e, "c11", "t11", "data_extraction", "s11", 10);      /* rule 6 */
+    fx_delete(e, "d11", "t11", 20);
+    fx_create(e, "c12b", "t12", "save_scenario", "s12b", 15);       /* rule 7 */
+    fx_create(e, "c12a", "t12", "save_scenario", "s12a", 12);
+    fx_terminal(e, "x13", "task.completed", "t13", "scenario_generation", 20); /* rule 4, sg */
+    fx_create(e, "c13", "t13", "scenario_generation", "s13", 10);
+    fx_create(e, "c14", "t14", "a_future_type", "s14", 10);         /* unknown type */
 }
 
 START_TEST(every_rule_in_one_batch_and_one_by_one)
@@ -147,13 +94,13 @@ static size_t changes_of(const sd_change_list_t *all, const char *task, const sd
 START_TEST(published_changes_tell_each_story)
 {
     fx_events_t e = {0};
-    create(&e, "c1", "t1", "scenario_generation", "s1", 10);
-    terminal(&e, "x1", "task.completed", "t1", "scenario_generation", 20);
-    save(&e, "v1", "s1", 30);
-    create(&e, "c2", "t2", "image_analysis", "s2", 10);
-    terminal(&e, "x2", "task.failed", "t2", "image_analysis", 20);
-    terminal(&e, "x3", "task.completed", "t3", "video_generation", 20);
-    create(&e, "c3", "t3", "video_generation", "s3", 10);
+    fx_create(&e, "c1", "t1", "scenario_generation", "s1", 10);
+    fx_terminal(&e, "x1", "task.completed", "t1", "scenario_generation", 20);
+    fx_save(&e, "v1", "s1", 30);
+    fx_create(&e, "c2", "t2", "image_analysis", "s2", 10);
+    fx_terminal(&e, "x2", "task.failed", "t2", "image_analysis", 20);
+    fx_terminal(&e, "x3", "task.completed", "t3", "video_generation", 20);
+    fx_create(&e, "c3", "t3", "video_generation", "s3", 10);
     sd_store_t *store = fx_store_open(case_name("story"), TTL);
     sd_change_list_t changes = {0};
     static const size_t one = 1;
@@ -190,7 +137,7 @@ START_TEST(published_changes_tell_each_story)
     fx_events_add_json(&e, "{\"event_id\":\"c5\",\"event_type\":\"task.created\","
                            "\"task_id\":\"t5\",\"task_type\":\"scenario_generation\","
                            "\"short_id\":\"s5\",\"occurred_at\":\"2026-02-01T00:00:00Z\"}");
-    terminal(&e, "x5", "task.failed", "t5", "scenario_generation", 20);
+    fx_terminal(&e, "x5", "task.failed", "t5", "scenario_generation", 20);
     size_t tail[] = {e.count - 2, e.count - 1};
     sd_change_list_t late = {0};
     fx_apply(store, &e, tail, 2, &one, 1, NOW, &late);
@@ -203,7 +150,7 @@ START_TEST(published_changes_tell_each_story)
     sd_change_list_free(&late);
 
     /* expiry: a week after its last change, published once */
-    create(&e, "c4", "t4", "content_analysis", "s4", 10);
+    fx_create(&e, "c4", "t4", "content_analysis", "s4", 10);
     sd_change_list_t more = {0};
     size_t last = e.count - 1;
     fx_apply(store, &e, &last, 1, NULL, 0, NOW, &more);
@@ -524,5 +471,5 @@ int main(int argc, char **argv)
     tcase_add_test(tc, redelivery_repeats_the_latest_change_exactly);
     tcase_add_test(tc, two_connections_applying_overlapping_batches);
     suite_add_tcase(s, tc);
-    return sd_fx_run(s);
+    return fx_run(s);
 }

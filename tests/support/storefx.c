@@ -13,27 +13,6 @@ static const char *store_kind = "sqlite";
 void fx_store_kind_set(const char *kind) { store_kind = kind; }
 const char *fx_store_kind(void) { return store_kind; }
 
-void fx_events_add_json(fx_events_t *evs, const char *json)
-{
-    if (evs->count == evs->cap) {
-        evs->cap = evs->cap ? evs->cap * 2 : 64;
-        evs->items = realloc(evs->items, evs->cap * sizeof *evs->items);
-        ck_assert_ptr_nonnull(evs->items);
-    }
-    sd_error_t err;
-    ck_assert_msg(sd_event_parse(json, strlen(json), &evs->items[evs->count], &err) == SD_OK,
-                  "fixture %s: %s: %s", json, err.field, err.message);
-    evs->count++;
-}
-
-void fx_events_free(fx_events_t *evs)
-{
-    for (size_t i = 0; i < evs->count; i++)
-        sd_event_clear(&evs->items[i]);
-    free(evs->items);
-    memset(evs, 0, sizeof *evs);
-}
-
 /* jongodb lacks endSessions (SPEC §4): the driver's warning about it at
  * every disconnect is noise here, not a finding. */
 static void quiet_end_sessions(mongoc_log_level_t level, const char *domain,

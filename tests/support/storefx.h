@@ -6,18 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fixtures.h"
 #include "model.h"
 #include "sessiond/store.h"
-
-/* A growable array of parsed events. */
-typedef struct fx_events {
-    sd_event_t *items;
-    size_t count;
-    size_t cap;
-} fx_events_t;
-
-void fx_events_add_json(fx_events_t *evs, const char *json);
-void fx_events_free(fx_events_t *evs);
 
 /* "sqlite" or "mongodb": which store the suite runs against.  For mongodb
  * the URI comes from SESSIOND_TEST_MONGO_URI. */

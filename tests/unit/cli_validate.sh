@@ -6,16 +6,7 @@ bin=$1
 examples=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-
-check() { # name, expected, actual
-  if [ "$2" == "$3" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3"
-  fi
-}
+source "$(dirname "$0")/../support/check.sh"
 
 good='{"event_id":"e1","event_type":"scenario.saved","short_id":"s1","occurred_at":"2026-03-01T12:00:00Z"}'
 printf '%s\n\n   \n{"event_id":""}\n%s\r\n[1]\n' "$good" "$good" > "$tmp/mixed.jsonl"
@@ -52,5 +43,4 @@ out=$("$bin" validate "$examples"/invalid/*.json 2>/dev/null); rc=$?
 check "shipped invalid examples: exit" 1 "$rc"
 check "shipped invalid examples: one reason each" "$n_invalid" "$(wc -l <<<"$out")"
 
-echo "cli_validate: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish cli_validate

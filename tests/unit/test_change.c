@@ -155,5 +155,5 @@ int main(void)
     tcase_add_test(tc, same_change_serialises_identically);
     tcase_add_test(tc, missing_required_session_field_is_an_error);
     suite_add_tcase(s, tc);
-    return sd_fx_run(s);
+    return fx_run(s);
 }

@@ -24,7 +24,7 @@ static void expect_invalid(const char *json, const char *field, const char *reas
 START_TEST(parses_a_full_create)
 {
     sd_event_t ev;
-    sd_fx_event(&ev, "{\"schema\":\"task-event/v1\"," BASE ",\"event_type\":\"task.created\","
+    fx_event(&ev, "{\"schema\":\"task-event/v1\"," BASE ",\"event_type\":\"task.created\","
                      "\"task_id\":\"t1\",\"task_type\":\"scenario_generation\","
                      "\"short_id\":\"s1\",\"user_id\":\"u1\","
                      "\"metadata\":{ \"b\" : [1, 2], \"a\" : \"x\" }}");
@@ -45,7 +45,7 @@ END_TEST
 START_TEST(null_optionals_are_absent_and_extra_fields_ignored)
 {
     sd_event_t ev;
-    sd_fx_event(&ev, "{" BASE ",\"event_type\":\"task.created\",\"task_id\":\"t1\","
+    fx_event(&ev, "{" BASE ",\"event_type\":\"task.created\",\"task_id\":\"t1\","
                      "\"task_type\":\"image_analysis\",\"short_id\":null,\"user_id\":null,"
                      "\"metadata\":null,\"schema\":null,\"priority\":7,\"tags\":[\"x\"]}");
     ck_assert_ptr_null(ev.short_id);
@@ -58,7 +58,7 @@ END_TEST
 START_TEST(unknown_task_type_is_kept)
 {
     sd_event_t ev;
-    sd_fx_event(&ev, "{" BASE ",\"event_type\":\"task.completed\",\"task_id\":\"t1\","
+    fx_event(&ev, "{" BASE ",\"event_type\":\"task.completed\",\"task_id\":\"t1\","
                      "\"task_type\":\"audio_mastering\"}");
     ck_assert_int_eq(ev.task_kind, SD_TASK_OTHER);
     ck_assert_str_eq(ev.task_type, "audio_mastering");
@@ -83,11 +83,11 @@ END_TEST
 START_TEST(save_needs_no_task_id)
 {
     sd_event_t ev;
-    sd_fx_event(&ev, "{" BASE ",\"event_type\":\"scenario.saved\",\"short_id\":\"s1\"}");
+    fx_event(&ev, "{" BASE ",\"event_type\":\"scenario.saved\",\"short_id\":\"s1\"}");
     ck_assert_int_eq(ev.type, SD_EVENT_SCENARIO_SAVED);
     ck_assert_ptr_null(ev.task_id);
     sd_event_clear(&ev);
-    sd_fx_event(&ev, "{" BASE ",\"event_type\":\"session.delete_requested\",\"task_id\":\"t\"}");
+    fx_event(&ev, "{" BASE ",\"event_type\":\"session.delete_requested\",\"task_id\":\"t\"}");
     ck_assert_ptr_null(ev.task_type);
     ck_assert_int_eq(ev.task_kind, SD_TASK_NONE);
     sd_event_clear(&ev);
@@ -248,5 +248,5 @@ int main(void)
     tcase_add_test(tc, metadata_limit_is_on_compact_json);
     tcase_add_test(tc, null_error_pointer_is_allowed);
     suite_add_tcase(s, tc);
-    return sd_fx_run(s);
+    return fx_run(s);
 }

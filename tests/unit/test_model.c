@@ -8,17 +8,14 @@
 #include "fixtures.h"
 #include "model.h"
 
-#define T0 INT64_C(1772323200000) /* 2026-03-01T00:00:00Z */
+#define T0 FX_T0
 #define MIN INT64_C(60000)
 #define DAY (1440 * MIN)
 #define TTL (7 * DAY)
 #define NOW (T0 + DAY)
 
-#define MAX_EVENTS 32
-
 typedef struct world {
-    sd_event_t events[MAX_EVENTS];
-    size_t n;
+    fx_events_t ev;
     sd_model_result_t result;
 } world_t;
 
@@ -29,71 +26,13 @@ static void setup(void) { memset(&w, 0, sizeof w); }
 static void teardown(void)
 {
     sd_model_result_free(&w.result);
-    for (size_t i = 0; i < w.n; i++)
-        sd_event_clear(&w.events[i]);
-}
-
-static const char *at(long minutes)
-{
-    static char bufs[4][64];
-    static int next;
-    char *b = bufs[next++ % 4];
-    long m = minutes % 60, h = minutes / 60 % 24, d = 1 + minutes / 1440;
-    snprintf(b, 64, "2026-03-%02ldT%02ld:%02ld:00Z", d, h, m);
-    return b;
-}
-
-static void add(const char *json)
-{
-    ck_assert_uint_lt(w.n, MAX_EVENTS);
-    sd_fx_event(&w.events[w.n++], "%s", json);
-}
-
-static void create(const char *id, const char *task, const char *type,
-                   const char *short_id, long minute)
-{
-    char json[512];
-    snprintf(json, sizeof json,
-             "{\"event_id\":\"%s\",\"event_type\":\"task.created\",\"task_id\":\"%s\","
-             "\"task_type\":\"%s\",%s%s%s\"user_id\":\"u-%s\",\"occurred_at\":\"%s\"}",
-             id, task, type, short_id ? "\"short_id\":\"" : "", short_id ? short_id : "",
-             short_id ? "\"," : "", id, at(minute));
-    add(json);
-}
-
-static void terminal(const char *id, const char *event_type, const char *task,
-                     const char *type, long minute)
-{
-    char json[512];
-    snprintf(json, sizeof json,
-             "{\"event_id\":\"%s\",\"event_type\":\"%s\",\"task_id\":\"%s\","
-             "\"task_type\":\"%s\",\"occurred_at\":\"%s\"}",
-             id, event_type, task, type, at(minute));
-    add(json);
-}
-
-static void save(const char *id, const char *short_id, long minute)
-{
-    char json[512];
-    snprintf(json, sizeof json,
-             "{\"event_id\":\"%s\",\"event_type\":\"scenario.saved\",\"short_id\":\"%s\","
-             "\"occurred_at\":\"%s\"}", id, short_id, at(minute));
-    add(json);
-}
-
-static void delete_requested(const char *id, const char *task, long minute)
-{
-    char json[512];
-    snprintf(json, sizeof json,
-             "{\"event_id\":\"%s\",\"event_type\":\"session.delete_requested\","
-             "\"task_id\":\"%s\",\"occurred_at\":\"%s\"}", id, task, at(minute));
-    add(json);
+    fx_events_free(&w.ev);
 }
 
 static void run_at(int64_t now)
 {
     sd_model_result_free(&w.result);
-    ck_assert_int_eq(sd_model_visible(w.events, w.n, now, TTL, &w.result), 0);
+    ck_assert_int_eq(sd_model_visible(w.ev.items, w.ev.count, now, TTL, &w.result), 0);
 }
 
 static void run(void) { run_at(NOW); }
@@ -112,7 +51,7 @@ static void absent(const char *task)
 
 START_TEST(rule1_create_makes_an_active_session)
 {
-    create("e1", "t1", "image_analysis", "s1", 10);
+    fx_create(&w.ev, "e1", "t1", "image_analysis", "s1", 10);
     run();
     ck_assert_uint_eq(w.result.count, 1);
     const sd_session_t *s = visible("t1");
@@ -127,9 +66,9 @@ END_TEST
 
 START_TEST(rule1_scraping_and_no_short_id_are_ignored)
 {
-    create("e1", "t1", "scraping", "s1", 10);
-    create("e2", "t2", "video_generation", NULL, 10);
-    create("e3", "t3", "a_future_type", "s3", 10);
+    fx_create(&w.ev, "e1", "t1", "scraping", "s1", 10);
+    fx_create(&w.ev, "e2", "t2", "video_generation", NULL, 10);
+    fx_create(&w.ev, "e3", "t3", "a_future_type", "s3", 10);
     run();
     absent("t1");
     absent("t2");
@@ -139,13 +78,13 @@ END_TEST
 
 START_TEST(rule2_terminals_remove_other_types)
 {
-    create("c1", "t1", "video_generation", "s1", 10);
-    terminal("x1", "task.completed", "t1", "video_generation", 20);
-    create("c2", "t2", "image_analysis", "s1", 10);
-    terminal("x2", "task.failed", "t2", "image_analysis", 20);
-    create("c3", "t3", "finalize_short", "s1", 10);
-    terminal("x3", "task.cancelled", "t3", "finalize_short", 20);
-    create("c4", "t4", "finalize_short", "s1", 10);
+    fx_create(&w.ev, "c1", "t1", "video_generation", "s1", 10);
+    fx_terminal(&w.ev, "x1", "task.completed", "t1", "video_generation", 20);
+    fx_create(&w.ev, "c2", "t2", "image_analysis", "s1", 10);
+    fx_terminal(&w.ev, "x2", "task.failed", "t2", "image_analysis", 20);
+    fx_create(&w.ev, "c3", "t3", "finalize_short", "s1", 10);
+    fx_terminal(&w.ev, "x3", "task.cancelled", "t3", "finalize_short", 20);
+    fx_create(&w.ev, "c4", "t4", "finalize_short", "s1", 10);
     run();
     absent("t1");
     absent("t2");
@@ -156,9 +95,9 @@ END_TEST
 
 START_TEST(rule2_scenario_generation_keeps_session_with_latest_status)
 {
-    create("c1", "t1", "scenario_generation", "s1", 10);
-    terminal("x1", "task.failed", "t1", "scenario_generation", 30);
-    terminal("x2", "task.completed", "t1", "scenario_generation", 20);
+    fx_create(&w.ev, "c1", "t1", "scenario_generation", "s1", 10);
+    fx_terminal(&w.ev, "x1", "task.failed", "t1", "scenario_generation", 30);
+    fx_terminal(&w.ev, "x2", "task.completed", "t1", "scenario_generation", 20);
     run();
     const sd_session_t *s = visible("t1");
     ck_assert_int_eq(s->status, SD_STATUS_FAILED);
@@ -168,9 +107,9 @@ END_TEST
 
 START_TEST(rule2_status_tie_broken_by_event_id)
 {
-    create("c1", "t1", "scenario_generation", "s1", 10);
-    terminal("x-b", "task.cancelled", "t1", "scenario_generation", 30);
-    terminal("x-a", "task.completed", "t1", "scenario_generation", 30);
+    fx_create(&w.ev, "c1", "t1", "scenario_generation", "s1", 10);
+    fx_terminal(&w.ev, "x-b", "task.cancelled", "t1", "scenario_generation", 30);
+    fx_terminal(&w.ev, "x-a", "task.completed", "t1", "scenario_generation", 30);
     run();
     ck_assert_int_eq(visible("t1")->status, SD_STATUS_CANCELLED);
 }
@@ -178,12 +117,12 @@ END_TEST
 
 START_TEST(rule3_save_removes_covered_scenario_sessions_only)
 {
-    create("c1", "t1", "scenario_generation", "s1", 10);
-    create("c2", "t2", "scenario_generation", "s1", 30); /* exactly at Ts */
-    create("c3", "t3", "scenario_generation", "s1", 31); /* after: a new one */
-    create("c4", "t4", "image_analysis", "s1", 10);      /* not a scenario */
-    create("c5", "t5", "scenario_generation", "s2", 10); /* other short_id */
-    save("v1", "s1", 30);
+    fx_create(&w.ev, "c1", "t1", "scenario_generation", "s1", 10);
+    fx_create(&w.ev, "c2", "t2", "scenario_generation", "s1", 30); /* exactly at Ts */
+    fx_create(&w.ev, "c3", "t3", "scenario_generation", "s1", 31); /* after: a new one */
+    fx_create(&w.ev, "c4", "t4", "image_analysis", "s1", 10);      /* not a scenario */
+    fx_create(&w.ev, "c5", "t5", "scenario_generation", "s2", 10); /* other short_id */
+    fx_save(&w.ev, "v1", "s1", 30);
     run();
     absent("t1");
     absent("t2");
@@ -195,13 +134,13 @@ END_TEST
 
 START_TEST(rule3_regeneration_stays_until_the_next_save)
 {
-    create("c1", "t1", "scenario_generation", "s1", 10);
-    save("v1", "s1", 20);
-    create("c2", "t2", "scenario_generation", "s1", 30);
+    fx_create(&w.ev, "c1", "t1", "scenario_generation", "s1", 10);
+    fx_save(&w.ev, "v1", "s1", 20);
+    fx_create(&w.ev, "c2", "t2", "scenario_generation", "s1", 30);
     run();
     absent("t1");
     visible("t2");
-    save("v2", "s1", 40);
+    fx_save(&w.ev, "v2", "s1", 40);
     run();
     absent("t2");
 }
@@ -209,9 +148,9 @@ END_TEST
 
 START_TEST(rule3_latest_save_counts_even_if_seen_first)
 {
-    save("v2", "s1", 50);
-    save("v1", "s1", 20);
-    create("c1", "t1", "scenario_generation", "s1", 40);
+    fx_save(&w.ev, "v2", "s1", 50);
+    fx_save(&w.ev, "v1", "s1", 20);
+    fx_create(&w.ev, "c1", "t1", "scenario_generation", "s1", 40);
     run();
     absent("t1");
 }
@@ -219,11 +158,11 @@ END_TEST
 
 START_TEST(rule4_terminal_before_create_wins)
 {
-    terminal("x1", "task.completed", "t1", "video_generation", 20);
-    create("c1", "t1", "video_generation", "s1", 10);
+    fx_terminal(&w.ev, "x1", "task.completed", "t1", "video_generation", 20);
+    fx_create(&w.ev, "c1", "t1", "video_generation", "s1", 10);
     /* even when the terminal's clock ran behind the create's */
-    terminal("x2", "task.failed", "t2", "image_analysis", 5);
-    create("c2", "t2", "image_analysis", "s1", 10);
+    fx_terminal(&w.ev, "x2", "task.failed", "t2", "image_analysis", 5);
+    fx_create(&w.ev, "c2", "t2", "image_analysis", "s1", 10);
     run();
     absent("t1");
     absent("t2");
@@ -232,8 +171,8 @@ END_TEST
 
 START_TEST(rule4_scenario_status_before_create_applies)
 {
-    terminal("x1", "task.completed", "t1", "scenario_generation", 20);
-    create("c1", "t1", "scenario_generation", "s1", 10);
+    fx_terminal(&w.ev, "x1", "task.completed", "t1", "scenario_generation", 20);
+    fx_create(&w.ev, "c1", "t1", "scenario_generation", "s1", 10);
     run();
     ck_assert_int_eq(visible("t1")->status, SD_STATUS_COMPLETED);
 }
@@ -241,8 +180,8 @@ END_TEST
 
 START_TEST(rule4_save_before_create_wins)
 {
-    save("v1", "s1", 30);
-    create("c1", "t1", "scenario_generation", "s1", 10);
+    fx_save(&w.ev, "v1", "s1", 30);
+    fx_create(&w.ev, "c1", "t1", "scenario_generation", "s1", 10);
     run();
     absent("t1");
 }
@@ -250,9 +189,9 @@ END_TEST
 
 START_TEST(rule5_session_expires_ttl_after_its_last_change)
 {
-    create("c1", "t1", "image_analysis", "s1", 0);
-    create("c2", "t2", "scenario_generation", "s1", 0);
-    terminal("x2", "task.completed", "t2", "scenario_generation", 60);
+    fx_create(&w.ev, "c1", "t1", "image_analysis", "s1", 0);
+    fx_create(&w.ev, "c2", "t2", "scenario_generation", "s1", 0);
+    fx_terminal(&w.ev, "x2", "task.completed", "t2", "scenario_generation", 60);
     run_at(T0 + TTL - 1);
     visible("t1");
     run_at(T0 + TTL);
@@ -267,9 +206,9 @@ END_TEST
 START_TEST(rule5_events_older_than_ttl_bring_nothing_back)
 {
     int64_t now = T0 + 30 * DAY;
-    create("c1", "t1", "image_analysis", "s1", 0);
-    create("c2", "t2", "scenario_generation", "s1", 0);
-    terminal("x2", "task.completed", "t2", "scenario_generation", 2 * 1440);
+    fx_create(&w.ev, "c1", "t1", "image_analysis", "s1", 0);
+    fx_create(&w.ev, "c2", "t2", "scenario_generation", "s1", 0);
+    fx_terminal(&w.ev, "x2", "task.completed", "t2", "scenario_generation", 2 * 1440);
     run_at(now);
     absent("t1");
     absent("t2");
@@ -278,8 +217,8 @@ END_TEST
 
 START_TEST(rule5_status_time_before_create_does_not_extend)
 {
-    create("c1", "t1", "scenario_generation", "s1", 100);
-    terminal("x1", "task.completed", "t1", "scenario_generation", 50);
+    fx_create(&w.ev, "c1", "t1", "scenario_generation", "s1", 100);
+    fx_terminal(&w.ev, "x1", "task.completed", "t1", "scenario_generation", 50);
     run();
     ck_assert_int_eq(visible("t1")->updated_at_ms, T0 + 100 * MIN);
 }
@@ -287,10 +226,10 @@ END_TEST
 
 START_TEST(rule6_delete_requested_removes)
 {
-    create("c1", "t1", "scenario_generation", "s1", 10);
-    delete_requested("d1", "t1", 20);
-    delete_requested("d2", "t2", 5); /* before its create */
-    create("c2", "t2", "image_analysis", "s1", 10);
+    fx_create(&w.ev, "c1", "t1", "scenario_generation", "s1", 10);
+    fx_delete(&w.ev, "d1", "t1", 20);
+    fx_delete(&w.ev, "d2", "t2", 5); /* before its create */
+    fx_create(&w.ev, "c2", "t2", "image_analysis", "s1", 10);
     run();
     ck_assert_uint_eq(w.result.count, 0);
 }
@@ -298,16 +237,16 @@ END_TEST
 
 START_TEST(rule7_duplicates_change_nothing)
 {
-    create("c1", "t1", "scenario_generation", "s1", 10);
-    terminal("x1", "task.failed", "t1", "scenario_generation", 20);
-    create("c2", "t2", "image_analysis", "s2", 10);
+    fx_create(&w.ev, "c1", "t1", "scenario_generation", "s1", 10);
+    fx_terminal(&w.ev, "x1", "task.failed", "t1", "scenario_generation", 20);
+    fx_create(&w.ev, "c2", "t2", "image_analysis", "s2", 10);
     run();
     ck_assert_uint_eq(w.result.count, 2);
     ck_assert_int_eq(visible("t1")->status, SD_STATUS_FAILED);
-    create("c1", "t1", "scenario_generation", "s1", 10);
-    terminal("x1", "task.failed", "t1", "scenario_generation", 20);
-    create("c2", "t2", "image_analysis", "s2", 10);
-    create("c2", "t2", "image_analysis", "s2", 10);
+    fx_create(&w.ev, "c1", "t1", "scenario_generation", "s1", 10);
+    fx_terminal(&w.ev, "x1", "task.failed", "t1", "scenario_generation", 20);
+    fx_create(&w.ev, "c2", "t2", "image_analysis", "s2", 10);
+    fx_create(&w.ev, "c2", "t2", "image_analysis", "s2", 10);
     run();
     ck_assert_uint_eq(w.result.count, 2);
     ck_assert_int_eq(visible("t1")->status, SD_STATUS_FAILED);
@@ -317,10 +256,10 @@ END_TEST
 
 START_TEST(rule7_earliest_create_defines_the_session)
 {
-    create("c-late", "t1", "image_analysis", "s-late", 20);
-    create("c-early", "t1", "image_analysis", "s-early", 10);
-    create("c-b", "t2", "image_analysis", "s-b", 10);
-    create("c-a", "t2", "image_analysis", "s-a", 10); /* tie: smaller id */
+    fx_create(&w.ev, "c-late", "t1", "image_analysis", "s-late", 20);
+    fx_create(&w.ev, "c-early", "t1", "image_analysis", "s-early", 10);
+    fx_create(&w.ev, "c-b", "t2", "image_analysis", "s-b", 10);
+    fx_create(&w.ev, "c-a", "t2", "image_analysis", "s-a", 10); /* tie: smaller id */
     run();
     const sd_session_t *s = visible("t1");
     ck_assert_str_eq(s->short_id, "s-early");
@@ -333,8 +272,8 @@ END_TEST
 START_TEST(rule7_ignored_create_does_not_define)
 {
     /* An ignored create (no short_id) is not a create at all. */
-    create("c1", "t1", "image_analysis", NULL, 10);
-    create("c2", "t1", "image_analysis", "s1", 20);
+    fx_create(&w.ev, "c1", "t1", "image_analysis", NULL, 10);
+    fx_create(&w.ev, "c2", "t1", "image_analysis", "s1", 20);
     run();
     ck_assert_str_eq(visible("t1")->short_id, "s1");
 }
@@ -343,16 +282,16 @@ END_TEST
 START_TEST(order_does_not_matter)
 {
     /* Seed 20261121: 200 shuffles of a mixed set all give the same sessions. */
-    create("c1", "t1", "scenario_generation", "s1", 10);
-    terminal("x1", "task.failed", "t1", "scenario_generation", 20);
-    create("c2", "t2", "scenario_generation", "s1", 40);
-    save("v1", "s1", 30);
-    create("c3", "t3", "video_generation", "s1", 10);
-    terminal("x3", "task.completed", "t3", "video_generation", 15);
-    create("c4", "t4", "content_analysis", "s4", 12);
-    create("c4b", "t4", "content_analysis", "s4b", 11);
-    delete_requested("d5", "t5", 1);
-    create("c5", "t5", "data_extraction", "s5", 2);
+    fx_create(&w.ev, "c1", "t1", "scenario_generation", "s1", 10);
+    fx_terminal(&w.ev, "x1", "task.failed", "t1", "scenario_generation", 20);
+    fx_create(&w.ev, "c2", "t2", "scenario_generation", "s1", 40);
+    fx_save(&w.ev, "v1", "s1", 30);
+    fx_create(&w.ev, "c3", "t3", "video_generation", "s1", 10);
+    fx_terminal(&w.ev, "x3", "task.completed", "t3", "video_generation", 15);
+    fx_create(&w.ev, "c4", "t4", "content_analysis", "s4", 12);
+    fx_create(&w.ev, "c4b", "t4", "content_analysis", "s4b", 11);
+    fx_delete(&w.ev, "d5", "t5", 1);
+    fx_create(&w.ev, "c5", "t5", "data_extraction", "s5", 2);
     run();
     ck_assert_uint_eq(w.result.count, 2);
     ck_assert_str_eq(visible("t4")->short_id, "s4b");
@@ -361,11 +300,11 @@ START_TEST(order_does_not_matter)
     unsigned seed = 20261121;
     srand(seed);
     for (int round = 0; round < 200; round++) {
-        for (size_t i = w.n - 1; i > 0; i--) {
+        for (size_t i = w.ev.count - 1; i > 0; i--) {
             size_t j = (size_t)rand() % (i + 1);
-            sd_event_t tmp = w.events[i];
-            w.events[i] = w.events[j];
-            w.events[j] = tmp;
+            sd_event_t tmp = w.ev.items[i];
+            w.ev.items[i] = w.ev.items[j];
+            w.ev.items[j] = tmp;
         }
         run();
         ck_assert_msg(w.result.count == 2, "seed %u round %d", seed, round);
@@ -400,5 +339,5 @@ int main(void)
     tcase_add_test(tc, rule7_ignored_create_does_not_define);
     tcase_add_test(tc, order_does_not_matter);
     suite_add_tcase(s, tc);
-    return sd_fx_run(s);
+    return fx_run(s);
 }

@@ -76,7 +76,7 @@ START_TEST(row_gives_its_intent)
     if (r->has_short_id)
         snprintf(short_id, sizeof short_id, ",\"short_id\":\"s1\"");
     sd_event_t ev;
-    sd_fx_event(&ev, "{\"event_id\":\"e1\",\"event_type\":\"%s\",\"task_id\":\"t1\","
+    fx_event(&ev, "{\"event_id\":\"e1\",\"event_type\":\"%s\",\"task_id\":\"t1\","
                      "\"occurred_at\":\"2026-03-01T12:00:00Z\"%s%s}",
                 r->event_type, task_type, short_id);
 
@@ -121,5 +121,5 @@ int main(void)
     tcase_add_loop_test(tc, row_gives_its_intent, 0, sizeof rows / sizeof rows[0]);
     tcase_add_test(tc, every_event_and_task_type_has_a_row);
     suite_add_tcase(s, tc);
-    return sd_fx_run(s);
+    return fx_run(s);
 }

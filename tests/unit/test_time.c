@@ -160,5 +160,5 @@ int main(void)
     tcase_add_test(tc, format_round_trips_every_day_of_a_leap_cycle);
     tcase_add_test(tc, durations);
     suite_add_tcase(s, tc);
-    return sd_fx_run(s);
+    return fx_run(s);
 }
