@@ -35,9 +35,11 @@ void sd_mongo_ops_remove(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
  * one task (the check after a create). */
 void sd_mongo_ops_cover(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
                         const char *short_id, const char *task_id, const sd_origin_t *save);
-/* The sweeper's expiry of one document, as read (guarded by its version). */
+/* Live sessions whose TTL passed at ctx->now. */
+void sd_mongo_expired_filter(bson_t *filter, const sd_mongo_ctx_t *ctx);
+/* The sweeper's expiry of those of task_ids still expired (one update). */
 void sd_mongo_ops_expire(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
-                         const bson_t *doc);
+                         const char *const *task_ids, size_t n);
 
 /* Save markers, on the markers collection. */
 void sd_mongo_ops_marker(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,

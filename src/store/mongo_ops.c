@@ -223,8 +223,8 @@ typedef struct entry {
     int emitted;
     sd_change_type_t type;
     sd_reason_t reason;
-    const sd_origin_t *cause;
-    int has_at; /* session.expired from a transition: computed when folding */
+    const sd_origin_t *cause; /* NULL: the sweeper's expiry, see entry_change() */
+    int has_at; /* 0: an expiry, dated when folding */
     const sd_event_t *create;
     const sd_intent_t *status;
     int removes;
@@ -242,14 +242,11 @@ static void append_entry(bson_t *b, const char *key, const sd_mongo_ctx_t *ctx,
     if (e->emitted) {
         BSON_APPEND_UTF8(&d, "ct", sd_change_type_name(e->type));
         BSON_APPEND_UTF8(&d, "rs", sd_reason_name(e->reason));
-        BSON_APPEND_UTF8(&d, "ce", e->cause->event_id);
-        if (e->type == SD_CHANGE_EXPIRED) {
-            sd_origin_t none = {0};
-            append_position(&d, &none);
-        } else {
-            append_position(&d, e->cause);
-        }
-        if (e->has_at)
+        sd_origin_t none = {0};
+        if (e->cause)
+            BSON_APPEND_UTF8(&d, "ce", e->cause->event_id);
+        append_position(&d, e->type == SD_CHANGE_EXPIRED || !e->cause ? &none : e->cause);
+        if (e->has_at && e->cause)
             BSON_APPEND_DATE_TIME(&d, "at", e->cause->at_ms);
     }
     if (e->create) {
@@ -635,26 +632,37 @@ static int doc_has(const bson_t *doc, const char *path)
            !BSON_ITER_HOLDS_NULL(&it);
 }
 
-void sd_mongo_ops_expire(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
-                         const bson_t *doc)
+void sd_mongo_expired_filter(bson_t *f, const sd_mongo_ctx_t *ctx)
 {
-    int64_t created_at = doc_int(doc, "created_at");
-    int by_status = doc_has(doc, "status_at") && doc_int(doc, "status_at") >= created_at;
-    int64_t updated = by_status ? doc_int(doc, "status_at") : created_at;
-    sd_origin_t cause = {.event_id = doc_utf8(doc, by_status ? "status_by" : "created_by"),
-                         .at_ms = updated + ctx->ttl_ms};
-    if (!cause.event_id)
-        return;
-    entry_t e = {.emitted = 1, .type = SD_CHANGE_EXPIRED, .reason = SD_REASON_TTL,
-                 .cause = &cause, .has_at = 1};
-    bson_t filter, update;
-    bson_init(&filter);
-    BSON_APPEND_UTF8(&filter, "_id", doc_utf8(doc, "_id"));
-    BSON_APPEND_BOOL(&filter, "live", true);
-    BSON_APPEND_NULL(&filter, "removed");
-    BSON_APPEND_INT64(&filter, "version", doc_int(doc, "version"));
+    bson_t lte;
+    bson_init(f);
+    BSON_APPEND_BOOL(f, "live", true);
+    BSON_APPEND_NULL(f, "removed");
+    BSON_APPEND_DOCUMENT_BEGIN(f, "created_at", &lte);
+    BSON_APPEND_DATE_TIME(&lte, "$lte", live_since(ctx));
+    bson_append_document_end(f, &lte);
+    append_recent(f, ctx, "status_at", 0);
+}
+
+void sd_mongo_ops_expire(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
+                         const char *const *task_ids, size_t n)
+{
+    /* The cause (the event of the last change) and the time are read off
+     * the log when folding, so one update fits every document. */
+    entry_t e = {.emitted = 1, .type = SD_CHANGE_EXPIRED, .reason = SD_REASON_TTL};
+    bson_t filter, update, in, arr;
+    sd_mongo_expired_filter(&filter, ctx);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+    char key[24];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "%zu", i);
+        BSON_APPEND_UTF8(&arr, key, task_ids[i]);
+    }
+    bson_append_array_end(&in, &arr);
+    bson_append_document_end(&filter, &in);
     build_update(&update, ctx, NULL, NULL, 0, &e, ctx->now_ms, 0);
-    add_op(bulk, ctx, &filter, &update, 0, 0);
+    add_op(bulk, ctx, &filter, &update, 0, 1);
     bson_destroy(&filter);
     bson_destroy(&update);
 }
@@ -808,12 +816,17 @@ static int entry_change(const fold_t *f, const bson_iter_t *entry, int64_t versi
     out->version = version;
     out->session = sd_state_session(&f->st);
     out->cause.event_id = iter_utf8(entry, "ce");
+    if (!out->cause.event_id && out->type == SD_CHANGE_EXPIRED) {
+        /* the sweeper's: caused by the last change, a tie going to the status */
+        int by_status = f->st.has_status && f->st.status_at >= f->st.created_at;
+        out->cause.event_id = by_status ? f->st.status_by : f->st.created_by;
+    }
     out->cause.topic = iter_utf8(entry, "topic");
     out->cause.partition = (int32_t)iter_int(entry, "partition", NULL);
     out->cause.offset = iter_int(entry, "offset", NULL);
     int has_at;
     out->occurred_at_ms = iter_int(entry, "at", &has_at);
-    if (!has_at) /* an expiry noticed by a transition */
+    if (!has_at) /* an expiry: when the TTL ran out */
         out->occurred_at_ms = sd_state_updated_at(&f->st) + ttl_ms;
     return out->cause.event_id && out->session.short_id && out->session.task_type ? 0 : -1;
 }

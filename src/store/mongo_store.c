@@ -162,6 +162,8 @@ typedef struct mongo_batch {
     size_t n_ids;
     bson_t **covers; /* marker documents read for scenario creates */
     size_t n_covers;
+    const char **expire_ids; /* the sweep's candidates */
+    size_t n_expire;
 } mongo_batch_t;
 
 static const sd_cover_t *find_cover(mongo_batch_t *b, const char *short_id, sd_cover_t *buf)
@@ -639,10 +641,11 @@ static sd_err_t mongo_list(sd_store_t *base, const char *by, const char *value, 
 
 static void fill_expiry(mongo_batch_t *b, mongoc_bulk_operation_t *bulk)
 {
-    for (size_t i = 0; i < b->n_covers; i++) /* the candidates, read below */
-        sd_mongo_ops_expire(bulk, &b->ctx, b->covers[i]);
+    sd_mongo_ops_expire(bulk, &b->ctx, b->expire_ids, b->n_expire);
 }
 
+/* Finds expired sessions, expires those still expired with one
+ * conditional update, and reads them back for their changes. */
 static sd_err_t mongo_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
                             sd_change_list_t *out, sd_error_t *err)
 {
@@ -655,51 +658,41 @@ static sd_err_t mongo_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
     mongo_batch_t b = {.s = s, .out = &result,
                        .ctx = {batch_id, now_ms, base->cfg.session_ttl_ms,
                                base->cfg.retention_ms, 0}};
-    bson_t filter = BSON_INITIALIZER, cond, not_, opts = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&filter, "live", true);
-    BSON_APPEND_NULL(&filter, "removed");
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "created_at", &cond);
-    BSON_APPEND_DATE_TIME(&cond, "$lte", now_ms - base->cfg.session_ttl_ms);
-    bson_append_document_end(&filter, &cond);
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "status_at", &cond);
-    BSON_APPEND_DOCUMENT_BEGIN(&cond, "$not", &not_);
-    BSON_APPEND_DATE_TIME(&not_, "$gt", now_ms - base->cfg.session_ttl_ms);
-    bson_append_document_end(&cond, &not_);
-    bson_append_document_end(&filter, &cond);
+    bson_t filter, opts = BSON_INITIALIZER, projection;
+    sd_mongo_expired_filter(&filter, &b.ctx);
     BSON_APPEND_INT64(&opts, "limit", (int64_t)limit);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &cond);
-    BSON_APPEND_INT32(&cond, "log", 0);
-    bson_append_document_end(&opts, &cond);
-    sd_err_t rc = find_docs(s, s->sessions, &filter, &opts, &b.covers, &b.n_covers,
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &projection);
+    BSON_APPEND_INT32(&projection, "_id", 1);
+    bson_append_document_end(&opts, &projection);
+    bson_t **found = NULL, **docs = NULL;
+    size_t n_found = 0, n_docs = 0;
+    sd_err_t rc = find_docs(s, s->sessions, &filter, &opts, &found, &n_found,
                             "finding expired sessions", err);
     bson_destroy(&filter);
     bson_destroy(&opts);
 
-    bson_t **docs = NULL;
-    size_t n_docs = 0;
-    if (rc == SD_OK && b.n_covers)
+    b.expire_ids = malloc((n_found + 1) * sizeof *b.expire_ids);
+    if (rc == SD_OK && !b.expire_ids)
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory sweeping");
+    for (size_t i = 0; rc == SD_OK && i < n_found; i++) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, found[i], "_id") && BSON_ITER_HOLDS_UTF8(&it))
+            b.expire_ids[b.n_expire++] = bson_iter_utf8(&it, NULL);
+    }
+    if (rc == SD_OK && b.n_expire)
         rc = run_bulk(&b, s->sessions, fill_expiry, "expiring sessions", err);
-    if (rc == SD_OK && b.n_covers) {
-        const char **ids = malloc(b.n_covers * sizeof *ids);
-        if (!ids) {
-            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory sweeping");
-        } else {
-            for (size_t i = 0; i < b.n_covers; i++) {
-                bson_iter_t it;
-                ids[i] = bson_iter_init_find(&it, b.covers[i], "_id") ? bson_iter_utf8(&it, NULL) : "";
-            }
-            bson_t ids_filter = BSON_INITIALIZER;
-            append_in(&ids_filter, "_id", ids, b.n_covers);
-            rc = find_docs(s, s->sessions, &ids_filter, NULL, &docs, &n_docs,
-                           "reading expired sessions back", err);
-            bson_destroy(&ids_filter);
-            free(ids);
-        }
+    if (rc == SD_OK && b.n_expire) {
+        bson_t ids_filter = BSON_INITIALIZER;
+        append_in(&ids_filter, "_id", b.expire_ids, b.n_expire);
+        rc = find_docs(s, s->sessions, &ids_filter, NULL, &docs, &n_docs,
+                       "reading expired sessions back", err);
+        bson_destroy(&ids_filter);
     }
     if (rc == SD_OK)
         rc = collect_changes(&b, docs, n_docs, err);
+    free(b.expire_ids);
+    free_docs(found, n_found);
     free_docs(docs, n_docs);
-    free_docs(b.covers, b.n_covers);
     if (rc != SD_OK) {
         sd_apply_result_free(&result);
         return rc;

@@ -62,7 +62,6 @@ void fx_store_cleanup(void)
 
 sd_store_t *fx_store_open(const char *name, int64_t ttl_ms)
 {
-    mongoc_log_set_handler(quiet_end_sessions, NULL);
     char uri[512], database[128];
     sd_store_config_t cfg = {.session_ttl_ms = ttl_ms, .timeout_ms = 20000};
     /* Names are unique per process and case, so every case starts empty. */
@@ -82,6 +81,7 @@ sd_store_t *fx_store_open(const char *name, int64_t ttl_ms)
     sd_store_t *store = NULL;
     sd_error_t err;
     ck_assert_msg(sd_store_open(&cfg, &store, &err) == SD_OK, "open %s: %s", uri, err.message);
+    mongoc_log_set_handler(quiet_end_sessions, NULL); /* after the store set its own */
     ck_assert_msg(sd_store_ensure_schema(store, &err) == SD_OK, "schema: %s", err.message);
     return store;
 }
