@@ -44,6 +44,10 @@ void sd_mongo_ops_expire(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
 /* Save markers, on the markers collection. */
 void sd_mongo_ops_marker(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
                          const char *short_id, const sd_origin_t *save);
+/* Appends metadata (compact JSON text, or NULL for null) as a subdocument,
+ * key for key: "$date" stays a key, not extended JSON. */
+void sd_mongo_append_metadata(bson_t *b, const char *key, const char *metadata_json);
+
 /* Reads a marker document into a cover (strings borrowed from doc). */
 void sd_mongo_marker_cover(const bson_t *doc, sd_cover_t *cover);
 

@@ -1,24 +1,5 @@
-/* The store contract on MongoDB (mongo-c-driver).
- *
- * Concurrency between a create and a save of the same short_id, applied
- * by two processes at once, is settled without transactions, by
- * mark-then-scan and insert-then-check:
- *   - a save first records itself in the markers collection (`$max`-like
- *     conditional upsert), then removes the scenario sessions it covers;
- *   - a scenario create first upserts its session (covered already if a
- *     marker it read before says so), then reads the markers again and
- *     removes the session if a save now covers it.
- * Whichever order the four steps interleave in, one of the two checks
- * sees the other's write, so the session ends removed.  Each step is a
- * conditional update and idempotent, so a retried batch converges.  This
- * works on standalone servers, replica sets and sharded clusters alike,
- * needs no transaction, and costs two reads per batch that has scenario
- * creates.
- *
- * A batch costs a bounded number of commands whatever its size: markers
- * (if it has saves), the marker read (if it has scenario creates), one
- * ordered bulk write of every session operation, one read-back of the
- * touched documents, and the marker check. */
+/* The store contract on MongoDB (mongo-c-driver): connection, error
+ * classes, reads and indexes.  Batches are applied in mongo_batch.c. */
 #include <inttypes.h>
 #include <mongoc/mongoc.h>
 #include <pthread.h>
@@ -26,20 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sessiond/mongo_ops.h"
-#include "sessiond/store_backend.h"
-
-typedef struct mongo_store {
-    sd_store_t base;
-    mongoc_client_t *client;
-    mongoc_collection_t *sessions;
-    mongoc_collection_t *markers;
-    mongoc_write_concern_t *wc;
-    uint64_t commands;
-    char hosts[256];
-    char user[128];
-    char database[128];
-} mongo_store_t;
+#include "sessiond/mongo_store.h"
 
 static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
 
@@ -88,17 +56,7 @@ static int transient_code(uint32_t code)
     return 0;
 }
 
-/* Codes that say this document can never be written: dead-letter it. */
-static int event_code(uint32_t code)
-{
-    return code == 2 ||     /* BadValue */
-           code == 52 ||    /* DollarPrefixedFieldName */
-           code == 10334 || /* BSONObjectTooLarge */
-           code == 17419 || /* document too large after update */
-           code == 17280;   /* KeyTooLong */
-}
-
-static sd_err_t classify(mongo_store_t *s, const bson_error_t *e, const bson_t *reply,
+sd_err_t sd_mongo_classify(sd_mongo_store_t *s, const bson_error_t *e, const bson_t *reply,
                          const char *doing, sd_error_t *err)
 {
     if (e->domain == MONGOC_ERROR_SERVER_SELECTION)
@@ -129,161 +87,14 @@ static sd_err_t classify(mongo_store_t *s, const bson_error_t *e, const bson_t *
                         s->hosts, doing, e->code, e->message);
 }
 
-/* ---- bulk writes ---- */
-
-/* The first write error of a bulk reply: its operation index and code. */
-static int first_write_error(const bson_t *reply, size_t *index, uint32_t *code, const char **msg)
-{
-    bson_iter_t it, errors, one;
-    if (!bson_iter_init_find(&it, reply, "writeErrors") || !BSON_ITER_HOLDS_ARRAY(&it) ||
-        !bson_iter_recurse(&it, &errors) || !bson_iter_next(&errors) ||
-        !bson_iter_recurse(&errors, &one))
-        return 0;
-    *msg = "";
-    while (bson_iter_next(&one)) {
-        if (strcmp(bson_iter_key(&one), "index") == 0)
-            *index = (size_t)bson_iter_as_int64(&one);
-        else if (strcmp(bson_iter_key(&one), "code") == 0)
-            *code = (uint32_t)bson_iter_as_int64(&one);
-        else if (strcmp(bson_iter_key(&one), "errmsg") == 0)
-            *msg = bson_iter_utf8(&one, NULL);
-    }
-    return 1;
-}
-
-typedef struct mongo_batch {
-    mongo_store_t *s;
-    sd_mongo_ctx_t ctx;
-    const sd_store_item_t *items;
-    size_t n;
-    sd_apply_result_t *out;
-    size_t *op_start; /* first operation of item i in the current bulk */
-    const char **sorted_ids; /* the batch's event ids, sorted */
-    size_t n_ids;
-    bson_t **covers; /* marker documents read for scenario creates */
-    size_t n_covers;
-    const char **expire_ids; /* the sweep's candidates */
-    size_t n_expire;
-} mongo_batch_t;
-
-static const sd_cover_t *find_cover(mongo_batch_t *b, const char *short_id, sd_cover_t *buf)
-{
-    for (size_t i = 0; i < b->n_covers; i++) {
-        bson_iter_t it;
-        if (bson_iter_init_find(&it, b->covers[i], "_id") &&
-            strcmp(bson_iter_utf8(&it, NULL), short_id) == 0) {
-            sd_mongo_marker_cover(b->covers[i], buf);
-            return buf;
-        }
-    }
-    return NULL;
-}
-
-static sd_origin_t origin_of(const sd_store_item_t *item)
-{
-    const sd_event_t *ev = item->intent.event;
-    return (sd_origin_t){ev->event_id, ev->occurred_at_ms, item->topic, item->partition,
-                         item->offset};
-}
-
 /* Runs a bulk; a duplicate key on an upsert (another writer inserted the
  * same document first) is "already there": the bulk is run again, and its
  * conditional updates then apply to that document. */
-typedef void (*fill_fn)(mongo_batch_t *b, mongoc_bulk_operation_t *bulk);
-
-static sd_err_t run_bulk(mongo_batch_t *b, mongoc_collection_t *coll, fill_fn fill,
-                         const char *doing, sd_error_t *err)
-{
-    for (int attempt = 0;; attempt++) {
-        bson_t opts = BSON_INITIALIZER;
-        BSON_APPEND_BOOL(&opts, "ordered", true);
-        mongoc_write_concern_append(b->s->wc, &opts);
-        mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
-        bson_destroy(&opts);
-        b->ctx.ops = 0;
-        fill(b, bulk);
-        if (b->ctx.ops == 0) {
-            mongoc_bulk_operation_destroy(bulk);
-            return SD_OK;
-        }
-        bson_t reply;
-        bson_error_t error;
-        uint32_t ok = mongoc_bulk_operation_execute(bulk, &reply, &error);
-        mongoc_bulk_operation_destroy(bulk);
-        if (ok) {
-            bson_destroy(&reply);
-            return SD_OK;
-        }
-        size_t index = 0;
-        uint32_t code = 0;
-        const char *msg = NULL;
-        int has_write_error = first_write_error(&reply, &index, &code, &msg);
-        sd_err_t rc = SD_OK;
-        if (has_write_error && code == 11000 && attempt < 5) {
-            rc = SD_OK; /* retry */
-        } else if (has_write_error && event_code(code) && b->op_start) {
-            size_t item = 0;
-            while (item + 1 < b->n && b->op_start[item + 1] <= index)
-                item++;
-            b->out->status[item] = SD_APPLY_REJECTED;
-            sd_error_set(&b->out->errors[item], SD_ERR_EVENT, "",
-                         "MongoDB cannot store this event's session (code %u): %s", code, msg);
-        } else {
-            rc = classify(b->s, &error, &reply, doing, err);
-        }
-        bson_destroy(&reply);
-        if (rc != SD_OK)
-            return rc;
-    }
-}
-
-static void fill_markers(mongo_batch_t *b, mongoc_bulk_operation_t *bulk)
-{
-    for (size_t i = 0; i < b->n; i++) {
-        b->op_start[i] = b->ctx.ops;
-        if (b->items[i].intent.kind == SD_INTENT_SAVE && b->out->status[i] != SD_APPLY_REJECTED) {
-            sd_origin_t o = origin_of(&b->items[i]);
-            sd_mongo_ops_marker(bulk, &b->ctx, b->items[i].intent.event->short_id, &o);
-        }
-    }
-}
-
-static void fill_sessions(mongo_batch_t *b, mongoc_bulk_operation_t *bulk)
-{
-    for (size_t i = 0; i < b->n; i++) {
-        const sd_store_item_t *item = &b->items[i];
-        const sd_event_t *ev = item->intent.event;
-        sd_origin_t o = origin_of(item);
-        sd_cover_t buf;
-        b->op_start[i] = b->ctx.ops;
-        if (b->out->status[i] == SD_APPLY_REJECTED)
-            continue;
-        switch (item->intent.kind) {
-        case SD_INTENT_CREATE:
-            sd_mongo_ops_create(bulk, &b->ctx, ev, &o,
-                                ev->task_kind == SD_TASK_SCENARIO_GENERATION
-                                    ? find_cover(b, ev->short_id, &buf)
-                                    : NULL);
-            break;
-        case SD_INTENT_SET_STATUS:
-            sd_mongo_ops_status(bulk, &b->ctx, &item->intent, &o);
-            break;
-        case SD_INTENT_REMOVE:
-            sd_mongo_ops_remove(bulk, &b->ctx, &item->intent, &o);
-            break;
-        case SD_INTENT_SAVE:
-            sd_mongo_ops_cover(bulk, &b->ctx, ev->short_id, NULL, &o);
-            break;
-        case SD_INTENT_IGNORE:
-            break;
-        }
-    }
-}
 
 /* ---- reads ---- */
 
 /* Appends to *docs every document matching filter (copies). */
-static sd_err_t find_docs(mongo_store_t *s, mongoc_collection_t *coll, const bson_t *filter,
+sd_err_t sd_mongo_find_docs(sd_mongo_store_t *s, mongoc_collection_t *coll, const bson_t *filter,
                           const bson_t *opts, bson_t ***docs, size_t *n, const char *doing,
                           sd_error_t *err)
 {
@@ -302,312 +113,16 @@ static sd_err_t find_docs(mongo_store_t *s, mongoc_collection_t *coll, const bso
     bson_error_t error;
     const bson_t *reply;
     if (rc == SD_OK && mongoc_cursor_error_document(cursor, &error, &reply))
-        rc = classify(s, &error, reply, doing, err);
+        rc = sd_mongo_classify(s, &error, reply, doing, err);
     mongoc_cursor_destroy(cursor);
     return rc;
 }
 
-static void free_docs(bson_t **docs, size_t n)
+void sd_mongo_free_docs(bson_t **docs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         bson_destroy(docs[i]);
     free(docs);
-}
-
-/* {field: {$in: [values...]}} of distinct values */
-static void append_in(bson_t *f, const char *field, const char *const *values, size_t n)
-{
-    bson_t in, arr;
-    BSON_APPEND_DOCUMENT_BEGIN(f, field, &in);
-    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
-    char key[24];
-    for (size_t i = 0; i < n; i++) {
-        snprintf(key, sizeof key, "%zu", i);
-        BSON_APPEND_UTF8(&arr, key, values[i]);
-    }
-    bson_append_array_end(&in, &arr);
-    bson_append_document_end(f, &in);
-}
-
-static int by_string(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Sorts and removes duplicates; returns the new count. */
-static size_t distinct(const char **v, size_t n)
-{
-    qsort(v, n, sizeof *v, by_string);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (k == 0 || strcmp(v[k - 1], v[i]) != 0)
-            v[k++] = v[i];
-    return k;
-}
-
-static sd_err_t read_markers(mongo_batch_t *b, const char **short_ids, size_t n,
-                             bson_t ***out, size_t *n_out, sd_error_t *err)
-{
-    *out = NULL;
-    *n_out = 0;
-    if (n == 0)
-        return SD_OK;
-    bson_t filter = BSON_INITIALIZER;
-    append_in(&filter, "_id", short_ids, n);
-    sd_err_t rc = find_docs(b->s, b->s->markers, &filter, NULL, out, n_out,
-                            "reading scenario saves", err);
-    bson_destroy(&filter);
-    return rc;
-}
-
-/* Short_ids of the batch's scenario creates, distinct; caller frees. */
-static const char **scenario_short_ids(mongo_batch_t *b, size_t *n)
-{
-    const char **ids = malloc((b->n + 1) * sizeof *ids);
-    *n = 0;
-    if (!ids)
-        return NULL;
-    for (size_t i = 0; i < b->n; i++) {
-        const sd_intent_t *in = &b->items[i].intent;
-        if (in->kind == SD_INTENT_CREATE && in->event->task_kind == SD_TASK_SCENARIO_GENERATION &&
-            b->out->status[i] != SD_APPLY_REJECTED)
-            ids[(*n)++] = in->event->short_id;
-    }
-    *n = distinct(ids, *n);
-    return ids;
-}
-
-/* The documents this batch touched: its tasks, and those its saves cover. */
-static sd_err_t read_back(mongo_batch_t *b, bson_t ***docs, size_t *n_docs, sd_error_t *err)
-{
-    const char **tasks = malloc((b->n + 1) * sizeof *tasks);
-    const char **shorts = malloc((b->n + 1) * sizeof *shorts);
-    const char **saves = malloc((b->n + 1) * sizeof *saves);
-    size_t nt = 0, ns = 0, nv = 0;
-    sd_err_t rc = SD_OK;
-    *docs = NULL;
-    *n_docs = 0;
-    if (!tasks || !shorts || !saves) {
-        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading back a batch");
-        goto done;
-    }
-    for (size_t i = 0; i < b->n; i++) {
-        const sd_intent_t *in = &b->items[i].intent;
-        if (in->kind == SD_INTENT_IGNORE || b->out->status[i] == SD_APPLY_REJECTED)
-            continue;
-        if (in->kind == SD_INTENT_SAVE) {
-            shorts[ns++] = in->event->short_id;
-            saves[nv++] = in->event->event_id;
-        } else {
-            tasks[nt++] = in->event->task_id;
-        }
-    }
-    nt = distinct(tasks, nt);
-    ns = distinct(shorts, ns);
-    nv = distinct(saves, nv);
-    if (nt + ns == 0)
-        goto done;
-
-    bson_t filter = BSON_INITIALIZER, or_, a, c;
-    BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or_);
-    BSON_APPEND_DOCUMENT_BEGIN(&or_, "0", &a);
-    append_in(&a, "_id", tasks, nt);
-    bson_append_document_end(&or_, &a);
-    BSON_APPEND_DOCUMENT_BEGIN(&or_, "1", &c);
-    append_in(&c, "short_id", shorts, ns);
-    append_in(&c, "removed.by", saves, nv);
-    bson_append_document_end(&or_, &c);
-    bson_append_array_end(&filter, &or_);
-    rc = find_docs(b->s, b->s->sessions, &filter, NULL, docs, n_docs,
-                   "reading sessions back", err);
-    bson_destroy(&filter);
-done:
-    free(tasks);
-    free(shorts);
-    free(saves);
-    return rc;
-}
-
-/* Insert-then-check: a scenario session this batch created that a save
- * (possibly one applied concurrently) covers is removed now. */
-/* Insert-then-check: a scenario session this batch created that a save
- * (possibly one applied concurrently) covers is removed now.  *fixed says
- * whether any was, so the caller reads them again. */
-static sd_err_t check_covers(mongo_batch_t *b, bson_t **docs, size_t n_docs, int *fixed,
-                             sd_error_t *err)
-{
-    *fixed = 0;
-    /* The open scenario sessions among the batch's own creates. */
-    size_t n_shorts;
-    const char **shorts = scenario_short_ids(b, &n_shorts);
-    bson_t **open = malloc((n_docs + 1) * sizeof *open);
-    const char **open_shorts = malloc((n_docs + 1) * sizeof *open_shorts);
-    size_t n_open = 0;
-    sd_err_t rc = SD_OK;
-    if (!shorts || !open || !open_shorts)
-        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory checking saves");
-    for (size_t i = 0; rc == SD_OK && i < n_docs; i++) {
-        bson_iter_t it;
-        const char *type = NULL, *short_id = NULL;
-        int is_open = 0;
-        if (!bson_iter_init(&it, docs[i]))
-            continue;
-        while (bson_iter_next(&it)) {
-            const char *k = bson_iter_key(&it);
-            if (!strcmp(k, "task_type") && BSON_ITER_HOLDS_UTF8(&it))
-                type = bson_iter_utf8(&it, NULL);
-            else if (!strcmp(k, "short_id") && BSON_ITER_HOLDS_UTF8(&it))
-                short_id = bson_iter_utf8(&it, NULL);
-            else if (!strcmp(k, "removed"))
-                is_open = BSON_ITER_HOLDS_NULL(&it);
-        }
-        if (is_open && type && short_id && !strcmp(type, "scenario_generation") &&
-            bsearch(&short_id, shorts, n_shorts, sizeof *shorts, by_string)) {
-            open[n_open] = docs[i];
-            open_shorts[n_open++] = short_id;
-        }
-    }
-    bson_t **markers = NULL;
-    size_t n_markers = 0;
-    if (rc == SD_OK && n_open)
-        rc = read_markers(b, open_shorts, distinct(open_shorts, n_open), &markers, &n_markers,
-                          err);
-
-    mongoc_bulk_operation_t *bulk = NULL;
-    for (size_t i = 0; rc == SD_OK && i < n_open; i++) {
-        bson_iter_t it;
-        const char *task_id = NULL, *short_id = NULL;
-        int64_t created_at = 0;
-        if (bson_iter_init_find(&it, open[i], "_id"))
-            task_id = bson_iter_utf8(&it, NULL);
-        if (bson_iter_init_find(&it, open[i], "short_id"))
-            short_id = bson_iter_utf8(&it, NULL);
-        if (bson_iter_init_find(&it, open[i], "created_at"))
-            created_at = bson_iter_date_time(&it);
-        for (size_t m = 0; m < n_markers; m++) {
-            sd_cover_t cover;
-            sd_mongo_marker_cover(markers[m], &cover);
-            if (!bson_iter_init_find(&it, markers[m], "_id") || !cover.known ||
-                strcmp(bson_iter_utf8(&it, NULL), short_id) != 0 ||
-                created_at > cover.save.at_ms)
-                continue;
-            if (!bulk) {
-                bson_t opts = BSON_INITIALIZER;
-                BSON_APPEND_BOOL(&opts, "ordered", true);
-                mongoc_write_concern_append(b->s->wc, &opts);
-                bulk = mongoc_collection_create_bulk_operation_with_opts(b->s->sessions, &opts);
-                bson_destroy(&opts);
-            }
-            sd_mongo_ops_cover(bulk, &b->ctx, short_id, task_id, &cover.save);
-        }
-    }
-    if (rc == SD_OK && bulk) {
-        bson_t reply;
-        bson_error_t error;
-        if (!mongoc_bulk_operation_execute(bulk, &reply, &error))
-            rc = classify(b->s, &error, &reply, "removing sessions a save covers", err);
-        bson_destroy(&reply);
-        *fixed = rc == SD_OK;
-    }
-    if (bulk)
-        mongoc_bulk_operation_destroy(bulk);
-    free_docs(markers, n_markers);
-    free(shorts);
-    free(open);
-    free(open_shorts);
-    return rc;
-}
-
-static void new_batch_id(char out[25])
-{
-    bson_oid_t oid;
-    bson_oid_init(&oid, NULL);
-    bson_oid_to_string(&oid, out);
-}
-
-/* Publishes what the read-back documents say and sets the statuses. */
-static sd_err_t collect_changes(mongo_batch_t *b, bson_t **docs, size_t n_docs, sd_error_t *err)
-{
-    for (size_t d = 0; d < n_docs; d++) {
-        size_t before = b->out->changes.count;
-        int republished;
-        sd_err_t rc = sd_mongo_doc_changes(docs[d], &b->ctx, b->sorted_ids, b->n_ids,
-                                           &b->out->changes, &republished, err);
-        if (rc != SD_OK)
-            return rc;
-        if (republished)
-            continue;
-        for (size_t c = before; c < b->out->changes.count; c++)
-            for (size_t i = 0; i < b->n; i++)
-                if (b->out->status[i] == SD_APPLY_UNCHANGED &&
-                    strcmp(b->items[i].intent.event->event_id,
-                           b->out->changes.items[c].cause.event_id) == 0)
-                    b->out->status[i] = SD_APPLY_CHANGED;
-    }
-    return SD_OK;
-}
-
-static sd_err_t mongo_apply(sd_store_t *base, const sd_store_item_t *items, size_t n,
-                            int64_t now_ms, sd_apply_result_t *out, sd_error_t *err)
-{
-    mongo_store_t *s = (mongo_store_t *)base;
-    char batch_id[25];
-    new_batch_id(batch_id);
-    mongo_batch_t b = {.s = s, .items = items, .n = n, .out = out,
-                       .ctx = {batch_id, now_ms, base->cfg.session_ttl_ms,
-                               base->cfg.retention_ms, 0}};
-    b.op_start = calloc(n + 1, sizeof *b.op_start);
-    b.sorted_ids = malloc((n + 1) * sizeof *b.sorted_ids);
-    bson_t **docs = NULL;
-    size_t n_docs = 0;
-    sd_err_t rc = SD_OK;
-    if (!b.op_start || !b.sorted_ids) {
-        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for a batch of %zu", n);
-        goto done;
-    }
-    int has_save = 0;
-    for (size_t i = 0; i < n; i++) {
-        out->status[i] = items[i].intent.kind == SD_INTENT_IGNORE ? SD_APPLY_IGNORED
-                                                                  : SD_APPLY_UNCHANGED;
-        has_save |= items[i].intent.kind == SD_INTENT_SAVE;
-        if (items[i].intent.kind != SD_INTENT_IGNORE)
-            b.sorted_ids[b.n_ids++] = items[i].intent.event->event_id;
-    }
-    b.n_ids = distinct(b.sorted_ids, b.n_ids);
-
-    /* Mark: saves first, so creates and scans below see them. */
-    if (has_save && (rc = run_bulk(&b, s->markers, fill_markers, "recording scenario saves",
-                                   err)) != SD_OK)
-        goto done;
-    size_t n_shorts;
-    const char **shorts = scenario_short_ids(&b, &n_shorts);
-    if (!shorts) {
-        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for a batch of %zu", n);
-        goto done;
-    }
-    rc = read_markers(&b, shorts, n_shorts, &b.covers, &b.n_covers, err);
-    free(shorts);
-    if (rc != SD_OK)
-        goto done;
-    if ((rc = run_bulk(&b, s->sessions, fill_sessions, "writing sessions", err)) != SD_OK)
-        goto done;
-    /* Read back; when the check removed sessions, read those again. */
-    for (int fixed = 1, round = 0; fixed && round < 3; round++) {
-        free_docs(docs, n_docs);
-        docs = NULL;
-        n_docs = 0;
-        if ((rc = read_back(&b, &docs, &n_docs, err)) != SD_OK ||
-            (rc = check_covers(&b, docs, n_docs, &fixed, err)) != SD_OK)
-            goto done;
-    }
-    if (rc == SD_OK)
-        rc = collect_changes(&b, docs, n_docs, err);
-done:
-    free_docs(docs, n_docs);
-    free_docs(b.covers, b.n_covers);
-    free(b.op_start);
-    free(b.sorted_ids);
-    return rc;
 }
 
 /* ---- reads, sweep, counts ---- */
@@ -615,7 +130,7 @@ done:
 static sd_err_t mongo_list(sd_store_t *base, const char *by, const char *value, int64_t now_ms,
                            sd_session_list_t *out, sd_error_t *err)
 {
-    mongo_store_t *s = (mongo_store_t *)base;
+    sd_mongo_store_t *s = (sd_mongo_store_t *)base;
     sd_mongo_ctx_t ctx = {"", now_ms, base->cfg.session_ttl_ms, base->cfg.retention_ms, 0};
     bson_t filter, opts = BSON_INITIALIZER, sort;
     sd_mongo_visible_filter(&filter, &ctx, by, value);
@@ -628,10 +143,10 @@ static sd_err_t mongo_list(sd_store_t *base, const char *by, const char *value, 
     bson_t **docs = NULL;
     size_t n = 0;
     memset(out, 0, sizeof *out);
-    sd_err_t rc = find_docs(s, s->sessions, &filter, &opts, &docs, &n, "listing sessions", err);
+    sd_err_t rc = sd_mongo_find_docs(s, s->sessions, &filter, &opts, &docs, &n, "listing sessions", err);
     for (size_t i = 0; rc == SD_OK && i < n; i++)
         rc = sd_mongo_doc_session(docs[i], out, err);
-    free_docs(docs, n);
+    sd_mongo_free_docs(docs, n);
     bson_destroy(&filter);
     bson_destroy(&opts);
     if (rc != SD_OK)
@@ -639,74 +154,10 @@ static sd_err_t mongo_list(sd_store_t *base, const char *by, const char *value, 
     return rc;
 }
 
-static void fill_expiry(mongo_batch_t *b, mongoc_bulk_operation_t *bulk)
-{
-    sd_mongo_ops_expire(bulk, &b->ctx, b->expire_ids, b->n_expire);
-}
-
-/* Finds expired sessions, expires those still expired with one
- * conditional update, and reads them back for their changes. */
-static sd_err_t mongo_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
-                            sd_change_list_t *out, sd_error_t *err)
-{
-    mongo_store_t *s = (mongo_store_t *)base;
-    char batch_id[25];
-    new_batch_id(batch_id);
-    sd_apply_result_t result;
-    if (sd_apply_result_init(&result, 0) != SD_OK)
-        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory sweeping");
-    mongo_batch_t b = {.s = s, .out = &result,
-                       .ctx = {batch_id, now_ms, base->cfg.session_ttl_ms,
-                               base->cfg.retention_ms, 0}};
-    bson_t filter, opts = BSON_INITIALIZER, projection;
-    sd_mongo_expired_filter(&filter, &b.ctx);
-    BSON_APPEND_INT64(&opts, "limit", (int64_t)limit);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &projection);
-    BSON_APPEND_INT32(&projection, "_id", 1);
-    bson_append_document_end(&opts, &projection);
-    bson_t **found = NULL, **docs = NULL;
-    size_t n_found = 0, n_docs = 0;
-    sd_err_t rc = find_docs(s, s->sessions, &filter, &opts, &found, &n_found,
-                            "finding expired sessions", err);
-    bson_destroy(&filter);
-    bson_destroy(&opts);
-
-    b.expire_ids = malloc((n_found + 1) * sizeof *b.expire_ids);
-    if (rc == SD_OK && !b.expire_ids)
-        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory sweeping");
-    for (size_t i = 0; rc == SD_OK && i < n_found; i++) {
-        bson_iter_t it;
-        if (bson_iter_init_find(&it, found[i], "_id") && BSON_ITER_HOLDS_UTF8(&it))
-            b.expire_ids[b.n_expire++] = bson_iter_utf8(&it, NULL);
-    }
-    if (rc == SD_OK && b.n_expire)
-        rc = run_bulk(&b, s->sessions, fill_expiry, "expiring sessions", err);
-    if (rc == SD_OK && b.n_expire) {
-        bson_t ids_filter = BSON_INITIALIZER;
-        append_in(&ids_filter, "_id", b.expire_ids, b.n_expire);
-        rc = find_docs(s, s->sessions, &ids_filter, NULL, &docs, &n_docs,
-                       "reading expired sessions back", err);
-        bson_destroy(&ids_filter);
-    }
-    if (rc == SD_OK)
-        rc = collect_changes(&b, docs, n_docs, err);
-    free(b.expire_ids);
-    free_docs(found, n_found);
-    free_docs(docs, n_docs);
-    if (rc != SD_OK) {
-        sd_apply_result_free(&result);
-        return rc;
-    }
-    *out = result.changes;
-    memset(&result.changes, 0, sizeof result.changes);
-    sd_apply_result_free(&result);
-    return SD_OK;
-}
-
 static sd_err_t mongo_count_by_type(sd_store_t *base, int64_t now_ms, sd_type_count_t **out,
                                     size_t *n, sd_error_t *err)
 {
-    mongo_store_t *s = (mongo_store_t *)base;
+    sd_mongo_store_t *s = (sd_mongo_store_t *)base;
     sd_mongo_ctx_t ctx = {"", now_ms, base->cfg.session_ttl_ms, base->cfg.retention_ms, 0};
     bson_t match;
     sd_mongo_visible_filter(&match, &ctx, NULL, NULL);
@@ -752,7 +203,7 @@ static sd_err_t mongo_count_by_type(sd_store_t *base, int64_t now_ms, sd_type_co
     bson_error_t error;
     const bson_t *reply;
     if (rc == SD_OK && mongoc_cursor_error_document(cursor, &error, &reply))
-        rc = classify(s, &error, reply, "counting sessions", err);
+        rc = sd_mongo_classify(s, &error, reply, "counting sessions", err);
     mongoc_cursor_destroy(cursor);
     if (rc != SD_OK) {
         free(*out);
@@ -764,18 +215,18 @@ static sd_err_t mongo_count_by_type(sd_store_t *base, int64_t now_ms, sd_type_co
 
 static sd_err_t mongo_ping(sd_store_t *base, sd_error_t *err)
 {
-    mongo_store_t *s = (mongo_store_t *)base;
+    sd_mongo_store_t *s = (sd_mongo_store_t *)base;
     bson_t cmd = BSON_INITIALIZER, reply;
     BSON_APPEND_INT32(&cmd, "ping", 1);
     bson_error_t error;
     bool ok = mongoc_client_command_simple(s->client, "admin", &cmd, NULL, &reply, &error);
-    sd_err_t rc = ok ? SD_OK : classify(s, &error, &reply, "pinging", err);
+    sd_err_t rc = ok ? SD_OK : sd_mongo_classify(s, &error, &reply, "pinging", err);
     bson_destroy(&cmd);
     bson_destroy(&reply);
     return rc;
 }
 
-static sd_err_t create_indexes(mongo_store_t *s, mongoc_collection_t *coll,
+static sd_err_t create_indexes(sd_mongo_store_t *s, mongoc_collection_t *coll,
                                const char *const *fields, size_t n, const char *ttl_field,
                                sd_error_t *err)
 {
@@ -801,7 +252,7 @@ static sd_err_t create_indexes(mongo_store_t *s, mongoc_collection_t *coll,
     mongoc_write_concern_append(s->wc, &opts);
     bson_error_t error;
     bool ok = mongoc_collection_write_command_with_opts(coll, &cmd, &opts, &reply, &error);
-    sd_err_t rc = ok ? SD_OK : classify(s, &error, &reply, "creating indexes", err);
+    sd_err_t rc = ok ? SD_OK : sd_mongo_classify(s, &error, &reply, "creating indexes", err);
     bson_destroy(&cmd);
     bson_destroy(&opts);
     bson_destroy(&reply);
@@ -810,7 +261,7 @@ static sd_err_t create_indexes(mongo_store_t *s, mongoc_collection_t *coll,
 
 static sd_err_t mongo_ensure_schema(sd_store_t *base, sd_error_t *err)
 {
-    mongo_store_t *s = (mongo_store_t *)base;
+    sd_mongo_store_t *s = (sd_mongo_store_t *)base;
     static const char *const session_fields[] = {"short_id", "task_type", "status",
                                                  "created_at", "user_id"};
     sd_err_t rc = create_indexes(s, s->sessions, session_fields, 5, "purge_at", err);
@@ -819,12 +270,12 @@ static sd_err_t mongo_ensure_schema(sd_store_t *base, sd_error_t *err)
 
 static uint64_t mongo_round_trips(const sd_store_t *base)
 {
-    return ((const mongo_store_t *)base)->commands;
+    return ((const sd_mongo_store_t *)base)->commands;
 }
 
 static void mongo_close(sd_store_t *base)
 {
-    mongo_store_t *s = (mongo_store_t *)base;
+    sd_mongo_store_t *s = (sd_mongo_store_t *)base;
     mongoc_collection_destroy(s->sessions);
     mongoc_collection_destroy(s->markers);
     mongoc_write_concern_destroy(s->wc);
@@ -835,9 +286,9 @@ static void mongo_close(sd_store_t *base)
 static const sd_store_ops_t mongo_ops = {
     .kind = "mongodb",
     .ensure_schema = mongo_ensure_schema,
-    .apply = mongo_apply,
+    .apply = sd_mongo_apply,
     .list = mongo_list,
-    .sweep = mongo_sweep,
+    .sweep = sd_mongo_sweep,
     .count_by_type = mongo_count_by_type,
     .ping = mongo_ping,
     .round_trips = mongo_round_trips,
@@ -846,11 +297,11 @@ static const sd_store_ops_t mongo_ops = {
 
 static void on_command_started(const mongoc_apm_command_started_t *event)
 {
-    mongo_store_t *s = mongoc_apm_command_started_get_context(event);
+    sd_mongo_store_t *s = mongoc_apm_command_started_get_context(event);
     s->commands++;
 }
 
-static void describe_hosts(mongo_store_t *s, const mongoc_uri_t *uri)
+static void describe_hosts(sd_mongo_store_t *s, const mongoc_uri_t *uri)
 {
     size_t used = 0;
     s->hosts[0] = '\0';
@@ -876,7 +327,7 @@ sd_err_t sd_mongo_store_open(const sd_store_config_t *cfg, sd_store_t **out, sd_
     if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME))
         mongoc_uri_set_appname(uri, "sessiond");
 
-    mongo_store_t *s = calloc(1, sizeof *s);
+    sd_mongo_store_t *s = calloc(1, sizeof *s);
     if (!s) {
         mongoc_uri_destroy(uri);
         return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory opening MongoDB");

@@ -1,0 +1,361 @@
+/* Reading the MongoDB store's documents: metadata between JSON and BSON,
+ * save markers, and the fold of a session's log into the changes it
+ * published (see the document layout in mongo_ops.c). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sessiond/mongo_ops.h"
+
+/* ---- JSON <-> BSON for metadata: a plain walk, so keys such as "$date"
+ * stay what the producer wrote instead of turning into extended JSON. ---- */
+
+static void append_json(bson_t *b, const char *key, json_t *v);
+
+static void append_json_children(bson_t *b, json_t *v)
+{
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *child;
+        json_object_foreach(v, k, child) append_json(b, k, child);
+    } else {
+        size_t i;
+        json_t *child;
+        char index[24];
+        json_array_foreach(v, i, child)
+        {
+            snprintf(index, sizeof index, "%zu", i);
+            append_json(b, index, child);
+        }
+    }
+}
+
+static void append_json(bson_t *b, const char *key, json_t *v)
+{
+    bson_t child;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        BSON_APPEND_DOCUMENT_BEGIN(b, key, &child);
+        append_json_children(&child, v);
+        bson_append_document_end(b, &child);
+        break;
+    case JSON_ARRAY:
+        BSON_APPEND_ARRAY_BEGIN(b, key, &child);
+        append_json_children(&child, v);
+        bson_append_array_end(b, &child);
+        break;
+    case JSON_STRING:
+        bson_append_utf8(b, key, -1, json_string_value(v), (int)json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        BSON_APPEND_INT64(b, key, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        BSON_APPEND_DOUBLE(b, key, json_real_value(v));
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        BSON_APPEND_BOOL(b, key, json_is_true(v));
+        break;
+    case JSON_NULL:
+        BSON_APPEND_NULL(b, key);
+        break;
+    }
+}
+
+void sd_mongo_append_metadata(bson_t *b, const char *key, const char *metadata_json)
+{
+    json_t *v = metadata_json ? json_loads(metadata_json, 0, NULL) : NULL;
+    if (json_is_object(v))
+        append_json(b, key, v);
+    else
+        BSON_APPEND_NULL(b, key);
+    json_decref(v);
+}
+
+static json_t *bson_value_json(const bson_iter_t *it);
+
+static json_t *bson_children_json(const bson_iter_t *it, int as_array)
+{
+    bson_iter_t child;
+    json_t *out = as_array ? json_array() : json_object();
+    if (!bson_iter_recurse(it, &child))
+        return out;
+    while (bson_iter_next(&child)) {
+        json_t *v = bson_value_json(&child);
+        if (as_array)
+            json_array_append_new(out, v);
+        else
+            json_object_set_new(out, bson_iter_key(&child), v);
+    }
+    return out;
+}
+
+static json_t *bson_value_json(const bson_iter_t *it)
+{
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_DOCUMENT: return bson_children_json(it, 0);
+    case BSON_TYPE_ARRAY: return bson_children_json(it, 1);
+    case BSON_TYPE_UTF8: {
+        uint32_t len;
+        const char *s = bson_iter_utf8(it, &len);
+        return json_stringn(s, len);
+    }
+    case BSON_TYPE_INT32: return json_integer(bson_iter_int32(it));
+    case BSON_TYPE_INT64: return json_integer(bson_iter_int64(it));
+    case BSON_TYPE_DOUBLE: return json_real(bson_iter_double(it));
+    case BSON_TYPE_BOOL: return json_boolean(bson_iter_bool(it));
+    default: return json_null();
+    }
+}
+
+/* Compact JSON text of a metadata subdocument, or NULL; caller frees. */
+static char *metadata_text(const bson_iter_t *it)
+{
+    if (bson_iter_type(it) != BSON_TYPE_DOCUMENT)
+        return NULL;
+    json_t *v = bson_value_json(it);
+    char *text = json_dumps(v, JSON_COMPACT);
+    json_decref(v);
+    return text;
+}
+
+static const char *doc_utf8(const bson_t *doc, const char *path)
+{
+    bson_iter_t it;
+    if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path, &it) &&
+        BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, NULL);
+    return NULL;
+}
+
+static int64_t doc_int(const bson_t *doc, const char *path)
+{
+    bson_iter_t it;
+    if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path, &it)) {
+        if (BSON_ITER_HOLDS_DATE_TIME(&it))
+            return bson_iter_date_time(&it);
+        if (BSON_ITER_HOLDS_NUMBER(&it))
+            return bson_iter_as_int64(&it);
+    }
+    return 0;
+}
+
+static int doc_has(const bson_t *doc, const char *path)
+{
+    bson_iter_t it;
+    return bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path, &it) &&
+           !BSON_ITER_HOLDS_NULL(&it);
+}
+
+void sd_mongo_marker_cover(const bson_t *doc, sd_cover_t *cover)
+{
+    memset(cover, 0, sizeof *cover);
+    cover->save.event_id = doc_utf8(doc, "by");
+    if (!cover->save.event_id)
+        return;
+    cover->known = 1;
+    cover->save.at_ms = doc_int(doc, "saved_at");
+    cover->save.topic = doc_utf8(doc, "topic");
+    cover->save.partition = (int32_t)doc_int(doc, "partition");
+    cover->save.offset = doc_int(doc, "offset");
+}
+
+/* ---- reading documents back ---- */
+
+/* A state folded from the log, with the strings it owns. */
+typedef struct fold {
+    sd_state_t st;
+    char *metadata; /* owned */
+} fold_t;
+
+static const char *iter_utf8(const bson_iter_t *parent, const char *key)
+{
+    bson_iter_t it;
+    if (bson_iter_recurse(parent, &it) && bson_iter_find(&it, key) && BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, NULL);
+    return NULL;
+}
+
+static int64_t iter_int(const bson_iter_t *parent, const char *key, int *found)
+{
+    bson_iter_t it;
+    if (bson_iter_recurse(parent, &it) && bson_iter_find(&it, key)) {
+        if (found)
+            *found = !BSON_ITER_HOLDS_NULL(&it);
+        if (BSON_ITER_HOLDS_DATE_TIME(&it))
+            return bson_iter_date_time(&it);
+        if (BSON_ITER_HOLDS_NUMBER(&it))
+            return bson_iter_as_int64(&it);
+        return 0;
+    }
+    if (found)
+        *found = 0;
+    return 0;
+}
+
+static int entry_emitted(const bson_iter_t *entry)
+{
+    bson_iter_t e;
+    return BSON_ITER_HOLDS_DOCUMENT(entry) && bson_iter_recurse(entry, &e) &&
+           bson_iter_find(&e, "e") && bson_iter_as_bool(&e);
+}
+
+/* Applies what one log entry set (its "c", "s" and "r" parts). */
+static int fold_entry(fold_t *f, const bson_iter_t *entry)
+{
+    bson_iter_t part;
+    if (bson_iter_recurse(entry, &part) && bson_iter_find(&part, "c") &&
+        BSON_ITER_HOLDS_DOCUMENT(&part)) {
+        f->st.has_create = 1;
+        f->st.short_id = iter_utf8(&part, "short_id");
+        f->st.task_type = iter_utf8(&part, "task_type");
+        f->st.user_id = iter_utf8(&part, "user_id");
+        f->st.created_at = iter_int(&part, "created_at", NULL);
+        f->st.created_by = iter_utf8(&part, "created_by");
+        free(f->metadata);
+        f->metadata = NULL;
+        bson_iter_t md;
+        if (bson_iter_recurse(&part, &md) && bson_iter_find(&md, "metadata")) {
+            f->metadata = metadata_text(&md);
+            if (BSON_ITER_HOLDS_DOCUMENT(&md) && !f->metadata)
+                return -1;
+        }
+        f->st.metadata_json = f->metadata;
+    }
+    if (bson_iter_recurse(entry, &part) && bson_iter_find(&part, "s") &&
+        BSON_ITER_HOLDS_DOCUMENT(&part)) {
+        f->st.has_status = 1;
+        if (sd_status_from_name(iter_utf8(&part, "status"), &f->st.status) != 0)
+            f->st.status = SD_STATUS_ACTIVE;
+        f->st.status_at = iter_int(&part, "status_at", NULL);
+        f->st.status_by = iter_utf8(&part, "status_by");
+    }
+    if (bson_iter_recurse(entry, &part) && bson_iter_find(&part, "r") &&
+        BSON_ITER_HOLDS_DOCUMENT(&part))
+        f->st.removed = sd_reason_from_name(iter_utf8(&part, "reason"), &f->st.removed_reason) == 0;
+    return 0;
+}
+
+/* The published change of an emitted entry, from the folded state. */
+static int entry_change(const fold_t *f, const bson_iter_t *entry, int64_t version,
+                        int64_t ttl_ms, sd_change_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (sd_change_type_from_name(iter_utf8(entry, "ct"), &out->type) ||
+        sd_reason_from_name(iter_utf8(entry, "rs"), &out->reason))
+        return -1;
+    out->version = version;
+    out->session = sd_state_session(&f->st);
+    out->cause.event_id = iter_utf8(entry, "ce");
+    if (!out->cause.event_id && out->type == SD_CHANGE_EXPIRED) {
+        /* the sweeper's: caused by the last change, a tie going to the status */
+        int by_status = f->st.has_status && f->st.status_at >= f->st.created_at;
+        out->cause.event_id = by_status ? f->st.status_by : f->st.created_by;
+    }
+    out->cause.topic = iter_utf8(entry, "topic");
+    out->cause.partition = (int32_t)iter_int(entry, "partition", NULL);
+    out->cause.offset = iter_int(entry, "offset", NULL);
+    int has_at;
+    out->occurred_at_ms = iter_int(entry, "at", &has_at);
+    if (!has_at) /* an expiry: when the TTL ran out */
+        out->occurred_at_ms = sd_state_updated_at(&f->st) + ttl_ms;
+    return out->cause.event_id && out->session.short_id && out->session.task_type ? 0 : -1;
+}
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int in_sorted(const char *id, const char *const *ids, size_t n)
+{
+    return n && bsearch(&id, ids, n, sizeof *ids, by_string) != NULL;
+}
+
+sd_err_t sd_mongo_doc_changes(const bson_t *doc, const sd_mongo_ctx_t *ctx,
+                              const char *const *sorted_cause_ids, size_t n_causes,
+                              sd_change_list_t *out, int *republished, sd_error_t *err)
+{
+    *republished = 0;
+    bson_iter_t it, log;
+    fold_t f = {.st = {.task_id = doc_utf8(doc, "_id")}};
+    int64_t version = doc_int(doc, "version");
+    if (!f.st.task_id || !bson_iter_init_find(&it, doc, "log") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &log))
+        return SD_OK; /* not one of ours: nothing to publish */
+
+    /* Versions count back from the document's: entry i's is version minus
+     * the emitted entries after it. */
+    int64_t emitted_total = 0;
+    bson_iter_t scan = log;
+    while (bson_iter_next(&scan))
+        emitted_total += entry_emitted(&scan);
+
+    sd_err_t rc = SD_OK;
+    int64_t seen = 0;
+    int published = 0;
+    sd_change_list_t latest = {0}; /* a copy: folding on changes the strings */
+    while (rc == SD_OK && bson_iter_next(&log)) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(&log))
+            continue;
+        if (fold_entry(&f, &log) != 0) {
+            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading %s", f.st.task_id);
+            break;
+        }
+        if (!entry_emitted(&log))
+            continue;
+        seen++;
+        sd_change_t change;
+        if (entry_change(&f, &log, version - (emitted_total - seen), ctx->ttl_ms, &change)) {
+            rc = sd_error_set(err, SD_ERR_FATAL, "store",
+                              "session %s has a malformed log entry: was it written by "
+                              "another program?", f.st.task_id);
+            break;
+        }
+        const char *batch = iter_utf8(&log, "b");
+        int mine = batch && strcmp(batch, ctx->batch_id) == 0;
+        published |= mine;
+        sd_change_list_free(&latest);
+        if ((mine && sd_change_list_add(out, &change) != SD_OK) ||
+            sd_change_list_add(&latest, &change) != SD_OK)
+            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading changes");
+    }
+    if (rc == SD_OK && !published && latest.count &&
+        in_sorted(latest.items[0].cause.event_id, sorted_cause_ids, n_causes)) {
+        if (sd_change_list_add(out, &latest.items[0]) != SD_OK)
+            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading changes");
+        *republished = 1;
+    }
+    sd_change_list_free(&latest);
+    free(f.metadata);
+    return rc;
+}
+
+sd_err_t sd_mongo_doc_session(const bson_t *doc, sd_session_list_t *out, sd_error_t *err)
+{
+    bson_iter_t it;
+    sd_state_t st = {.task_id = doc_utf8(doc, "_id"), .has_create = 1};
+    st.short_id = doc_utf8(doc, "short_id");
+    st.task_type = doc_utf8(doc, "task_type");
+    st.user_id = doc_utf8(doc, "user_id");
+    st.created_at = doc_int(doc, "created_at");
+    st.has_status = doc_has(doc, "status_at");
+    if (sd_status_from_name(doc_utf8(doc, "status"), &st.status) != 0)
+        st.status = SD_STATUS_ACTIVE;
+    st.status_at = doc_int(doc, "status_at");
+    char *metadata = NULL;
+    if (bson_iter_init_find(&it, doc, "metadata"))
+        metadata = metadata_text(&it);
+    st.metadata_json = metadata;
+    sd_session_t session = sd_state_session(&st);
+    sd_err_t rc = SD_OK;
+    if (!st.task_id || !st.short_id || !st.task_type)
+        rc = sd_error_set(err, SD_ERR_FATAL, "store", "session %s lacks its create fields",
+                          st.task_id ? st.task_id : "(no _id)");
+    else if (sd_session_list_add(out, &session) != SD_OK)
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory listing sessions");
+    free(metadata);
+    return rc;
+}
