@@ -1,23 +1,24 @@
-/* Settings shared by the commands: environment first, flags override. */
+/* Option groups shared by the commands (see options.h for the twins). */
 #ifndef SESSIOND_CONFIG_H
 #define SESSIOND_CONFIG_H
 
 #include <stdint.h>
 
+#include "sessiond/options.h"
 #include "sessiond/store.h"
 
-/* Store settings from SESSIOND_STORE (or MONGODB_URI), SESSIOND_DATABASE
- * (or MONGODB_DATABASE), SESSIOND_COLLECTION, SESSIOND_WRITE_CONCERN and
- * SESSIOND_SESSION_TTL.  Strings point into the environment. */
-sd_err_t sd_config_store_from_env(sd_store_config_t *cfg, sd_error_t *err);
-
-/* Sets one store setting from a flag (--store, --database, --collection,
- * --write-concern, --session-ttl); returns 1 if name was one of them. */
-int sd_config_store_flag(sd_store_config_t *cfg, const char *name, const char *value,
-                         sd_err_t *rc, sd_error_t *err);
-
-/* Help text for those flags. */
-extern const char sd_config_store_help[];
+/* The store's options, writing into an sd_store_config_t *cfg. */
+#define SD_STORE_OPTIONS(cfg)                                                               \
+    {"store", SD_OPT_STRING, &(cfg)->uri, "URI",                                            \
+     "sqlite:PATH, mongodb://… or mongodb+srv://…", "MONGODB_URI"},                          \
+    {"database", SD_OPT_STRING, &(cfg)->database, "NAME",                                   \
+     "MongoDB database (default: the URI's, else sessions)", "MONGODB_DATABASE"},            \
+    {"collection", SD_OPT_STRING, &(cfg)->collection, "NAME",                               \
+     "MongoDB collection (default sessions)", NULL},                                         \
+    {"write-concern", SD_OPT_STRING, &(cfg)->write_concern, "W",                            \
+     "majority (default) or a number of nodes", NULL},                                       \
+    {"session-ttl", SD_OPT_DURATION, &(cfg)->session_ttl_ms, "D",                           \
+     "sessions expire D after their last change (default 7d)", NULL}
 
 /* Wall-clock now in UTC milliseconds. */
 int64_t sd_config_now_ms(void);

@@ -1,0 +1,38 @@
+/* librdkafka plumbing shared by the consumer, the producer and the
+ * embedded broker: configuration from flags and -X, and the mock cluster. */
+#ifndef SESSIOND_KAFKA_H
+#define SESSIOND_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <stddef.h>
+
+#include "sessiond/error.h"
+
+typedef struct sd_kafka_settings {
+    const char *brokers;       /* bootstrap servers */
+    const char *const *props;  /* "key=value" pairs from -X, applied last */
+    size_t n_props;
+    int embedded;              /* talking to the in-process mock cluster */
+} sd_kafka_settings_t;
+
+/* A configuration with the client's defaults, role-specific settings
+ * (pairs of key, value, NULL-terminated) and then -X.  Errors name the
+ * property; values of properties that look secret are never echoed. */
+sd_err_t sd_kafka_conf(const sd_kafka_settings_t *s, const char *const *role_props,
+                       rd_kafka_conf_t **out, sd_error_t *err);
+
+/* Whether a property name holds a secret (sasl.password, ssl.key.password…). */
+int sd_kafka_prop_is_secret(const char *name);
+
+/* The embedded broker: librdkafka's mock cluster, in this process. */
+typedef struct sd_embedded sd_embedded_t;
+
+sd_err_t sd_embedded_start(int brokers, sd_embedded_t **out, sd_error_t *err);
+sd_err_t sd_embedded_create_topic(sd_embedded_t *e, const char *topic, int partitions,
+                                  sd_error_t *err);
+const char *sd_embedded_bootstraps(const sd_embedded_t *e);
+rd_kafka_mock_cluster_t *sd_embedded_cluster(sd_embedded_t *e);
+void sd_embedded_stop(sd_embedded_t *e);
+
+#endif

@@ -1,0 +1,34 @@
+/* An idempotent (or transactional) producer that knows whether what it
+ * sent was delivered. */
+#ifndef SESSIOND_PRODUCER_H
+#define SESSIOND_PRODUCER_H
+
+#include <stddef.h>
+
+#include "sessiond/kafka.h"
+
+typedef struct sd_header {
+    const char *name;
+    const char *value;
+} sd_header_t;
+
+typedef struct sd_producer sd_producer_t;
+
+/* transactional_id NULL: idempotent producer (acks=all). */
+sd_err_t sd_producer_new(const sd_kafka_settings_t *s, const char *transactional_id,
+                         sd_producer_t **out, sd_error_t *err);
+
+/* Queues one message (copied).  key may be NULL. */
+sd_err_t sd_producer_send(sd_producer_t *p, const char *topic, const char *key,
+                          const void *value, size_t len, const sd_header_t *headers,
+                          size_t n_headers, sd_error_t *err);
+
+/* Waits until everything queued is delivered.  SD_ERR_TRANSIENT when a
+ * message could not be delivered in time (the caller sends it again);
+ * SD_ERR_FATAL when the producer cannot go on (fenced, idempotence lost). */
+sd_err_t sd_producer_flush(sd_producer_t *p, int timeout_ms, sd_error_t *err);
+
+rd_kafka_t *sd_producer_handle(sd_producer_t *p);
+void sd_producer_destroy(sd_producer_t *p);
+
+#endif

@@ -1,0 +1,54 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sessiond/kafka.h"
+
+int sd_kafka_prop_is_secret(const char *name)
+{
+    return strstr(name, "password") || strstr(name, "secret") ||
+           strstr(name, "sasl.oauthbearer.config") || strstr(name, "ssl.key.pem") ||
+           strstr(name, "ssl_key");
+}
+
+static sd_err_t set(rd_kafka_conf_t *conf, const char *key, const char *value, sd_error_t *err)
+{
+    char why[512];
+    if (rd_kafka_conf_set(conf, key, value, why, sizeof why) == RD_KAFKA_CONF_OK)
+        return SD_OK;
+    if (sd_kafka_prop_is_secret(key))
+        return sd_error_set(err, SD_ERR_FATAL, key, "%s", why);
+    return sd_error_set(err, SD_ERR_FATAL, key, "%s (value: %s)", why, value);
+}
+
+sd_err_t sd_kafka_conf(const sd_kafka_settings_t *s, const char *const *role_props,
+                       rd_kafka_conf_t **out, sd_error_t *err)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    sd_err_t rc = SD_OK;
+    if (s->brokers)
+        rc = set(conf, "bootstrap.servers", s->brokers, err);
+    if (rc == SD_OK && s->embedded) {
+        /* The mock cluster answers an empty fetch only after the full wait:
+         * keep it short (SPEC §6). */
+        rc = set(conf, "fetch.wait.max.ms", "5", err);
+    }
+    for (size_t i = 0; rc == SD_OK && role_props && role_props[i]; i += 2)
+        rc = set(conf, role_props[i], role_props[i + 1], err);
+    for (size_t i = 0; rc == SD_OK && i < s->n_props; i++) {
+        const char *eq = strchr(s->props[i], '=');
+        if (!eq) {
+            rc = sd_error_set(err, SD_ERR_FATAL, "-X", "'%s' is not key=value", s->props[i]);
+            break;
+        }
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - s->props[i]), s->props[i]);
+        rc = set(conf, key, eq + 1, err);
+    }
+    if (rc != SD_OK) {
+        rd_kafka_conf_destroy(conf);
+        return rc;
+    }
+    *out = conf;
+    return SD_OK;
+}

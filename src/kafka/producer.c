@@ -1,0 +1,105 @@
+#include "sessiond/producer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sd_producer {
+    rd_kafka_t *rk;
+    long failed;            /* deliveries failed since the last flush */
+    char first_failure[256];
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    sd_producer_t *p = opaque;
+    if (!m->err)
+        return;
+    if (p->failed++ == 0)
+        snprintf(p->first_failure, sizeof p->first_failure, "%s [%d]: %s",
+                 rd_kafka_topic_name(m->rkt), (int)m->partition, rd_kafka_err2str(m->err));
+}
+
+sd_err_t sd_producer_new(const sd_kafka_settings_t *s, const char *transactional_id,
+                         sd_producer_t **out, sd_error_t *err)
+{
+    const char *props[] = {"enable.idempotence", "true", "acks", "all", "linger.ms", "5",
+                           transactional_id ? "transactional.id" : NULL, transactional_id,
+                           NULL};
+    rd_kafka_conf_t *conf;
+    sd_err_t rc = sd_kafka_conf(s, props, &conf, err);
+    if (rc != SD_OK)
+        return rc;
+    sd_producer_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        rd_kafka_conf_destroy(conf);
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory creating a producer");
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, p);
+    char why[512];
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!p->rk) {
+        rd_kafka_conf_destroy(conf);
+        free(p);
+        return sd_error_set(err, SD_ERR_FATAL, "producer", "cannot create the producer: %s", why);
+    }
+    *out = p;
+    return SD_OK;
+}
+
+sd_err_t sd_producer_send(sd_producer_t *p, const char *topic, const char *key,
+                          const void *value, size_t len, const sd_header_t *headers,
+                          size_t n_headers, sd_error_t *err)
+{
+    for (;;) {
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(n_headers);
+        for (size_t i = 0; i < n_headers; i++)
+            rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value, -1);
+        rd_kafka_resp_err_t rc = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return SD_OK;
+        rd_kafka_headers_destroy(hdrs);
+        if (rc == RD_KAFKA_RESP_ERR__QUEUE_FULL) { /* wait for deliveries to make room */
+            rd_kafka_poll(p->rk, 100);
+            continue;
+        }
+        return sd_error_set(err, rc == RD_KAFKA_RESP_ERR__FATAL ? SD_ERR_FATAL : SD_ERR_TRANSIENT,
+                            "producer", "cannot queue a message for %s: %s", topic,
+                            rd_kafka_err2str(rc));
+    }
+}
+
+sd_err_t sd_producer_flush(sd_producer_t *p, int timeout_ms, sd_error_t *err)
+{
+    rd_kafka_resp_err_t rc = rd_kafka_flush(p->rk, timeout_ms);
+    char fatal[512];
+    if (rd_kafka_fatal_error(p->rk, fatal, sizeof fatal))
+        return sd_error_set(err, SD_ERR_FATAL, "producer", "the producer cannot go on: %s", fatal);
+    if (rc == RD_KAFKA_RESP_ERR__TIMED_OUT)
+        return sd_error_set(err, SD_ERR_TRANSIENT, "producer",
+                            "%d messages not delivered within %d ms: are the brokers reachable?",
+                            rd_kafka_outq_len(p->rk), timeout_ms);
+    if (p->failed) {
+        sd_error_set(err, SD_ERR_TRANSIENT, "producer", "%ld messages not delivered, first %s",
+                     p->failed, p->first_failure);
+        p->failed = 0;
+        return SD_ERR_TRANSIENT;
+    }
+    return SD_OK;
+}
+
+rd_kafka_t *sd_producer_handle(sd_producer_t *p) { return p->rk; }
+
+void sd_producer_destroy(sd_producer_t *p)
+{
+    if (!p)
+        return;
+    rd_kafka_flush(p->rk, 5000);
+    rd_kafka_destroy(p->rk);
+    free(p);
+}
