@@ -8,4 +8,13 @@ int sd_cmd_validate(int argc, char **argv);
 /* sessiond sessions --short-id S | --task-id T : reads the store. */
 int sd_cmd_sessions(int argc, char **argv);
 
+/* sessiond publish FILE|- : validates and publishes events. */
+int sd_cmd_publish(int argc, char **argv);
+
+/* sessiond tail : prints session changes. */
+int sd_cmd_tail(int argc, char **argv);
+
+/* sessiond run : the daemon. */
+int sd_cmd_run(int argc, char **argv);
+
 #endif

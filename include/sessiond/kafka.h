@@ -19,8 +19,10 @@ typedef struct sd_kafka_settings {
 /* A configuration with the client's defaults, role-specific settings
  * (pairs of key, value, NULL-terminated) and then -X.  Errors name the
  * property; values of properties that look secret are never echoed. */
-sd_err_t sd_kafka_conf(const sd_kafka_settings_t *s, const char *const *role_props,
-                       rd_kafka_conf_t **out, sd_error_t *err);
+typedef enum sd_kafka_role { SD_KAFKA_PRODUCER, SD_KAFKA_CONSUMER } sd_kafka_role_t;
+
+sd_err_t sd_kafka_conf(const sd_kafka_settings_t *s, sd_kafka_role_t role,
+                       const char *const *role_props, rd_kafka_conf_t **out, sd_error_t *err);
 
 /* Whether a property name holds a secret (sasl.password, ssl.key.password…). */
 int sd_kafka_prop_is_secret(const char *name);

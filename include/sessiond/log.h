@@ -25,6 +25,11 @@ void sd_log(sd_log_level_t level, const char *component, const char *msg,
 /* Writes ` key=value` into buf at *used, quoting value when needed. */
 void sd_log_kv(char *buf, size_t cap, size_t *used, const char *key, const char *value);
 
+/* A value quoted and escaped for logfmt, for use as key=%s; returns buf. */
+const char *sd_log_quote(const char *value, char *buf, size_t cap);
+/* The same with a buffer that lives until the end of the statement's block. */
+#define SD_LOG_Q(value) sd_log_quote((value), (char[768]){0}, 768)
+
 /* Copies a URI or connection string with any password replaced by "***"
  * (user:pass@host, password=… and sasl.password style values). */
 void sd_log_mask_url(const char *in, char *out, size_t cap);

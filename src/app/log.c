@@ -68,6 +68,15 @@ void sd_log_kv(char *buf, size_t cap, size_t *used, const char *key, const char 
     buf[*used < cap ? *used : cap - 1] = '\0';
 }
 
+const char *sd_log_quote(const char *value, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    sd_log_kv(buf, cap, &used, "", value);
+    /* sd_log_kv wrote " =…": keep what follows the '=' */
+    return used >= 2 ? buf + 2 : buf;
+}
+
 void sd_log_mask_url(const char *in, char *out, size_t cap)
 {
     /* scheme://user:password@host → scheme://user:***@host */

@@ -10,8 +10,11 @@ typedef struct command {
 } command_t;
 
 static const command_t commands[] = {
+    {"run", sd_cmd_run, "the daemon: Kafka events in, sessions in the store, changes out"},
     {"validate", sd_cmd_validate, "check a JSON-lines file of task events"},
     {"sessions", sd_cmd_sessions, "print sessions of a short_id or a task from the store"},
+    {"publish", sd_cmd_publish, "validate and publish JSON-lines task events"},
+    {"tail", sd_cmd_tail, "print session changes as JSON lines"},
 };
 
 static void usage(FILE *out)

@@ -21,14 +21,14 @@ static sd_err_t set(rd_kafka_conf_t *conf, const char *key, const char *value, s
     return sd_error_set(err, SD_ERR_FATAL, key, "%s (value: %s)", why, value);
 }
 
-sd_err_t sd_kafka_conf(const sd_kafka_settings_t *s, const char *const *role_props,
-                       rd_kafka_conf_t **out, sd_error_t *err)
+sd_err_t sd_kafka_conf(const sd_kafka_settings_t *s, sd_kafka_role_t role,
+                       const char *const *role_props, rd_kafka_conf_t **out, sd_error_t *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     sd_err_t rc = SD_OK;
     if (s->brokers)
         rc = set(conf, "bootstrap.servers", s->brokers, err);
-    if (rc == SD_OK && s->embedded) {
+    if (rc == SD_OK && s->embedded && role == SD_KAFKA_CONSUMER) {
         /* The mock cluster answers an empty fetch only after the full wait:
          * keep it short (SPEC §6). */
         rc = set(conf, "fetch.wait.max.ms", "5", err);

@@ -28,7 +28,7 @@ sd_err_t sd_producer_new(const sd_kafka_settings_t *s, const char *transactional
                            transactional_id ? "transactional.id" : NULL, transactional_id,
                            NULL};
     rd_kafka_conf_t *conf;
-    sd_err_t rc = sd_kafka_conf(s, props, &conf, err);
+    sd_err_t rc = sd_kafka_conf(s, SD_KAFKA_PRODUCER, props, &conf, err);
     if (rc != SD_OK)
         return rc;
     sd_producer_t *p = calloc(1, sizeof *p);

@@ -1,0 +1,58 @@
+/* `sessiond run`: events in from Kafka, rules applied through the store,
+ * changes out to Kafka, offsets committed only for what was applied. */
+#ifndef SESSIOND_PIPELINE_H
+#define SESSIOND_PIPELINE_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sessiond/kafka.h"
+#include "sessiond/store.h"
+
+typedef enum sd_delivery {
+    SD_DELIVERY_AT_LEAST_ONCE,
+    SD_DELIVERY_EXACTLY_ONCE,
+} sd_delivery_t;
+
+typedef struct sd_pipeline_config {
+    sd_kafka_settings_t kafka;
+    const char *group;                /* consumer group */
+    const char *const *inputs;        /* topic names; "^…" is a regex */
+    size_t n_inputs;
+    const char *output_topic;
+    const char *dlq_topic;
+    sd_delivery_t delivery;
+    const char *transactional_id;     /* exactly-once */
+    size_t batch_max;
+    int64_t batch_ms;
+    int64_t backoff_max_ms;
+    int64_t (*now_ms)(void *arg);     /* the clock the rules see */
+    void *clock_arg;
+} sd_pipeline_config_t;
+
+/* What the pipeline is doing, for health checks and tests (any thread). */
+typedef struct sd_pipeline_stats {
+    atomic_int assigned_partitions;
+    atomic_int store_ok;
+    atomic_int kafka_ok;
+    atomic_int paused;
+    atomic_long events;        /* consumed */
+    atomic_long applied;       /* changed the store */
+    atomic_long unchanged;
+    atomic_long ignored;
+    atomic_long dead_lettered;
+    atomic_long changes;       /* produced */
+    atomic_long batches;
+    atomic_long rebalances;
+    atomic_long transactions_aborted;
+} sd_pipeline_stats_t;
+
+/* Runs until *stop is set (then finishes or aborts the batch in flight,
+ * commits, leaves the group and returns SD_OK) or a fatal error. */
+sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
+                         volatile sig_atomic_t *stop, sd_pipeline_stats_t *stats,
+                         sd_error_t *err);
+
+#endif

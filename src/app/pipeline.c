@@ -1,0 +1,633 @@
+/* The consume-apply-produce loop.
+ *
+ * Everything happens on this thread: librdkafka runs the rebalance
+ * callback only inside rd_kafka_consumer_poll(), which this loop calls
+ * while it collects a batch and while it waits out a store or broker
+ * outage — never between applying a batch and committing it.  So a revoke
+ * can only find a batch that is not applied yet: its messages of the
+ * revoked partitions are dropped (the next owner reads them again from the
+ * committed offset) and the rest go on.
+ *
+ * At-least-once: apply, produce, wait for every delivery report, commit.
+ * Exactly-once: apply, then produce and commit the offsets in one Kafka
+ * transaction; an aborted transaction rewinds the batch's partitions. */
+#define _POSIX_C_SOURCE 200809L
+#include "sessiond/pipeline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sessiond/log.h"
+#include "sessiond/producer.h"
+#include "sessiond/rules.h"
+
+#define MAX_TOPIC 256
+
+/* A message to produce, kept until delivered so it can be sent again. */
+typedef struct outgoing {
+    const char *topic;
+    char *key;
+    char *value;
+    size_t len;
+    sd_header_t headers[4];
+    char header_store[4][MAX_TOPIC];
+    size_t n_headers;
+} outgoing_t;
+
+typedef struct batch {
+    rd_kafka_message_t **msgs;
+    size_t count;
+    size_t cap;
+} batch_t;
+
+typedef struct pipeline {
+    const sd_pipeline_config_t *cfg;
+    sd_store_t *store;
+    rd_kafka_t *consumer;
+    sd_producer_t *producer;
+    volatile sig_atomic_t *stop;
+    sd_pipeline_stats_t *stats;
+    batch_t batch;
+    int paused;
+    int64_t backoff_ms;
+} pipeline_t;
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int64_t now_ms(const pipeline_t *p) { return p->cfg->now_ms(p->cfg->clock_arg); }
+
+/* ---- the batch in flight ---- */
+
+static void batch_clear(batch_t *b)
+{
+    for (size_t i = 0; i < b->count; i++)
+        rd_kafka_message_destroy(b->msgs[i]);
+    b->count = 0;
+}
+
+static int batch_add(batch_t *b, rd_kafka_message_t *m)
+{
+    if (b->count == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        rd_kafka_message_t **grown = realloc(b->msgs, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        b->msgs = grown;
+        b->cap = cap;
+    }
+    b->msgs[b->count++] = m;
+    return 0;
+}
+
+/* Drops the batch's messages of the given partitions (they were revoked). */
+static void batch_drop(batch_t *b, const rd_kafka_topic_partition_list_t *parts)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < b->count; i++) {
+        rd_kafka_message_t *m = b->msgs[i];
+        if (rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(m->rkt), m->partition))
+            rd_kafka_message_destroy(m);
+        else
+            b->msgs[kept++] = m;
+    }
+    b->count = kept;
+}
+
+/* Per partition: the first offset of the batch (rewind) or the one after
+ * its last (commit). */
+static rd_kafka_topic_partition_list_t *batch_offsets(const batch_t *b, int next)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+    for (size_t i = 0; i < b->count; i++) {
+        const rd_kafka_message_t *m = b->msgs[i];
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(list, rd_kafka_topic_name(m->rkt), m->partition);
+        if (!tp) {
+            tp = rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(m->rkt), m->partition);
+            tp->offset = next ? m->offset + 1 : m->offset;
+        } else if (next ? m->offset + 1 > tp->offset : m->offset < tp->offset) {
+            tp->offset = next ? m->offset + 1 : m->offset;
+        }
+    }
+    return list;
+}
+
+/* ---- rebalancing ---- */
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    pipeline_t *p = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    atomic_fetch_add(&p->stats->rebalances, 1);
+    if (why == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        if (p->paused) /* still waiting out an outage: these wait too */
+            rd_kafka_pause_partitions(rk, parts);
+        atomic_fetch_add(&p->stats->assigned_partitions, parts->cnt);
+        sd_log(SD_LOG_INFO, "consumer", "partitions assigned", "count=%d protocol=%s", parts->cnt,
+               rd_kafka_rebalance_protocol(rk));
+    } else {
+        int lost = rd_kafka_assignment_lost(rk);
+        /* Not applied yet: the next owner reads them again.  Nothing of
+         * theirs was committed, lost or not. */
+        batch_drop(&p->batch, parts);
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+        atomic_fetch_sub(&p->stats->assigned_partitions, parts->cnt);
+        sd_log(lost ? SD_LOG_WARN : SD_LOG_INFO, "consumer",
+               lost ? "partitions lost" : "partitions revoked", "count=%d", parts->cnt);
+    }
+    if (error) {
+        sd_log(SD_LOG_ERROR, "consumer", "rebalance failed", "error=%s",
+               SD_LOG_Q(rd_kafka_error_string(error)));
+        rd_kafka_error_destroy(error);
+    }
+}
+
+/* ---- waiting out outages ---- */
+
+static void pause_all(pipeline_t *p)
+{
+    if (p->paused || !p->consumer)
+        return;
+    rd_kafka_topic_partition_list_t *parts;
+    if (rd_kafka_assignment(p->consumer, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_pause_partitions(p->consumer, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    p->paused = 1;
+    atomic_store(&p->stats->paused, 1);
+}
+
+static void resume_all(pipeline_t *p)
+{
+    if (!p->paused)
+        return;
+    rd_kafka_topic_partition_list_t *parts;
+    if (rd_kafka_assignment(p->consumer, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_resume_partitions(p->consumer, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    p->paused = 0;
+    p->backoff_ms = 0;
+    atomic_store(&p->stats->paused, 0);
+    sd_log(SD_LOG_INFO, "pipeline", "resumed", NULL);
+}
+
+/* Pauses the partitions and waits the next backoff step while serving
+ * the group.  A message that still arrives is put back (rewound). */
+static void back_off(pipeline_t *p, const char *what, const sd_error_t *err)
+{
+    pause_all(p);
+    p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : 100;
+    if (p->backoff_ms > p->cfg->backoff_max_ms)
+        p->backoff_ms = p->cfg->backoff_max_ms;
+    int64_t wait = p->backoff_ms / 2 + rand() % (p->backoff_ms / 2 + 1); /* jitter */
+    sd_log(SD_LOG_WARN, "pipeline", what, "retry_in_ms=%lld error=%s", (long long)wait,
+           SD_LOG_Q(err->message));
+    for (int64_t waited = 0; waited < wait && !*p->stop; waited += 100) {
+        if (!p->consumer) { /* not in the group yet */
+            sleep_ms(100);
+            continue;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 100);
+        if (m && !m->err) {
+            rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(at, rd_kafka_topic_name(m->rkt), m->partition)
+                ->offset = m->offset;
+            rd_kafka_error_t *e = rd_kafka_seek_partitions(p->consumer, at, 5000);
+            if (e)
+                rd_kafka_error_destroy(e);
+            rd_kafka_topic_partition_list_destroy(at);
+        }
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+}
+
+/* ---- one batch ---- */
+
+static void outgoing_free(outgoing_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(out[i].key);
+        free(out[i].value);
+    }
+    free(out);
+}
+
+static void add_header(outgoing_t *o, const char *name, const char *value)
+{
+    size_t i = o->n_headers++;
+    snprintf(o->header_store[i], sizeof o->header_store[i], "%s", value);
+    o->headers[i] = (sd_header_t){name, o->header_store[i]};
+}
+
+static char *copy_bytes(const void *data, size_t len)
+{
+    char *c = malloc(len + 1);
+    if (c) {
+        if (len)
+            memcpy(c, data, len);
+        c[len] = '\0';
+    }
+    return c;
+}
+
+static int dead_letter(outgoing_t *o, const sd_pipeline_config_t *cfg, const rd_kafka_message_t *m,
+                       const sd_error_t *why)
+{
+    char reason[MAX_TOPIC], number[32];
+    snprintf(reason, sizeof reason, "%s%s%s", why->field, why->field[0] ? ": " : "",
+             why->message);
+    *o = (outgoing_t){.topic = cfg->dlq_topic, .len = m->len};
+    o->key = m->key ? copy_bytes(m->key, m->key_len) : NULL;
+    o->value = copy_bytes(m->payload, m->len);
+    add_header(o, "error", reason);
+    add_header(o, "source_topic", rd_kafka_topic_name(m->rkt));
+    snprintf(number, sizeof number, "%d", (int)m->partition);
+    add_header(o, "source_partition", number);
+    snprintf(number, sizeof number, "%lld", (long long)m->offset);
+    add_header(o, "source_offset", number);
+    return o->value && (o->key || !m->key) ? 0 : -1;
+}
+
+static int change_message(outgoing_t *o, const sd_pipeline_config_t *cfg, const sd_change_t *c,
+                          sd_error_t *err)
+{
+    size_t len;
+    *o = (outgoing_t){.topic = cfg->output_topic};
+    if (sd_change_to_json(c, &o->value, &len, err) != SD_OK)
+        return -1;
+    o->len = len;
+    o->key = copy_bytes(c->session.task_id, strlen(c->session.task_id));
+    add_header(o, "change_type", sd_change_type_name(c->type));
+    add_header(o, "cause_event_id", c->cause.event_id);
+    return o->key ? 0 : -1;
+}
+
+/* Parses the batch, applies it through the store (waiting out outages)
+ * and builds what to produce.  Returns SD_OK with *out filled, or a fatal
+ * error; an empty batch (all revoked, or stopping) gives *n_out = 0. */
+static sd_err_t apply_batch(pipeline_t *p, outgoing_t **out, size_t *n_out, sd_error_t *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    for (;;) {
+        batch_t *b = &p->batch;
+        size_t n = b->count;
+        if (n == 0)
+            return SD_OK;
+        sd_event_t *events = calloc(n, sizeof *events);
+        sd_store_item_t *items = calloc(n, sizeof *items);
+        size_t *item_msg = calloc(n, sizeof *item_msg);
+        outgoing_t *msgs = NULL;
+        size_t n_items = 0, n_msgs = 0;
+        sd_err_t rc = SD_OK;
+        if (!events || !items || !item_msg)
+            rc = sd_error_set(err, SD_ERR_FATAL, "", "out of memory for a batch of %zu", n);
+
+        /* Invalid events go to the dead-letter topic; the rest to the store. */
+        size_t n_dead = 0;
+        sd_error_t *why = calloc(n, sizeof *why);
+        int *dead = calloc(n, sizeof *dead);
+        if (rc == SD_OK && (!why || !dead))
+            rc = sd_error_set(err, SD_ERR_FATAL, "", "out of memory for a batch of %zu", n);
+        for (size_t i = 0; rc == SD_OK && i < n; i++) {
+            const rd_kafka_message_t *m = b->msgs[i];
+            if (sd_event_parse(m->payload, m->len, &events[n_items], &why[i]) != SD_OK) {
+                dead[i] = 1;
+                n_dead++;
+                continue;
+            }
+            items[n_items] = (sd_store_item_t){sd_rules_intent(&events[n_items]),
+                                               rd_kafka_topic_name(m->rkt), m->partition,
+                                               m->offset};
+            item_msg[n_items++] = i;
+        }
+
+        sd_apply_result_t result = {0};
+        int applied = 0;
+        if (rc == SD_OK) {
+            rc = sd_store_apply(p->store, items, n_items, now_ms(p), &result, err);
+            applied = rc == SD_OK;
+        }
+        if (applied) {
+            for (size_t k = 0; k < n_items; k++) {
+                sd_apply_status_t st = result.status[k];
+                if (st == SD_APPLY_REJECTED) {
+                    dead[item_msg[k]] = 1;
+                    why[item_msg[k]] = result.errors[k];
+                    n_dead++;
+                } else if (st == SD_APPLY_CHANGED) {
+                    atomic_fetch_add(&p->stats->applied, 1);
+                } else if (st == SD_APPLY_UNCHANGED) {
+                    atomic_fetch_add(&p->stats->unchanged, 1);
+                } else {
+                    atomic_fetch_add(&p->stats->ignored, 1);
+                }
+            }
+            msgs = calloc(result.changes.count + n_dead + 1, sizeof *msgs);
+            if (!msgs)
+                rc = sd_error_set(err, SD_ERR_FATAL, "", "out of memory for a batch of %zu", n);
+            for (size_t c = 0; rc == SD_OK && c < result.changes.count; c++)
+                if (change_message(&msgs[n_msgs++], p->cfg, &result.changes.items[c], err))
+                    rc = sd_error_set(err, SD_ERR_FATAL, "", "cannot serialise a change: %s",
+                                      err->message);
+            for (size_t i = 0; rc == SD_OK && i < n; i++)
+                if (dead[i]) {
+                    if (dead_letter(&msgs[n_msgs++], p->cfg, b->msgs[i], &why[i]))
+                        rc = sd_error_set(err, SD_ERR_FATAL, "", "out of memory dead-lettering");
+                    atomic_fetch_add(&p->stats->dead_lettered, 1);
+                    char reason[600];
+                    snprintf(reason, sizeof reason, "%s%s%s", why[i].field,
+                             why[i].field[0] ? ": " : "", why[i].message);
+                    sd_log(SD_LOG_WARN, "pipeline", "dead-lettered",
+                           "topic=%s partition=%d offset=%lld error=%s",
+                           rd_kafka_topic_name(b->msgs[i]->rkt), (int)b->msgs[i]->partition,
+                           (long long)b->msgs[i]->offset, SD_LOG_Q(reason));
+                }
+            sd_apply_result_free(&result);
+        }
+        for (size_t k = 0; k < n_items; k++)
+            sd_event_clear(&events[k]);
+        free(events);
+        free(items);
+        free(item_msg);
+        free(why);
+        free(dead);
+
+        if (applied && rc == SD_OK) {
+            atomic_store(&p->stats->store_ok, 1);
+            *out = msgs;
+            *n_out = n_msgs;
+            return SD_OK;
+        }
+        outgoing_free(msgs, n_msgs);
+        if (applied || rc != SD_ERR_TRANSIENT)
+            return rc == SD_ERR_NOMEM ? SD_ERR_FATAL : rc;
+        /* Transient: wait, keep the group, then try what is still ours. */
+        atomic_store(&p->stats->store_ok, 0);
+        back_off(p, "store unavailable", err);
+        if (*p->stop) {
+            batch_clear(&p->batch); /* aborted: nothing applied, nothing committed */
+            return SD_OK;
+        }
+    }
+}
+
+static sd_err_t send_all(pipeline_t *p, const outgoing_t *msgs, size_t n, sd_error_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        sd_err_t rc = sd_producer_send(p->producer, msgs[i].topic, msgs[i].key, msgs[i].value,
+                                       msgs[i].len, msgs[i].headers, msgs[i].n_headers, err);
+        if (rc != SD_OK)
+            return rc;
+    }
+    return SD_OK;
+}
+
+/* At-least-once: deliver everything, then commit. */
+static sd_err_t publish_and_commit(pipeline_t *p, const outgoing_t *msgs, size_t n,
+                                   sd_error_t *err)
+{
+    sd_err_t rc;
+    while ((rc = send_all(p, msgs, n, err)) != SD_OK ||
+           (rc = sd_producer_flush(p->producer, 30000, err)) != SD_OK) {
+        if (rc == SD_ERR_FATAL)
+            return rc;
+        atomic_store(&p->stats->kafka_ok, 0);
+        back_off(p, "cannot deliver changes", err);
+        if (*p->stop)
+            return SD_OK; /* not committed: redelivered later, re-published identically */
+    }
+    atomic_store(&p->stats->kafka_ok, 1);
+    if (p->batch.count == 0)
+        return SD_OK;
+    rd_kafka_topic_partition_list_t *offsets = batch_offsets(&p->batch, 1);
+    rd_kafka_resp_err_t cerr = rd_kafka_commit(p->consumer, offsets, 0);
+    rd_kafka_topic_partition_list_destroy(offsets);
+    if (cerr)
+        /* The changes are out; the events come again to this or another
+         * member and are re-published as exact copies. */
+        sd_log(SD_LOG_WARN, "consumer", "offset commit failed", "error=%s",
+               SD_LOG_Q(rd_kafka_err2str(cerr)));
+    return SD_OK;
+}
+
+static void rewind_batch(pipeline_t *p)
+{
+    rd_kafka_topic_partition_list_t *start = batch_offsets(&p->batch, 0);
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(p->consumer, start, 10000);
+    if (e) {
+        sd_log(SD_LOG_ERROR, "consumer", "cannot rewind the batch", "error=%s",
+               SD_LOG_Q(rd_kafka_error_string(e)));
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(start);
+    batch_clear(&p->batch);
+}
+
+/* Exactly-once: the changes and the offsets in one transaction. */
+static sd_err_t transact(pipeline_t *p, const outgoing_t *msgs, size_t n, sd_error_t *err)
+{
+    rd_kafka_t *rk = sd_producer_handle(p->producer);
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(rk);
+    sd_err_t rc = SD_OK;
+    if (!e && (rc = send_all(p, msgs, n, err)) == SD_OK && p->batch.count) {
+        rd_kafka_topic_partition_list_t *offsets = batch_offsets(&p->batch, 1);
+        rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(p->consumer);
+        e = rd_kafka_send_offsets_to_transaction(rk, offsets, cgmd, -1);
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+        rd_kafka_topic_partition_list_destroy(offsets);
+    }
+    if (!e && rc == SD_OK)
+        e = rd_kafka_commit_transaction(rk, -1);
+    if (!e && rc == SD_OK) {
+        atomic_store(&p->stats->kafka_ok, 1);
+        return SD_OK;
+    }
+    if (e && rd_kafka_error_is_fatal(e)) {
+        rc = sd_error_set(err, SD_ERR_FATAL, "producer", "transactions cannot go on: %s",
+                          rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return rc;
+    }
+    /* Abortable (or a send that failed): abort, rewind, read the batch again. */
+    char what[512];
+    snprintf(what, sizeof what, "%s", e ? rd_kafka_error_string(e) : err->message);
+    if (e)
+        rd_kafka_error_destroy(e);
+    rd_kafka_error_t *abort_error = rd_kafka_abort_transaction(rk, -1);
+    if (abort_error) {
+        rc = sd_error_set(err, SD_ERR_FATAL, "producer", "cannot abort a transaction: %s",
+                          rd_kafka_error_string(abort_error));
+        rd_kafka_error_destroy(abort_error);
+        return rc;
+    }
+    atomic_fetch_add(&p->stats->transactions_aborted, 1);
+    atomic_store(&p->stats->kafka_ok, 0);
+    sd_error_set(err, SD_ERR_TRANSIENT, "producer", "transaction aborted: %s", what);
+    rewind_batch(p);
+    back_off(p, "transaction aborted", err);
+    return SD_OK;
+}
+
+/* ---- the loop ---- */
+
+static sd_err_t collect(pipeline_t *p, sd_error_t *err)
+{
+    int64_t started = 0;
+    while (p->batch.count < p->cfg->batch_max && !*p->stop) {
+        int64_t left = 100;
+        if (p->batch.count) {
+            left = p->cfg->batch_ms - (now_ms(p) - started);
+            if (left <= 0)
+                break;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, (int)left);
+        if (!m)
+            continue;
+        if (m->err) {
+            if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+                char why[512];
+                rd_kafka_fatal_error(p->consumer, why, sizeof why);
+                rd_kafka_message_destroy(m);
+                return sd_error_set(err, SD_ERR_FATAL, "consumer", "consumer failed: %s", why);
+            }
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                sd_log(SD_LOG_WARN, "consumer", "consumer error", "error=%s",
+                       SD_LOG_Q(rd_kafka_message_errstr(m)));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (p->batch.count == 0)
+            started = now_ms(p);
+        atomic_fetch_add(&p->stats->events, 1);
+        if (batch_add(&p->batch, m)) {
+            rd_kafka_message_destroy(m);
+            return sd_error_set(err, SD_ERR_FATAL, "", "out of memory collecting a batch");
+        }
+    }
+    return SD_OK;
+}
+
+static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
+{
+    const sd_pipeline_config_t *cfg = p->cfg;
+    const char *role[] = {"group.id", cfg->group,
+                          "enable.auto.commit", "false",
+                          "enable.auto.offset.store", "false",
+                          "auto.offset.reset", "earliest",
+                          "partition.assignment.strategy", "cooperative-sticky",
+                          "isolation.level", "read_committed",
+                          NULL};
+    rd_kafka_conf_t *conf;
+    sd_err_t rc = sd_kafka_conf(&cfg->kafka, SD_KAFKA_CONSUMER, role, &conf, err);
+    if (rc != SD_OK)
+        return rc;
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, p);
+    char why[512];
+    p->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    if (!p->consumer) {
+        rd_kafka_conf_destroy(conf);
+        return sd_error_set(err, SD_ERR_FATAL, "consumer", "cannot create the consumer: %s", why);
+    }
+    rd_kafka_poll_set_consumer(p->consumer);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new((int)cfg->n_inputs);
+    for (size_t i = 0; i < cfg->n_inputs; i++)
+        rd_kafka_topic_partition_list_add(topics, cfg->inputs[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t serr = rd_kafka_subscribe(p->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (serr)
+        return sd_error_set(err, SD_ERR_FATAL, "consumer", "cannot subscribe: %s",
+                            rd_kafka_err2str(serr));
+    return SD_OK;
+}
+
+static sd_err_t make_producer(pipeline_t *p, sd_error_t *err)
+{
+    int eos = p->cfg->delivery == SD_DELIVERY_EXACTLY_ONCE;
+    sd_err_t rc = sd_producer_new(&p->cfg->kafka, eos ? p->cfg->transactional_id : NULL,
+                                  &p->producer, err);
+    if (rc != SD_OK || !eos)
+        return rc;
+    rd_kafka_error_t *e = rd_kafka_init_transactions(sd_producer_handle(p->producer), 30000);
+    if (!e)
+        return SD_OK;
+    rc = sd_error_set(err, rd_kafka_error_is_fatal(e) ? SD_ERR_FATAL : SD_ERR_TRANSIENT,
+                      "producer", "cannot start transactions (transactional.id %s): %s",
+                      p->cfg->transactional_id, rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    return rc;
+}
+
+sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
+                         volatile sig_atomic_t *stop, sd_pipeline_stats_t *stats,
+                         sd_error_t *err)
+{
+    pipeline_t p = {.cfg = cfg, .store = store, .stop = stop, .stats = stats};
+    atomic_store(&stats->store_ok, 1);
+    atomic_store(&stats->kafka_ok, 1);
+    sd_err_t rc = make_producer(&p, err);
+    /* init_transactions may wait for a broker: retry while not stopped */
+    while (rc == SD_ERR_TRANSIENT && !*stop) {
+        sd_producer_destroy(p.producer);
+        p.producer = NULL;
+        back_off(&p, "cannot start transactions", err);
+        rc = make_producer(&p, err);
+    }
+    if (rc == SD_OK)
+        rc = make_consumer(&p, err);
+    if (rc == SD_OK)
+        sd_log(SD_LOG_INFO, "pipeline", "started", "group=%s input=%s output=%s dlq=%s delivery=%s",
+               cfg->group, cfg->inputs[0], cfg->output_topic, cfg->dlq_topic,
+               cfg->delivery == SD_DELIVERY_EXACTLY_ONCE ? "exactly-once" : "at-least-once");
+
+    while (rc == SD_OK && !*stop) {
+        if ((rc = collect(&p, err)) != SD_OK)
+            break;
+        outgoing_t *msgs;
+        size_t n_msgs;
+        if ((rc = apply_batch(&p, &msgs, &n_msgs, err)) != SD_OK)
+            break;
+        if (p.batch.count) {
+            resume_all(&p);
+            rc = cfg->delivery == SD_DELIVERY_EXACTLY_ONCE ? transact(&p, msgs, n_msgs, err)
+                                                           : publish_and_commit(&p, msgs, n_msgs, err);
+            atomic_fetch_add(&stats->changes, (long)n_msgs);
+            atomic_fetch_add(&stats->batches, 1);
+        }
+        outgoing_free(msgs, n_msgs);
+        batch_clear(&p.batch);
+    }
+
+    batch_clear(&p.batch); /* its messages belong to the consumer */
+    if (p.consumer) {
+        rd_kafka_consumer_close(p.consumer); /* leaves the group */
+        rd_kafka_destroy(p.consumer);
+    }
+    sd_producer_destroy(p.producer);
+    free(p.batch.msgs);
+    if (rc == SD_OK)
+        sd_log(SD_LOG_INFO, "pipeline", "stopped", NULL);
+    else
+        sd_log(SD_LOG_ERROR, "pipeline", "stopped on a fatal error", "error=%s",
+               SD_LOG_Q(err->message));
+    return rc;
+}
