@@ -33,7 +33,7 @@ typedef struct outgoing {
     char *value;
     size_t len;
     sd_header_t headers[4];
-    char header_store[4][MAX_TOPIC];
+    char header_store[4][640];
     size_t n_headers;
 } outgoing_t;
 
@@ -251,7 +251,7 @@ static char *copy_bytes(const void *data, size_t len)
 static int dead_letter(outgoing_t *o, const sd_pipeline_config_t *cfg, const rd_kafka_message_t *m,
                        const sd_error_t *why)
 {
-    char reason[MAX_TOPIC], number[32];
+    char reason[640], number[32];
     snprintf(reason, sizeof reason, "%s%s%s", why->field, why->field[0] ? ": " : "",
              why->message);
     *o = (outgoing_t){.topic = cfg->dlq_topic, .len = m->len};
