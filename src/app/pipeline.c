@@ -51,7 +51,9 @@ typedef struct pipeline {
     volatile sig_atomic_t *stop;
     sd_pipeline_stats_t *stats;
     batch_t batch;
+    rd_kafka_topic_partition_list_t *uncommitted; /* offsets a commit failed on */
     int paused;
+    int ever_assigned;
     int64_t backoff_ms;
 } pipeline_t;
 
@@ -61,7 +63,15 @@ static void sleep_ms(int64_t ms)
     nanosleep(&ts, NULL);
 }
 
+/* The rules' clock (injectable); batching and backoff use monotonic_ms(). */
 static int64_t now_ms(const pipeline_t *p) { return p->cfg->now_ms(p->cfg->clock_arg); }
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ---- the batch in flight ---- */
 
@@ -129,6 +139,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
     rd_kafka_error_t *error = NULL;
     atomic_fetch_add(&p->stats->rebalances, 1);
     if (why == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        p->ever_assigned = 1;
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
         else
@@ -143,6 +154,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
         /* Not applied yet: the next owner reads them again.  Nothing of
          * theirs was committed, lost or not. */
         batch_drop(&p->batch, parts);
+        for (int i = 0; p->uncommitted && i < parts->cnt; i++)
+            rd_kafka_topic_partition_list_del(p->uncommitted, parts->elems[i].topic,
+                                              parts->elems[i].partition);
         if (cooperative)
             error = rd_kafka_incremental_unassign(rk, parts);
         else
@@ -418,14 +432,28 @@ static sd_err_t publish_and_commit(pipeline_t *p, const outgoing_t *msgs, size_t
     atomic_store(&p->stats->kafka_ok, 1);
     if (p->batch.count == 0)
         return SD_OK;
+    /* Offsets an earlier commit failed on (a rebalance in progress, say)
+     * go along, for the partitions still ours. */
     rd_kafka_topic_partition_list_t *offsets = batch_offsets(&p->batch, 1);
+    for (int i = 0; p->uncommitted && i < p->uncommitted->cnt; i++) {
+        const rd_kafka_topic_partition_t *u = &p->uncommitted->elems[i];
+        if (!rd_kafka_topic_partition_list_find(offsets, u->topic, u->partition))
+            rd_kafka_topic_partition_list_add(offsets, u->topic, u->partition)->offset = u->offset;
+    }
     rd_kafka_resp_err_t cerr = rd_kafka_commit(p->consumer, offsets, 0);
+    if (p->uncommitted)
+        rd_kafka_topic_partition_list_destroy(p->uncommitted);
+    p->uncommitted = NULL;
+    if (cerr) {
+        /* The changes are out.  The offsets are tried again with the next
+         * batch; if the partitions move first, their events come again to
+         * the next owner and are re-published as exact copies. */
+        sd_log(SD_LOG_DEBUG, "consumer", "offset commit failed, retried with the next batch",
+               "error=%s", SD_LOG_Q(rd_kafka_err2str(cerr)));
+        p->uncommitted = offsets;
+        return SD_OK;
+    }
     rd_kafka_topic_partition_list_destroy(offsets);
-    if (cerr)
-        /* The changes are out; the events come again to this or another
-         * member and are re-published as exact copies. */
-        sd_log(SD_LOG_WARN, "consumer", "offset commit failed", "error=%s",
-               SD_LOG_Q(rd_kafka_err2str(cerr)));
     return SD_OK;
 }
 
@@ -495,7 +523,7 @@ static sd_err_t collect(pipeline_t *p, sd_error_t *err)
     while (p->batch.count < p->cfg->batch_max && !*p->stop) {
         int64_t left = 100;
         if (p->batch.count) {
-            left = p->cfg->batch_ms - (now_ms(p) - started);
+            left = p->cfg->batch_ms - (monotonic_ms() - started);
             if (left <= 0)
                 break;
         }
@@ -516,7 +544,7 @@ static sd_err_t collect(pipeline_t *p, sd_error_t *err)
             continue;
         }
         if (p->batch.count == 0)
-            started = now_ms(p);
+            started = monotonic_ms();
         atomic_fetch_add(&p->stats->events, 1);
         if (batch_add(&p->batch, m)) {
             rd_kafka_message_destroy(m);
@@ -618,9 +646,20 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
     }
 
     batch_clear(&p.batch); /* its messages belong to the consumer */
+    if (p.uncommitted && p.consumer && rc == SD_OK)
+        rd_kafka_commit(p.consumer, p.uncommitted, 0); /* last chance; redelivery is safe */
+    if (p.uncommitted)
+        rd_kafka_topic_partition_list_destroy(p.uncommitted);
+    p.uncommitted = NULL; /* closing runs the rebalance callback */
     if (p.consumer) {
         rd_kafka_consumer_close(p.consumer); /* leaves the group */
-        rd_kafka_destroy(p.consumer);
+        /* librdkafka 2.0.2 aborts destroying a cooperative-sticky consumer
+         * that never completed a join (its issue 4312, fixed in 2.3.0):
+         * such a consumer, which holds nothing, is left to process exit. */
+        if (p.ever_assigned)
+            rd_kafka_destroy(p.consumer);
+        else
+            sd_log(SD_LOG_DEBUG, "consumer", "consumer left to exit: it never joined", NULL);
     }
     sd_producer_destroy(p.producer);
     free(p.batch.msgs);

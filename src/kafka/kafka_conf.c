@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "sessiond/kafka.h"
+#include "sessiond/log.h"
 
 int sd_kafka_prop_is_secret(const char *name)
 {
@@ -21,17 +22,31 @@ static sd_err_t set(rd_kafka_conf_t *conf, const char *key, const char *value, s
     return sd_error_set(err, SD_ERR_FATAL, key, "%s (value: %s)", why, value);
 }
 
+/* librdkafka's own messages (syslog levels) join sessiond's log lines. */
+static void on_log(const rd_kafka_t *rk, int level, const char *facility, const char *message)
+{
+    sd_log_level_t to = level <= 3 ? SD_LOG_ERROR : level == 4 ? SD_LOG_WARN
+                        : level <= 6 ? SD_LOG_INFO : SD_LOG_DEBUG;
+    sd_log(to, "kafka", message, "client=%s facility=%s", rd_kafka_name(rk), facility);
+}
+
 sd_err_t sd_kafka_conf(const sd_kafka_settings_t *s, sd_kafka_role_t role,
                        const char *const *role_props, rd_kafka_conf_t **out, sd_error_t *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, on_log);
     sd_err_t rc = SD_OK;
     if (s->brokers)
         rc = set(conf, "bootstrap.servers", s->brokers, err);
     if (rc == SD_OK && s->embedded && role == SD_KAFKA_CONSUMER) {
-        /* The mock cluster answers an empty fetch only after the full wait:
-         * keep it short (SPEC §6). */
-        rc = set(conf, "fetch.wait.max.ms", "5", err);
+        /* The mock cluster answers an empty fetch only after the full wait,
+         * and holds its group for a dead member's whole session: keep both
+         * short (SPEC §6).  -X still overrides them. */
+        static const char *const embedded[] = {"fetch.wait.max.ms", "5",
+                                               "session.timeout.ms", "6000",
+                                               "heartbeat.interval.ms", "500", NULL};
+        for (size_t i = 0; rc == SD_OK && embedded[i]; i += 2)
+            rc = set(conf, embedded[i], embedded[i + 1], err);
     }
     for (size_t i = 0; rc == SD_OK && role_props && role_props[i]; i += 2)
         rc = set(conf, role_props[i], role_props[i + 1], err);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sessiond/mongo_ops.h"
+#include "sessiond/store_backend.h"
 
 /* ---- JSON <-> BSON for metadata: a plain walk, so keys such as "$date"
  * stay what the producer wrote instead of turning into extended JSON. ---- */
@@ -164,12 +165,6 @@ void sd_mongo_marker_cover(const bson_t *doc, sd_cover_t *cover)
 
 /* ---- reading documents back ---- */
 
-/* A state folded from the log, with the strings it owns. */
-typedef struct fold {
-    sd_state_t st;
-    char *metadata; /* owned */
-} fold_t;
-
 static const char *iter_utf8(const bson_iter_t *parent, const char *key)
 {
     bson_iter_t it;
@@ -195,73 +190,84 @@ static int64_t iter_int(const bson_iter_t *parent, const char *key, int *found)
     return 0;
 }
 
-static int entry_emitted(const bson_iter_t *entry)
+/* One log entry as the transition it records. */
+typedef struct logged {
+    char kind;
+    sd_origin_t cause;
+    sd_event_t event;   /* what sd_state_apply() reads of the cause */
+    sd_intent_t intent;
+    sd_cover_t cover;
+    int64_t now;
+    const char *batch;
+} logged_t;
+
+static int read_origin(const bson_iter_t *parent, sd_origin_t *o)
 {
-    bson_iter_t e;
-    return BSON_ITER_HOLDS_DOCUMENT(entry) && bson_iter_recurse(entry, &e) &&
-           bson_iter_find(&e, "e") && bson_iter_as_bool(&e);
+    int has_at;
+    o->event_id = iter_utf8(parent, "e");
+    o->at_ms = iter_int(parent, "at", &has_at);
+    o->topic = iter_utf8(parent, "topic");
+    o->partition = (int32_t)iter_int(parent, "partition", NULL);
+    o->offset = iter_int(parent, "offset", NULL);
+    return o->event_id && has_at ? 0 : -1;
 }
 
-/* Applies what one log entry set (its "c", "s" and "r" parts). */
-static int fold_entry(fold_t *f, const bson_iter_t *entry)
+/* Reads an entry; *metadata receives the create's metadata text (owned). */
+static int read_entry(const bson_iter_t *entry, const char *task_id, logged_t *l,
+                      char **metadata)
 {
+    memset(l, 0, sizeof *l);
+    *metadata = NULL;
+    const char *kind = iter_utf8(entry, "k");
+    if (!kind || !BSON_ITER_HOLDS_DOCUMENT(entry))
+        return -1;
+    l->kind = kind[0];
+    l->batch = iter_utf8(entry, "b");
+    l->now = iter_int(entry, "n", NULL);
+    if (l->kind == 'x')
+        return 0;
+    if (read_origin(entry, &l->cause))
+        return -1;
+    l->event = (sd_event_t){.event_id = l->cause.event_id, .occurred_at_ms = l->cause.at_ms,
+                            .task_id = task_id};
+    l->intent.event = &l->event;
     bson_iter_t part;
-    if (bson_iter_recurse(entry, &part) && bson_iter_find(&part, "c") &&
-        BSON_ITER_HOLDS_DOCUMENT(&part)) {
-        f->st.has_create = 1;
-        f->st.short_id = iter_utf8(&part, "short_id");
-        f->st.task_type = iter_utf8(&part, "task_type");
-        f->st.user_id = iter_utf8(&part, "user_id");
-        f->st.created_at = iter_int(&part, "created_at", NULL);
-        f->st.created_by = iter_utf8(&part, "created_by");
-        free(f->metadata);
-        f->metadata = NULL;
+    if (l->kind == 'c') {
+        if (!bson_iter_recurse(entry, &part) || !bson_iter_find(&part, "c") ||
+            !BSON_ITER_HOLDS_DOCUMENT(&part))
+            return -1;
+        l->event.type = SD_EVENT_TASK_CREATED;
+        l->event.short_id = iter_utf8(&part, "short_id");
+        l->event.task_type = iter_utf8(&part, "task_type");
+        l->event.task_kind = sd_task_type_from_name(l->event.task_type);
+        l->event.user_id = iter_utf8(&part, "user_id");
         bson_iter_t md;
-        if (bson_iter_recurse(&part, &md) && bson_iter_find(&md, "metadata")) {
-            f->metadata = metadata_text(&md);
-            if (BSON_ITER_HOLDS_DOCUMENT(&md) && !f->metadata)
+        if (bson_iter_recurse(&part, &md) && bson_iter_find(&md, "metadata") &&
+            BSON_ITER_HOLDS_DOCUMENT(&md) && !(*metadata = metadata_text(&md)))
+            return -2;
+        l->event.metadata_json = *metadata;
+        l->intent.kind = SD_INTENT_CREATE;
+        l->intent.reason = SD_REASON_TASK_CREATED;
+        if (bson_iter_recurse(entry, &part) && bson_iter_find(&part, "cv") &&
+            BSON_ITER_HOLDS_DOCUMENT(&part)) {
+            l->cover.known = read_origin(&part, &l->cover.save) == 0;
+            if (!l->cover.known)
                 return -1;
         }
-        f->st.metadata_json = f->metadata;
+        return l->event.short_id && l->event.task_type ? 0 : -1;
     }
-    if (bson_iter_recurse(entry, &part) && bson_iter_find(&part, "s") &&
-        BSON_ITER_HOLDS_DOCUMENT(&part)) {
-        f->st.has_status = 1;
-        if (sd_status_from_name(iter_utf8(&part, "status"), &f->st.status) != 0)
-            f->st.status = SD_STATUS_ACTIVE;
-        f->st.status_at = iter_int(&part, "status_at", NULL);
-        f->st.status_by = iter_utf8(&part, "status_by");
+    if (l->kind == 's') {
+        l->intent.kind = SD_INTENT_SET_STATUS;
+        if (sd_status_from_name(iter_utf8(entry, "st"), &l->intent.status) ||
+            sd_reason_from_name(iter_utf8(entry, "rs"), &l->intent.reason))
+            return -1;
+        return 0;
     }
-    if (bson_iter_recurse(entry, &part) && bson_iter_find(&part, "r") &&
-        BSON_ITER_HOLDS_DOCUMENT(&part))
-        f->st.removed = sd_reason_from_name(iter_utf8(&part, "reason"), &f->st.removed_reason) == 0;
-    return 0;
-}
-
-/* The published change of an emitted entry, from the folded state. */
-static int entry_change(const fold_t *f, const bson_iter_t *entry, int64_t version,
-                        int64_t ttl_ms, sd_change_t *out)
-{
-    memset(out, 0, sizeof *out);
-    if (sd_change_type_from_name(iter_utf8(entry, "ct"), &out->type) ||
-        sd_reason_from_name(iter_utf8(entry, "rs"), &out->reason))
-        return -1;
-    out->version = version;
-    out->session = sd_state_session(&f->st);
-    out->cause.event_id = iter_utf8(entry, "ce");
-    if (!out->cause.event_id && out->type == SD_CHANGE_EXPIRED) {
-        /* the sweeper's: caused by the last change, a tie going to the status */
-        int by_status = f->st.has_status && f->st.status_at >= f->st.created_at;
-        out->cause.event_id = by_status ? f->st.status_by : f->st.created_by;
+    if (l->kind == 'r') {
+        l->intent.kind = SD_INTENT_REMOVE;
+        return sd_reason_from_name(iter_utf8(entry, "rs"), &l->intent.reason) ? -1 : 0;
     }
-    out->cause.topic = iter_utf8(entry, "topic");
-    out->cause.partition = (int32_t)iter_int(entry, "partition", NULL);
-    out->cause.offset = iter_int(entry, "offset", NULL);
-    int has_at;
-    out->occurred_at_ms = iter_int(entry, "at", &has_at);
-    if (!has_at) /* an expiry: when the TTL ran out */
-        out->occurred_at_ms = sd_state_updated_at(&f->st) + ttl_ms;
-    return out->cause.event_id && out->session.short_id && out->session.task_type ? 0 : -1;
+    return l->kind == 'v' ? 0 : -1;
 }
 
 static int by_string(const void *a, const void *b)
@@ -280,42 +286,52 @@ sd_err_t sd_mongo_doc_changes(const bson_t *doc, const sd_mongo_ctx_t *ctx,
 {
     *republished = 0;
     bson_iter_t it, log;
-    fold_t f = {.st = {.task_id = doc_utf8(doc, "_id")}};
-    int64_t version = doc_int(doc, "version");
-    if (!f.st.task_id || !bson_iter_init_find(&it, doc, "log") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+    const char *task_id = doc_utf8(doc, "_id");
+    if (!task_id || !bson_iter_init_find(&it, doc, "log") || !BSON_ITER_HOLDS_ARRAY(&it) ||
         !bson_iter_recurse(&it, &log))
         return SD_OK; /* not one of ours: nothing to publish */
 
-    /* Versions count back from the document's: entry i's is version minus
-     * the emitted entries after it. */
-    int64_t emitted_total = 0;
-    bson_iter_t scan = log;
-    while (bson_iter_next(&scan))
-        emitted_total += entry_emitted(&scan);
-
+    /* Replay the log: the same transitions, in the order the server applied
+     * them, with the clock each batch had, decide what was published. */
+    sd_state_t st = {.task_id = task_id};
+    char **metadata = NULL; /* the state points into these */
+    size_t n_metadata = 0;
     sd_err_t rc = SD_OK;
-    int64_t seen = 0;
     int published = 0;
-    sd_change_list_t latest = {0}; /* a copy: folding on changes the strings */
+    sd_change_list_t latest = {0}; /* a copy: replaying on changes the state */
     while (rc == SD_OK && bson_iter_next(&log)) {
-        if (!BSON_ITER_HOLDS_DOCUMENT(&log))
-            continue;
-        if (fold_entry(&f, &log) != 0) {
-            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading %s", f.st.task_id);
+        logged_t l;
+        char *md;
+        int bad = read_entry(&log, task_id, &l, &md);
+        if (md) {
+            char **grown = realloc(metadata, (n_metadata + 1) * sizeof *grown);
+            if (!grown) {
+                free(md);
+                bad = -2;
+            } else {
+                metadata = grown;
+                metadata[n_metadata++] = md;
+            }
+        }
+        if (bad) {
+            rc = bad == -2 ? sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading %s", task_id)
+                           : sd_error_set(err, SD_ERR_FATAL, "store",
+                                          "session %s has a malformed log entry: was it written "
+                                          "by another program?", task_id);
             break;
         }
-        if (!entry_emitted(&log))
+        sd_state_clock_t clock = {l.now, ctx->ttl_ms};
+        sd_emit_t emit;
+        if (l.kind == 'v')
+            sd_state_cover(&st, &l.cause, clock, &emit);
+        else if (l.kind == 'x')
+            sd_state_expire(&st, clock, &emit);
+        else
+            sd_state_apply(&st, &l.intent, &l.cause, &l.cover, clock, &emit);
+        if (!emit.emitted)
             continue;
-        seen++;
-        sd_change_t change;
-        if (entry_change(&f, &log, version - (emitted_total - seen), ctx->ttl_ms, &change)) {
-            rc = sd_error_set(err, SD_ERR_FATAL, "store",
-                              "session %s has a malformed log entry: was it written by "
-                              "another program?", f.st.task_id);
-            break;
-        }
-        const char *batch = iter_utf8(&log, "b");
-        int mine = batch && strcmp(batch, ctx->batch_id) == 0;
+        sd_change_t change = sd_store_change_of(&st, &emit);
+        int mine = l.batch && strcmp(l.batch, ctx->batch_id) == 0;
         published |= mine;
         sd_change_list_free(&latest);
         if ((mine && sd_change_list_add(out, &change) != SD_OK) ||
@@ -329,7 +345,9 @@ sd_err_t sd_mongo_doc_changes(const bson_t *doc, const sd_mongo_ctx_t *ctx,
         *republished = 1;
     }
     sd_change_list_free(&latest);
-    free(f.metadata);
+    for (size_t i = 0; i < n_metadata; i++)
+        free(metadata[i]);
+    free(metadata);
     return rc;
 }
 

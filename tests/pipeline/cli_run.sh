@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# `sessiond run --brokers embedded` as an operator runs it, with publish,
+# tail, kcat for raw invalid messages, and real signals.
+# usage: cli_run.sh SESSIOND
+set -uo pipefail
+bin=$1
+tmp=$(mktemp -d)
+pids=()
+trap 'kill -9 "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/../support/check.sh"
+
+start_run() { # log file
+  "$bin" run --brokers embedded --store "sqlite:$tmp/run.db" --batch-ms 20ms >"$1" 2>&1 &
+  pids+=($!)
+  run_pid=$!
+  for _ in $(seq 150); do
+    grep -q 'partitions assigned' "$1" && break
+    sleep 0.1
+  done
+  bootstrap=$(grep -o 'bootstrap=[^ ]*' "$1" | head -1 | cut -d= -f2)
+}
+
+# Events dated now, so their sessions are visible.
+/usr/bin/python3 - "$tmp/events.jsonl" <<'PY'
+import datetime, json, sys
+now = datetime.datetime.now(datetime.timezone.utc)
+def at(minutes): return (now - datetime.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+events = [
+  {"event_id": "c1", "event_type": "task.created", "task_id": "t1", "task_type": "scenario_generation", "short_id": "s1", "occurred_at": at(30)},
+  {"event_id": "c2", "event_type": "task.created", "task_id": "t2", "task_type": "image_analysis", "short_id": "s1", "occurred_at": at(29)},
+  {"event_id": "x1", "event_type": "task.completed", "task_id": "t1", "task_type": "scenario_generation", "occurred_at": at(20)},
+  {"event_id": "x2", "event_type": "task.failed", "task_id": "t2", "task_type": "image_analysis", "occurred_at": at(19)},
+]
+with open(sys.argv[1], "w") as f:
+    for e in events: f.write(json.dumps(e) + "\n")
+PY
+
+start_run "$tmp/run.log"
+check "run: embedded broker says it keeps nothing on disk" 1 "$(grep -c 'keeps nothing on disk' "$tmp/run.log")"
+check "run: bootstrap address logged" 1 "$([ -n "$bootstrap" ] && echo 1)"
+
+"$bin" publish --brokers "$bootstrap" "$tmp/events.jsonl" 2>"$tmp/pub.err"; rc=$?
+check "publish: exit 0" 0 "$rc"
+check "publish: summary" "sessiond publish: 4 events published to task-events" "$(cat "$tmp/pub.err")"
+
+out=$("$bin" tail --brokers "$bootstrap" --from earliest --count 4 --idle 15s)
+check "tail: four changes" 4 "$(grep -c . <<<"$out")"
+check "tail: t1 created, completed; t2 created, removed" \
+  "t1 session.created|t1 session.status_changed|t2 session.created|t2 session.removed" \
+  "$(/usr/bin/python3 -c 'import json,sys; print("|".join(sorted(c["session"]["task_id"]+" "+c["change_type"] for c in map(json.loads, sys.stdin))))' <<<"$out")"
+
+printf '{"event_id":"bad1","event_type":"task.created"\n' > "$tmp/bad.jsonl"
+"$bin" publish --brokers "$bootstrap" "$tmp/bad.jsonl" 2>"$tmp/bad.err"; rc=$?
+check "publish invalid: exit 1" 1 "$rc"
+check "publish invalid: names the line" 1 "$(grep -c 'line 1: not JSON' "$tmp/bad.err")"
+
+# A producer that does not validate: the event goes to the dead-letter topic.
+kcat -P -b "$bootstrap" -t task-events -k t9 "$tmp/bad.jsonl" 2>/dev/null
+dlq=$("$bin" tail --brokers "$bootstrap" --topic task-events.dlq --from earliest --count 1 --idle 15s)
+check "dead letter: the message as sent" '{"event_id":"bad1","event_type":"task.created"' "$dlq"
+headers=$(kcat -C -b "$bootstrap" -t task-events.dlq -o beginning -c 1 -e -f '%h' 2>/dev/null)
+check "dead letter: error and source headers" 1 \
+  "$(grep -c 'error=not JSON.*source_topic=task-events,source_partition=[0-9]*,source_offset=[0-9]*' <<<"$headers")"
+
+sessions=$("$bin" sessions --store "sqlite:$tmp/run.db" --short-id s1)
+check "sessions: t1 completed remains" "t1 completed" \
+  "$(/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(s["task_id"]+" "+s["status"] for s in d["sessions"]))' <<<"$sessions")"
+
+kill -TERM "$run_pid"
+for _ in $(seq 100); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.1; done
+wait "$run_pid"; rc=$?
+check "SIGTERM: exit 0" 0 "$rc"
+check "SIGTERM: left the group and stopped" 1 "$(grep -c 'msg=stopped' "$tmp/run.log")"
+
+start_run "$tmp/run2.log"
+# Two different signals: two of one kind may merge into one delivery.
+kill -TERM "$run_pid"; kill -INT "$run_pid"
+for _ in $(seq 50); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.1; done
+wait "$run_pid"; rc=$?
+check "second signal: exits at once (128 + signal)" 1 "$([ "$rc" -eq 130 ] || [ "$rc" -eq 143 ]; echo $((1 - $?)))"
+
+"$bin" run --store "sqlite:$tmp/x.db" 2>"$tmp/err"; rc=$?
+check "run without brokers: exit 2" 2 "$rc"
+check "run without brokers: says how" 1 "$(grep -c 'use --brokers' "$tmp/err")"
+SESSIOND_BATCH_MAX=abc "$bin" run --brokers embedded --store "sqlite:$tmp/x.db" 2>"$tmp/err"; rc=$?
+check "bad env twin: exit 2" 2 "$rc"
+check "bad env twin: names the variable" 1 "$(grep -c 'SESSIOND_BATCH_MAX wants a whole number' "$tmp/err")"
+
+finish cli_run

@@ -1,0 +1,205 @@
+#define _POSIX_C_SOURCE 200809L
+#include "pipefx.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sessiond/producer.h"
+
+
+static int64_t fixed_clock(void *arg) { return *(const int64_t *)arg; }
+
+
+static void *run_pipeline(void *arg)
+{
+    run_t *r = arg;
+    r->rc = sd_pipeline_run(&r->cfg, r->store, &r->stop, &r->stats, &r->err);
+    return NULL;
+}
+
+static const char *inputs[] = {"task-events"};
+
+void pfx_prepare(run_t *r, sd_embedded_t *kafka, sd_store_t *store, const char *group)
+{
+    memset(r, 0, sizeof *r);
+    r->now = PFX_NOW;
+    r->store = store;
+    r->cfg = (sd_pipeline_config_t){
+        .kafka = {sd_embedded_bootstraps(kafka), NULL, 0, 1},
+        .group = group, .inputs = inputs, .n_inputs = 1,
+        .output_topic = "session-changes", .dlq_topic = "task-events.dlq",
+        .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = 200, .batch_ms = 20,
+        .backoff_max_ms = 1000, .now_ms = fixed_clock, .clock_arg = &r->now,
+    };
+}
+
+void pfx_go(run_t *r)
+{
+    ck_assert_int_eq(pthread_create(&r->thread, NULL, run_pipeline, r), 0);
+}
+
+void pfx_start(run_t *r, sd_embedded_t *kafka, sd_store_t *store, const char *group)
+{
+    pfx_prepare(r, kafka, store, group);
+    pfx_go(r);
+}
+
+void pfx_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits until the pipeline has consumed `events` and gone quiet. */
+void pfx_wait_consumed(run_t *r, long events)
+{
+    for (int i = 0; i < 600; i++) { /* 60 s */
+        if (atomic_load(&r->stats.events) >= events && atomic_load(&r->stats.paused) == 0) {
+            long batches = atomic_load(&r->stats.batches);
+            pfx_sleep_ms(300);
+            if (atomic_load(&r->stats.batches) == batches)
+                return;
+        }
+        pfx_sleep_ms(100);
+    }
+    ck_abort_msg("the pipeline consumed %ld of %ld events in 60 s",
+                 atomic_load(&r->stats.events), events);
+}
+
+void pfx_finish(run_t *r)
+{
+    r->stop = 1;
+    pthread_join(r->thread, NULL);
+    ck_assert_msg(r->rc == SD_OK, "pipeline: %s", r->err.message);
+}
+
+
+void pfx_seen_free(seen_t *s)
+{
+    for (size_t i = 0; i < s->count; i++) {
+        free(s->values[i]);
+        free(s->headers[i]);
+    }
+    free(s->values);
+    free(s->headers);
+    memset(s, 0, sizeof *s);
+}
+
+void pfx_read_topic(sd_embedded_t *kafka, const char *topic, seen_t *out)
+{
+    sd_kafka_settings_t ks = {sd_embedded_bootstraps(kafka), NULL, 0, 1};
+    const char *role[] = {"group.id", "pipeline-test-reader", "enable.partition.eof", "true",
+                          "isolation.level", "read_committed", NULL};
+    rd_kafka_conf_t *conf;
+    sd_error_t err;
+    ck_assert_int_eq(sd_kafka_conf(&ks, SD_KAFKA_CONSUMER, role, &conf, &err), SD_OK);
+    char why[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    ck_assert_ptr_nonnull(rk);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(4);
+    for (int p = 0; p < 4; p++)
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    ck_assert_int_eq(rd_kafka_assign(rk, parts), 0);
+    rd_kafka_topic_partition_list_destroy(parts);
+    memset(out, 0, sizeof *out);
+    int eof = 0;
+    size_t cap = 0;
+    for (int idle = 0; eof < 4 && idle < 200;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m) {
+            idle++;
+            continue;
+        }
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            eof++;
+        } else if (!m->err) {
+            if (out->count == cap) {
+                cap = cap ? cap * 2 : 256;
+                out->values = realloc(out->values, cap * sizeof *out->values);
+                out->headers = realloc(out->headers, cap * sizeof *out->headers);
+            }
+            out->values[out->count] = strndup(m->payload, m->len);
+            char hdrs[1024] = "";
+            rd_kafka_headers_t *h;
+            if (rd_kafka_message_headers(m, &h) == 0) {
+                const char *name;
+                const void *value;
+                size_t len, used = 0;
+                for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &value, &len) == 0; i++)
+                    used += (size_t)snprintf(hdrs + used, sizeof hdrs - used, "%s=%.*s;", name,
+                                             (int)len, (const char *)value);
+            }
+            out->headers[out->count++] = strdup(hdrs);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+void pfx_parse_changes(const seen_t *seen, sd_change_list_t *changes)
+{
+    for (size_t i = 0; i < seen->count; i++) {
+        sd_change_t c;
+        char *storage;
+        sd_error_t err;
+        ck_assert_msg(sd_change_from_json(seen->values[i], strlen(seen->values[i]), &c, &storage,
+                                          &err) == SD_OK, "%s: %s", seen->values[i], err.message);
+        ck_assert_int_eq(sd_change_list_add(changes, &c), SD_OK);
+        free(storage);
+        ck_assert_msg(strstr(seen->headers[i], "change_type=") &&
+                          strstr(seen->headers[i], "cause_event_id="),
+                      "change without headers: %s", seen->headers[i]);
+    }
+}
+
+
+void pfx_publish(sd_embedded_t *kafka, uint64_t seed, size_t tasks, published_t *out)
+{
+    memset(out, 0, sizeof *out);
+    sd_workload_params_t p = {.seed = seed, .tasks = tasks, .now_ms = PFX_NOW, .ttl_ms = PFX_TTL,
+                              .invalid_percent = 3, .id_prefix = ""};
+    sd_error_t err;
+    ck_assert_int_eq(sd_workload_generate(&p, &out->workload, &err), SD_OK);
+    sd_kafka_settings_t ks = {sd_embedded_bootstraps(kafka), NULL, 0, 1};
+    sd_producer_t *producer;
+    ck_assert_msg(sd_producer_new(&ks, NULL, &producer, &err) == SD_OK, "%s", err.message);
+    for (size_t i = 0; i < out->workload.count; i++) {
+        const sd_workload_line_t *line = &out->workload.lines[i];
+        ck_assert_int_eq(sd_producer_send(producer, "task-events", line->key, line->json,
+                                          strlen(line->json), NULL, 0, &err), SD_OK);
+        if (line->valid)
+            fx_events_add_json(&out->valid, line->json);
+        else
+            out->invalid++;
+    }
+    ck_assert_msg(sd_producer_flush(producer, 30000, &err) == SD_OK, "%s", err.message);
+    sd_producer_destroy(producer);
+}
+
+void pfx_published_free(published_t *p)
+{
+    sd_workload_free(&p->workload);
+    fx_events_free(&p->valid);
+}
+
+sd_embedded_t *pfx_start_kafka(void)
+{
+    sd_embedded_t *kafka;
+    sd_error_t err;
+    ck_assert_int_eq(sd_embedded_start(3, &kafka, &err), SD_OK);
+    const char *topics[] = {"task-events", "session-changes", "task-events.dlq"};
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(sd_embedded_create_topic(kafka, topics[i], 4, &err), SD_OK);
+    return kafka;
+}
+
+uint64_t pfx_seed(uint64_t dflt)
+{
+    const char *s = getenv("SESSIOND_TEST_SEED");
+    return s ? strtoull(s, NULL, 10) : dflt;
+}
+
