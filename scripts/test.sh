@@ -11,6 +11,8 @@ scripts/deps.sh
 if [ -z "${SESSIOND_TEST_MONGO_URI:-}" ]; then
   SESSIOND_TEST_MONGO_URI=$(scripts/jongodb.sh start .cache/jongodb)
   trap 'scripts/jongodb.sh stop .cache/jongodb' EXIT
+  # tests that need a server of their own (to cut its connections) start one
+  export SESSIOND_TEST_JONGODB=$PWD/.cache/jongodb/package/bin/jongodb
 fi
 export SESSIOND_TEST_MONGO_URI
 echo "== MongoDB for tests: $SESSIOND_TEST_MONGO_URI"

@@ -46,6 +46,7 @@ typedef struct sd_pipeline_stats {
     atomic_long changes;       /* produced */
     atomic_long batches;
     atomic_long rebalances;
+    atomic_long transactions_committed;
     atomic_long transactions_aborted;
 } sd_pipeline_stats_t;
 

@@ -487,6 +487,7 @@ static sd_err_t transact(pipeline_t *p, const outgoing_t *msgs, size_t n, sd_err
         e = rd_kafka_commit_transaction(rk, -1);
     if (!e && rc == SD_OK) {
         atomic_store(&p->stats->kafka_ok, 1);
+        atomic_fetch_add(&p->stats->transactions_committed, 1);
         return SD_OK;
     }
     if (e && rd_kafka_error_is_fatal(e)) {
@@ -628,6 +629,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
                cfg->delivery == SD_DELIVERY_EXACTLY_ONCE ? "exactly-once" : "at-least-once");
 
     while (rc == SD_OK && !*stop) {
+        resume_all(&p); /* an outage waited out, or an aborted batch rewound */
         if ((rc = collect(&p, err)) != SD_OK)
             break;
         outgoing_t *msgs;
@@ -635,7 +637,6 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
         if ((rc = apply_batch(&p, &msgs, &n_msgs, err)) != SD_OK)
             break;
         if (p.batch.count) {
-            resume_all(&p);
             rc = cfg->delivery == SD_DELIVERY_EXACTLY_ONCE ? transact(&p, msgs, n_msgs, err)
                                                            : publish_and_commit(&p, msgs, n_msgs, err);
             atomic_fetch_add(&stats->changes, (long)n_msgs);

@@ -11,8 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "pipefx.h"
+#include "proxy.h"
 #include "sessiond/store_backend.h"
 
 /* Kafka protocol request types (ApiKey) the mock cluster can fail. */
@@ -94,6 +101,121 @@ START_TEST(store_outage_pauses_then_resumes)
     ck_assert_int_eq(atomic_load(&r.stats.paused), 0);
     expect_converged(kafka, inner, &pub, "store outage", seed);
     sd_store_close(inner);
+    pfx_published_free(&pub);
+    sd_embedded_stop(kafka);
+}
+END_TEST
+
+/* A standalone jongodb of this test's own: reached through the proxy
+ * only (a replica set member would advertise its real address, and jongodb
+ * refuses the read preference a direct connection sends). */
+static pid_t start_jongodb(int *port)
+{
+    const char *bin = getenv("SESSIOND_TEST_JONGODB");
+    if (!bin)
+        return -1;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof a;
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    ck_assert(s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+              getsockname(s, (struct sockaddr *)&a, &len) == 0);
+    *port = ntohs(a.sin_port);
+    close(s);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char port_arg[32];
+        snprintf(port_arg, sizeof port_arg, "--port=%d", *port);
+        freopen("/dev/null", "w", stdout);
+        execl(bin, bin, "--host=127.0.0.1", port_arg, "--topology-profile=standalone", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) { /* until it accepts */
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        int up = connect(c, (struct sockaddr *)&a, sizeof a) == 0;
+        close(c);
+        if (up)
+            return pid;
+        pfx_sleep_ms(100);
+    }
+    ck_abort_msg("jongodb did not start");
+    return -1;
+}
+
+START_TEST(mongodb_goes_away_for_seconds)
+{
+    /* Only meaningful for MongoDB: the store's connection is cut. */
+    int port;
+    pid_t jongodb = strcmp(fx_store_kind(), "mongodb") == 0 ? start_jongodb(&port) : -1;
+    if (jongodb < 0) {
+        fprintf(stderr, "mongodb_goes_away_for_seconds: needs SESSIOND_TEST_JONGODB; not run\n");
+        return;
+    }
+    fx_proxy_t *proxy = fx_proxy_start("127.0.0.1", port);
+    ck_assert_ptr_nonnull(proxy);
+    char proxied[160];
+    snprintf(proxied, sizeof proxied,
+             "mongodb://127.0.0.1:%d/?serverSelectionTimeoutMS=1000&socketTimeoutMS=1000",
+             fx_proxy_port(proxy));
+    setenv("SESSIOND_TEST_MONGO_URI", proxied, 1);
+
+    uint64_t seed = pfx_seed(20261207);
+    sd_embedded_t *kafka = pfx_start_kafka();
+    published_t pub;
+    pfx_publish(kafka, seed, 60, &pub);
+    sd_store_t *store = fx_store_open("away", PFX_TTL);
+    run_t r;
+    pfx_prepare(&r, kafka, store, "sessiond");
+    r.cfg.batch_max = 10;
+    pfx_go(&r);
+    for (int i = 0; i < 200 && atomic_load(&r.stats.events) == 0; i++)
+        pfx_sleep_ms(50);
+    fx_proxy_set_down(proxy, 1);
+    int saw_outage = 0;
+    for (int i = 0; i < 60; i++) { /* 3 s */
+        saw_outage |= atomic_load(&r.stats.store_ok) == 0;
+        pfx_sleep_ms(50);
+    }
+    fx_proxy_set_down(proxy, 0);
+    pfx_wait_consumed(&r, (long)pub.workload.count);
+    pfx_finish(&r);
+    ck_assert_msg(saw_outage, "the store never reported the outage");
+    expect_converged(kafka, store, &pub, "MongoDB away", seed);
+    sd_store_close(store);
+    fx_proxy_stop(proxy);
+    kill(jongodb, SIGKILL);
+    waitpid(jongodb, NULL, 0);
+    pfx_published_free(&pub);
+    sd_embedded_stop(kafka);
+}
+END_TEST
+
+START_TEST(exactly_once_abortable_error_retries_the_batch)
+{
+    uint64_t seed = pfx_seed(20261208);
+    sd_embedded_t *kafka = pfx_start_kafka();
+    published_t pub;
+    pfx_publish(kafka, seed, 40, &pub);
+    sd_store_t *store = fx_store_open("eos-abort", PFX_TTL);
+    /* An authorization error adding a partition aborts the transaction. */
+    rd_kafka_mock_push_request_errors(sd_embedded_cluster(kafka), ADD_PARTITIONS_TO_TXN, 1,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    run_t r;
+    pfx_prepare(&r, kafka, store, "sessiond");
+    r.cfg.delivery = SD_DELIVERY_EXACTLY_ONCE;
+    r.cfg.transactional_id = "sessiond-abort";
+    pfx_go(&r);
+    /* The aborted batch is read again: wait for transactions to go through
+     * after it, then for the pipeline to go quiet. */
+    for (int i = 0; i < 600 && (atomic_load(&r.stats.transactions_aborted) == 0 ||
+                                atomic_load(&r.stats.transactions_committed) == 0); i++)
+        pfx_sleep_ms(50);
+    pfx_wait_consumed(&r, (long)pub.workload.count);
+    pfx_sleep_ms(1500);
+    pfx_finish(&r);
+    ck_assert_msg(atomic_load(&r.stats.transactions_aborted) > 0, "no transaction was aborted");
+    expect_converged(kafka, store, &pub, "exactly-once abort", seed);
+    sd_store_close(store);
     pfx_published_free(&pub);
     sd_embedded_stop(kafka);
 }
@@ -302,6 +424,8 @@ int main(int argc, char **argv)
     ADD(stop_mid_stream_and_restart);
     ADD(exactly_once_with_injected_errors);
     ADD(exactly_once_fatal_error_stops_with_a_message);
+    ADD(exactly_once_abortable_error_retries_the_batch);
+    ADD(mongodb_goes_away_for_seconds);
 #undef ADD
     suite_add_tcase(s, tc);
     return fx_run(s);

@@ -100,6 +100,28 @@ START_TEST(redelivered_input_republishes_exact_copies)
 }
 END_TEST
 
+START_TEST(input_topics_by_pattern)
+{
+    uint64_t seed = pfx_seed(20261123);
+    sd_embedded_t *kafka = pfx_start_kafka();
+    published_t pub;
+    pfx_publish(kafka, seed, 30, &pub);
+    sd_store_t *store = fx_store_open("regex", PFX_TTL);
+    static const char *pattern[] = {"^task-ev[a-z]+$"}; /* not task-events.dlq */
+    run_t r;
+    pfx_prepare(&r, kafka, store, "sessiond");
+    r.cfg.inputs = pattern;
+    pfx_go(&r);
+    pfx_wait_consumed(&r, (long)pub.workload.count);
+    pfx_finish(&r);
+    ck_assert_int_eq(atomic_load(&r.stats.events), (long)pub.workload.count);
+    fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, "pattern subscription");
+    sd_store_close(store);
+    pfx_published_free(&pub);
+    sd_embedded_stop(kafka);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     const char *kind = argc > 1 ? argv[1] : "sqlite";
@@ -114,6 +136,7 @@ int main(int argc, char **argv)
     tcase_add_checked_fixture(tc, NULL, fx_store_cleanup);
     tcase_add_test(tc, every_event_through_real_topics);
     tcase_add_test(tc, redelivered_input_republishes_exact_copies);
+    tcase_add_test(tc, input_topics_by_pattern);
     suite_add_tcase(s, tc);
     return fx_run(s);
 }
