@@ -93,7 +93,7 @@ START_TEST(store_outage_pauses_then_resumes)
         was_paused = atomic_load(&r.stats.paused);
         pfx_sleep_ms(50);
     }
-    pfx_wait_consumed(&r, (long)pub.workload.count);
+    pfx_wait_consumed(&r, (long)pub.sent);
     pfx_finish(&r);
     ck_assert_msg(was_paused, "partitions were never paused during the outage (failed %d, events %ld)",
                   flaky.failed, atomic_load(&r.stats.events));
@@ -177,7 +177,7 @@ START_TEST(mongodb_goes_away_for_seconds)
         pfx_sleep_ms(50);
     }
     fx_proxy_set_down(proxy, 0);
-    pfx_wait_consumed(&r, (long)pub.workload.count);
+    pfx_wait_consumed(&r, (long)pub.sent);
     pfx_finish(&r);
     ck_assert_msg(saw_outage, "the store never reported the outage");
     expect_converged(kafka, store, &pub, "MongoDB away", seed);
@@ -210,7 +210,7 @@ START_TEST(exactly_once_abortable_error_retries_the_batch)
     for (int i = 0; i < 600 && (atomic_load(&r.stats.transactions_aborted) == 0 ||
                                 atomic_load(&r.stats.transactions_committed) == 0); i++)
         pfx_sleep_ms(50);
-    pfx_wait_consumed(&r, (long)pub.workload.count);
+    pfx_wait_consumed(&r, (long)pub.sent);
     pfx_sleep_ms(1500);
     pfx_finish(&r);
     ck_assert_msg(atomic_load(&r.stats.transactions_aborted) > 0, "no transaction was aborted");
@@ -238,7 +238,7 @@ START_TEST(brokers_down_for_seconds)
     pfx_sleep_ms(3000);
     for (int b = 1; b <= 3; b++)
         rd_kafka_mock_broker_set_up(mc, b);
-    pfx_wait_consumed(&r, (long)pub.workload.count);
+    pfx_wait_consumed(&r, (long)pub.sent);
     pfx_finish(&r);
     expect_converged(kafka, store, &pub, "brokers down", seed);
     sd_store_close(store);
@@ -271,7 +271,7 @@ START_TEST(request_errors_on_every_path)
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
     run_t r;
     pfx_start(&r, kafka, store, "sessiond");
-    pfx_wait_consumed(&r, (long)pub.workload.count);
+    pfx_wait_consumed(&r, (long)pub.sent);
     pfx_finish(&r);
     expect_converged(kafka, store, &pub, "request errors", seed);
     sd_store_close(store);
@@ -300,7 +300,7 @@ START_TEST(second_member_joins_mid_stream)
     pfx_go(&b);
     for (int i = 0; i < 1200; i++) {
         if (atomic_load(&a.stats.events) + atomic_load(&b.stats.events) >=
-                (long)pub.workload.count &&
+                (long)pub.sent &&
             atomic_load(&b.stats.assigned_partitions) > 0)
             break;
         pfx_sleep_ms(50);
@@ -332,15 +332,15 @@ START_TEST(stop_mid_stream_and_restart)
         pfx_sleep_ms(20);
     pfx_finish(&r); /* as SIGTERM does: finish or abort the batch, commit, leave */
     long first = atomic_load(&r.stats.events);
-    ck_assert_msg(first < (long)pub.workload.count, "stopped too late to test anything");
+    ck_assert_msg(first < (long)pub.sent, "stopped too late to test anything");
     pfx_start(&r, kafka, store, "sessiond");
     pfx_sleep_ms(1000);
     pfx_wait_consumed(&r, 1);
     pfx_sleep_ms(2000);
     pfx_finish(&r);
-    ck_assert_msg(first + atomic_load(&r.stats.events) >= (long)pub.workload.count,
+    ck_assert_msg(first + atomic_load(&r.stats.events) >= (long)pub.sent,
                   "events lost across the restart: %ld + %ld < %zu", first,
-                  atomic_load(&r.stats.events), pub.workload.count);
+                  atomic_load(&r.stats.events), pub.sent);
     expect_converged(kafka, store, &pub, "stop and restart", seed);
     sd_store_close(store);
     pfx_published_free(&pub);
@@ -375,7 +375,7 @@ START_TEST(exactly_once_with_injected_errors)
     r.cfg.delivery = SD_DELIVERY_EXACTLY_ONCE;
     r.cfg.transactional_id = "sessiond-test";
     pfx_go(&r);
-    pfx_wait_consumed(&r, (long)pub.workload.count);
+    pfx_wait_consumed(&r, (long)pub.sent);
     pfx_finish(&r);
     expect_converged(kafka, store, &pub, "exactly-once", seed);
     sd_store_close(store);

@@ -19,7 +19,7 @@ START_TEST(every_event_through_real_topics)
     sd_store_t *store = fx_store_open("e2e", PFX_TTL);
     run_t r;
     pfx_start(&r, kafka, store, "sessiond");
-    pfx_wait_consumed(&r, (long)pub.workload.count);
+    pfx_wait_consumed(&r, (long)pub.sent);
     pfx_finish(&r);
 
     char ctx[96];
@@ -64,13 +64,13 @@ START_TEST(redelivered_input_republishes_exact_copies)
     sd_store_t *store = fx_store_open("redeliver", PFX_TTL);
     run_t r;
     pfx_start(&r, kafka, store, "first");
-    pfx_wait_consumed(&r, (long)pub.workload.count);
+    pfx_wait_consumed(&r, (long)pub.sent);
     pfx_finish(&r);
     seen_t first;
     pfx_read_topic(kafka, "session-changes", &first);
 
     pfx_start(&r, kafka, store, "second");
-    pfx_wait_consumed(&r, (long)pub.workload.count);
+    pfx_wait_consumed(&r, (long)pub.sent);
     pfx_finish(&r);
     seen_t all;
     pfx_read_topic(kafka, "session-changes", &all);
@@ -112,9 +112,9 @@ START_TEST(input_topics_by_pattern)
     pfx_prepare(&r, kafka, store, "sessiond");
     r.cfg.inputs = pattern;
     pfx_go(&r);
-    pfx_wait_consumed(&r, (long)pub.workload.count);
+    pfx_wait_consumed(&r, (long)pub.sent);
     pfx_finish(&r);
-    ck_assert_int_eq(atomic_load(&r.stats.events), (long)pub.workload.count);
+    ck_assert_int_eq(atomic_load(&r.stats.events), (long)pub.sent);
     fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, "pattern subscription");
     sd_store_close(store);
     pfx_published_free(&pub);

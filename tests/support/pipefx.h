@@ -50,7 +50,8 @@ void pfx_parse_changes(const seen_t *seen, sd_change_list_t *changes);
 typedef struct published {
     sd_workload_t workload;
     fx_events_t valid;
-    size_t invalid;
+    size_t invalid; /* invalid messages sent */
+    size_t sent;    /* messages, duplicates included */
 } published_t;
 
 void pfx_publish(sd_embedded_t *kafka, uint64_t seed, size_t tasks, published_t *out);
