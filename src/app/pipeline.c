@@ -52,6 +52,7 @@ typedef struct pipeline {
     sd_pipeline_stats_t *stats;
     batch_t batch;
     rd_kafka_topic_partition_list_t *uncommitted; /* offsets a commit failed on */
+    int64_t uncommitted_tried; /* monotonic ms */
     int paused;
     int ever_assigned;
     int64_t backoff_ms;
@@ -451,6 +452,7 @@ static sd_err_t publish_and_commit(pipeline_t *p, const outgoing_t *msgs, size_t
         sd_log(SD_LOG_DEBUG, "consumer", "offset commit failed, retried with the next batch",
                "error=%s", SD_LOG_Q(rd_kafka_err2str(cerr)));
         p->uncommitted = offsets;
+        p->uncommitted_tried = monotonic_ms();
         return SD_OK;
     }
     rd_kafka_topic_partition_list_destroy(offsets);
@@ -518,6 +520,19 @@ static sd_err_t transact(pipeline_t *p, const outgoing_t *msgs, size_t n, sd_err
 
 /* ---- the loop ---- */
 
+/* Offsets whose commit failed are retried with the next batch, or every
+ * second while there is none, so the group's position keeps up. */
+static void retry_uncommitted(pipeline_t *p)
+{
+    if (!p->uncommitted || monotonic_ms() - p->uncommitted_tried < 1000)
+        return;
+    p->uncommitted_tried = monotonic_ms();
+    if (rd_kafka_commit(p->consumer, p->uncommitted, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_destroy(p->uncommitted);
+        p->uncommitted = NULL;
+    }
+}
+
 static sd_err_t collect(pipeline_t *p, sd_error_t *err)
 {
     int64_t started = 0;
@@ -529,8 +544,11 @@ static sd_err_t collect(pipeline_t *p, sd_error_t *err)
                 break;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, (int)left);
-        if (!m)
+        if (!m) {
+            if (p->batch.count == 0)
+                retry_uncommitted(p);
             continue;
+        }
         if (m->err) {
             if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
                 char why[512];

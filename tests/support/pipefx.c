@@ -210,3 +210,33 @@ uint64_t pfx_seed(uint64_t dflt)
     return s ? strtoull(s, NULL, 10) : dflt;
 }
 
+
+void pfx_wait_committed(sd_embedded_t *kafka, const char *group)
+{
+    sd_kafka_settings_t ks = {sd_embedded_bootstraps(kafka), NULL, 0, 1};
+    const char *role[] = {"group.id", group, NULL};
+    rd_kafka_conf_t *conf;
+    sd_error_t err;
+    ck_assert_int_eq(sd_kafka_conf(&ks, SD_KAFKA_CONSUMER, role, &conf, &err), SD_OK);
+    char why[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why); /* never joins */
+    ck_assert_ptr_nonnull(rk);
+    int done = 0;
+    for (int attempt = 0; attempt < 300 && !done; attempt++) {
+        rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(4);
+        for (int p = 0; p < 4; p++)
+            rd_kafka_topic_partition_list_add(parts, "task-events", p);
+        done = rd_kafka_committed(rk, parts, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int p = 0; done && p < 4; p++) {
+            int64_t low, high;
+            done = rd_kafka_query_watermark_offsets(rk, "task-events", p, &low, &high, 5000) ==
+                       RD_KAFKA_RESP_ERR_NO_ERROR &&
+                   parts->elems[p].offset >= high;
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+        if (!done)
+            pfx_sleep_ms(200);
+    }
+    rd_kafka_destroy(rk);
+    ck_assert_msg(done, "group %s did not commit every event within 60 s", group);
+}

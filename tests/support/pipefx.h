@@ -33,6 +33,10 @@ void pfx_go(run_t *r);
 void pfx_start(run_t *r, sd_embedded_t *kafka, sd_store_t *store, const char *group);
 /* Waits until the pipeline consumed `events` and went quiet (60 s at most). */
 void pfx_wait_consumed(run_t *r, long events);
+/* Waits until `group` committed every partition of the input topic to its
+ * end (60 s at most): every event was applied by some member. */
+void pfx_wait_committed(sd_embedded_t *kafka, const char *group);
+
 /* Stops it; fails the test if it ended on an error. */
 void pfx_finish(run_t *r);
 

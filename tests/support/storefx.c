@@ -73,6 +73,8 @@ sd_store_t *fx_store_open(const char *name, int64_t ttl_ms)
         ck_assert_msg(base != NULL, "SESSIOND_TEST_MONGO_URI is not set");
         snprintf(uri, sizeof uri, "%s", base);
         snprintf(database, sizeof database, "sdtest_%d_%s", (int)getpid(), name);
+        if (getenv("SESSIOND_TEST_SHOW_DB"))
+            fprintf(stderr, "store database: %s\n", database);
         cfg.database = database;
         cfg.write_concern = "1"; /* jongodb is one node; majority means the same there */
     }
