@@ -24,8 +24,6 @@
 #include "sessiond/producer.h"
 #include "sessiond/rules.h"
 
-#define MAX_TOPIC 256
-
 /* A message to produce, kept until delivered so it can be sent again. */
 typedef struct outgoing {
     const char *topic;
@@ -665,8 +663,10 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
     }
 
     batch_clear(&p.batch); /* its messages belong to the consumer */
-    if (p.uncommitted && p.consumer && rc == SD_OK)
-        rd_kafka_commit(p.consumer, p.uncommitted, 0); /* last chance; redelivery is safe */
+    if (p.uncommitted && p.consumer && rc == SD_OK &&
+        rd_kafka_commit(p.consumer, p.uncommitted, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        sd_log(SD_LOG_INFO, "consumer", "last offsets not committed: they are read again",
+               NULL);
     if (p.uncommitted)
         rd_kafka_topic_partition_list_destroy(p.uncommitted);
     p.uncommitted = NULL; /* closing runs the rebalance callback */
