@@ -1,12 +1,12 @@
 /* The MongoDB store's write operations and read-back, one module apart
  * from connection handling (src/store/mongo_store.c).
  *
- * Each transition of sd_state_apply() becomes a few update operations with
- * disjoint filters, each one atomic on the server; a batch of events is one
+ * Each transition of sd_state_apply() becomes one conditional update (and
+ * an upsert for a new task), atomic on the server; a batch of events is one
  * ordered bulk write.  Every operation that changes a session appends an
- * entry to the document's `log`: what it set, and whether it published a
- * change.  Folding the log gives the exact session each change showed,
- * which update operators alone cannot compute on the server. */
+ * entry to the document's `log`: its cause and what it set.  Replaying the
+ * log through sd_state_apply() tells which operations published a change,
+ * with which version and showing which session. */
 #ifndef SESSIOND_MONGO_OPS_H
 #define SESSIOND_MONGO_OPS_H
 

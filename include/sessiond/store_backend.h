@@ -32,6 +32,10 @@ sd_err_t sd_sqlite_store_open(const sd_store_config_t *cfg, const char *path,
 sd_err_t sd_mongo_store_open(const sd_store_config_t *cfg, sd_store_t **out,
                              sd_error_t *err);
 
+/* Appends one task type's count to a count_by_type result. */
+sd_err_t sd_type_count_add(sd_type_count_t **counts, size_t *n, const char *task_type,
+                           int64_t live, sd_error_t *err);
+
 /* Builds the published change from a state, an emission and a clock. */
 sd_change_t sd_store_change_of(const sd_state_t *st, const sd_emit_t *emit);
 

@@ -7,6 +7,7 @@
 
 #include "sessiond/commands.h"
 #include "sessiond/event.h"
+#include "sessiond/jsonl.h"
 #include "sessiond/log.h"
 #include "sessiond/options.h"
 #include "sessiond/producer.h"
@@ -75,13 +76,8 @@ int sd_cmd_publish(int argc, char **argv)
     size_t bufcap = 0;
     ssize_t got;
     int status = 0;
-    while ((got = getline(&buf, &bufcap, in)) >= 0) {
+    while ((got = sd_jsonl_next(in, &buf, &bufcap, &lineno)) >= 0) {
         size_t len = (size_t)got;
-        lineno++;
-        while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-            len--;
-        if (strspn(buf, " \t\r\n") >= len)
-            continue;
         sd_event_t ev;
         if (sd_event_parse(buf, len, &ev, &err) != SD_OK) {
             fprintf(stderr, "%s: line %ld: %s%s%s\n", path, lineno, err.field,

@@ -6,6 +6,7 @@
 
 #include "sessiond/commands.h"
 #include "sessiond/event.h"
+#include "sessiond/jsonl.h"
 
 static const char help[] =
     "usage: sessiond validate FILE... | -\n"
@@ -22,14 +23,6 @@ typedef struct tally {
     long invalid;
 } tally_t;
 
-static int is_blank(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-            return 0;
-    return 1;
-}
-
 /* Returns 0, or -1 after reporting a read error. */
 static int validate_stream(FILE *in, const char *prefix, tally_t *tally)
 {
@@ -38,15 +31,8 @@ static int validate_stream(FILE *in, const char *prefix, tally_t *tally)
     ssize_t got;
     long lineno = 0;
 
-    while ((got = getline(&line, &cap, in)) >= 0) {
+    while ((got = sd_jsonl_next(in, &line, &cap, &lineno)) >= 0) {
         size_t len = (size_t)got;
-        lineno++;
-        if (len && line[len - 1] == '\n')
-            len--;
-        if (len && line[len - 1] == '\r')
-            len--;
-        if (is_blank(line, len))
-            continue;
         tally->events++;
 
         sd_event_t ev;

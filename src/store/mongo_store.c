@@ -184,21 +184,13 @@ static sd_err_t mongo_count_by_type(sd_store_t *base, int64_t now_ms, sd_type_co
     *n = 0;
     const bson_t *doc;
     sd_err_t rc = SD_OK;
-    while (mongoc_cursor_next(cursor, &doc)) {
+    while (rc == SD_OK && mongoc_cursor_next(cursor, &doc)) {
         bson_iter_t it;
-        sd_type_count_t *grown = realloc(*out, (*n + 1) * sizeof *grown);
-        if (!grown) {
-            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory counting sessions");
-            break;
-        }
-        *out = grown;
-        memset(&grown[*n], 0, sizeof grown[*n]);
-        if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it))
-            snprintf(grown[*n].task_type, sizeof grown[*n].task_type, "%s",
-                     bson_iter_utf8(&it, NULL));
-        if (bson_iter_init_find(&it, doc, "n"))
-            grown[*n].live = bson_iter_as_int64(&it);
-        (*n)++;
+        const char *type = bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it)
+                               ? bson_iter_utf8(&it, NULL)
+                               : NULL;
+        int64_t live = bson_iter_init_find(&it, doc, "n") ? bson_iter_as_int64(&it) : 0;
+        rc = sd_type_count_add(out, n, type, live, err);
     }
     bson_error_t error;
     const bson_t *reply;

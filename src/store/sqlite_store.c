@@ -568,18 +568,10 @@ static sd_err_t sqlite_count_by_type(sd_store_t *base, int64_t now_ms, sd_type_c
         return db_error(s, err, "preparing a count");
     sqlite3_bind_int64(q, 1, now_ms - base->cfg.session_ttl_ms);
     sd_err_t rc = SD_OK;
-    int step;
-    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
-        sd_type_count_t *grown = realloc(*out, (*n + 1) * sizeof *grown);
-        if (!grown) {
-            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory counting sessions");
-            break;
-        }
-        *out = grown;
-        snprintf(grown[*n].task_type, sizeof grown[*n].task_type, "%s",
-                 (const char *)sqlite3_column_text(q, 0));
-        grown[(*n)++].live = sqlite3_column_int64(q, 1);
-    }
+    int step = SQLITE_DONE;
+    while (rc == SD_OK && (step = sqlite3_step(q)) == SQLITE_ROW)
+        rc = sd_type_count_add(out, n, (const char *)sqlite3_column_text(q, 0),
+                               sqlite3_column_int64(q, 1), err);
     if (rc == SD_OK && step != SQLITE_DONE)
         rc = db_error(s, err, "counting sessions");
     sqlite3_finalize(q);

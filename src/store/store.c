@@ -1,5 +1,6 @@
 #include "sessiond/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +102,18 @@ sd_err_t sd_store_ping(sd_store_t *store, sd_error_t *err)
 uint64_t sd_store_round_trips(const sd_store_t *store)
 {
     return store->ops->round_trips ? store->ops->round_trips(store) : 0;
+}
+
+sd_err_t sd_type_count_add(sd_type_count_t **counts, size_t *n, const char *task_type,
+                           int64_t live, sd_error_t *err)
+{
+    sd_type_count_t *grown = realloc(*counts, (*n + 1) * sizeof *grown);
+    if (!grown)
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory counting sessions");
+    *counts = grown;
+    snprintf(grown[*n].task_type, sizeof grown[*n].task_type, "%s", task_type ? task_type : "");
+    grown[(*n)++].live = live;
+    return SD_OK;
 }
 
 sd_change_t sd_store_change_of(const sd_state_t *st, const sd_emit_t *emit)
