@@ -393,18 +393,8 @@ START_TEST(exactly_once_fatal_error_stops_with_a_message)
 }
 END_TEST
 
-int main(int argc, char **argv)
+static void add_tests(TCase *tc)
 {
-    const char *kind = argc > 1 ? argv[1] : "sqlite";
-    if (strcmp(kind, "mongodb") == 0 && !getenv("SESSIOND_TEST_MONGO_URI")) {
-        fprintf(stderr, "kafka_faults: SESSIOND_TEST_MONGO_URI is not set; skipping\n");
-        return 77;
-    }
-    fx_store_kind_set(kind);
-    Suite *s = suite_create(kind);
-    TCase *tc = tcase_create("faults");
-    tcase_set_timeout(tc, 300);
-    tcase_add_checked_fixture(tc, NULL, fx_store_cleanup);
     const char *only = getenv("SESSIOND_TEST_ONLY");
 #define ADD(t) if (!only || !strcmp(only, #t)) tcase_add_test(tc, t)
     ADD(store_outage_pauses_then_resumes);
@@ -417,6 +407,9 @@ int main(int argc, char **argv)
     ADD(exactly_once_abortable_error_retries_the_batch);
     ADD(mongodb_goes_away_for_seconds);
 #undef ADD
-    suite_add_tcase(s, tc);
-    return fx_run(s);
+}
+
+int main(int argc, char **argv)
+{
+    return fx_store_suite_main(argc, argv, "kafka_faults", "faults", 300, add_tests);
 }

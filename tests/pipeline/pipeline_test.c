@@ -122,21 +122,14 @@ START_TEST(input_topics_by_pattern)
 }
 END_TEST
 
-int main(int argc, char **argv)
+static void add_tests(TCase *tc)
 {
-    const char *kind = argc > 1 ? argv[1] : "sqlite";
-    if (strcmp(kind, "mongodb") == 0 && !getenv("SESSIOND_TEST_MONGO_URI")) {
-        fprintf(stderr, "pipeline_test: SESSIOND_TEST_MONGO_URI is not set; skipping\n");
-        return 77;
-    }
-    fx_store_kind_set(kind);
-    Suite *s = suite_create(kind);
-    TCase *tc = tcase_create("pipeline");
-    tcase_set_timeout(tc, 300);
-    tcase_add_checked_fixture(tc, NULL, fx_store_cleanup);
     tcase_add_test(tc, every_event_through_real_topics);
     tcase_add_test(tc, redelivered_input_republishes_exact_copies);
     tcase_add_test(tc, input_topics_by_pattern);
-    suite_add_tcase(s, tc);
-    return fx_run(s);
+}
+
+int main(int argc, char **argv)
+{
+    return fx_store_suite_main(argc, argv, "pipeline_test", "pipeline", 300, add_tests);
 }

@@ -452,24 +452,17 @@ START_TEST(two_connections_applying_overlapping_batches)
 }
 END_TEST
 
-int main(int argc, char **argv)
+static void add_tests(TCase *tc)
 {
-    const char *kind = argc > 1 ? argv[1] : "sqlite";
-    if (strcmp(kind, "mongodb") == 0 && !getenv("SESSIOND_TEST_MONGO_URI")) {
-        fprintf(stderr, "store_contract: SESSIOND_TEST_MONGO_URI is not set; skipping\n");
-        return 77;
-    }
-    fx_store_kind_set(kind);
-    Suite *s = suite_create(kind);
-    TCase *tc = tcase_create("contract");
-    tcase_set_timeout(tc, 600);
-    tcase_add_checked_fixture(tc, NULL, fx_store_cleanup);
     tcase_add_test(tc, every_rule_in_one_batch_and_one_by_one);
     tcase_add_test(tc, published_changes_tell_each_story);
     tcase_add_test(tc, reads_by_task_short_id_and_type);
     tcase_add_test(tc, random_sets_match_the_model);
     tcase_add_test(tc, redelivery_repeats_the_latest_change_exactly);
     tcase_add_test(tc, two_connections_applying_overlapping_batches);
-    suite_add_tcase(s, tc);
-    return fx_run(s);
+}
+
+int main(int argc, char **argv)
+{
+    return fx_store_suite_main(argc, argv, "store_contract", "contract", 600, add_tests);
 }

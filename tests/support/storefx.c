@@ -73,8 +73,6 @@ sd_store_t *fx_store_open(const char *name, int64_t ttl_ms)
         ck_assert_msg(base != NULL, "SESSIOND_TEST_MONGO_URI is not set");
         snprintf(uri, sizeof uri, "%s", base);
         snprintf(database, sizeof database, "sdtest_%d_%s", (int)getpid(), name);
-        if (getenv("SESSIOND_TEST_SHOW_DB"))
-            fprintf(stderr, "store database: %s\n", database);
         cfg.database = database;
         cfg.write_concern = "1"; /* jongodb is one node; majority means the same there */
     }
@@ -264,4 +262,22 @@ void fx_sweep_all(sd_store_t *store, int64_t now_ms, sd_change_list_t *changes)
         if (n == 0)
             return;
     }
+}
+
+int fx_store_suite_main(int argc, char **argv, const char *program, const char *tcase_name,
+                        int timeout_s, void (*add_tests)(TCase *tc))
+{
+    const char *kind = argc > 1 ? argv[1] : "sqlite";
+    if (strcmp(kind, "mongodb") == 0 && !getenv("SESSIOND_TEST_MONGO_URI")) {
+        fprintf(stderr, "%s: SESSIOND_TEST_MONGO_URI is not set; skipping\n", program);
+        return 77;
+    }
+    fx_store_kind_set(kind);
+    Suite *s = suite_create(kind);
+    TCase *tc = tcase_create(tcase_name);
+    tcase_set_timeout(tc, timeout_s);
+    tcase_add_checked_fixture(tc, NULL, fx_store_cleanup);
+    add_tests(tc);
+    suite_add_tcase(s, tc);
+    return fx_run(s);
 }

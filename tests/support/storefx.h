@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <check.h>
+
 #include "fixtures.h"
 #include "model.h"
 #include "sessiond/store.h"
@@ -18,6 +20,13 @@ const char *fx_store_kind(void);
 /* A fresh, empty store (its own SQLite file or MongoDB database); a second
  * call with the same `name` opens a second connection to the same one. */
 sd_store_t *fx_store_open(const char *name, int64_t ttl_ms);
+
+/* The main() of a suite run once per store: `program sqlite|mongodb`.
+ * Skips (exit 77) mongodb without SESSIOND_TEST_MONGO_URI; builds one test
+ * case with the timeout and fx_store_cleanup() after each test, lets
+ * add_tests() fill it, and runs it. */
+int fx_store_suite_main(int argc, char **argv, const char *program, const char *tcase_name,
+                        int timeout_s, void (*add_tests)(TCase *tc));
 
 /* Drops what fx_store_open created in this process (a Check teardown). */
 void fx_store_cleanup(void);
