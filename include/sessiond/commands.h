@@ -17,4 +17,7 @@ int sd_cmd_tail(int argc, char **argv);
 /* sessiond run : the daemon. */
 int sd_cmd_run(int argc, char **argv);
 
+/* sessiond replay --from earliest|TIME : re-consumes the input into the store. */
+int sd_cmd_replay(int argc, char **argv);
+
 #endif

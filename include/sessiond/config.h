@@ -20,7 +20,12 @@
     {"session-ttl", SD_OPT_DURATION, &(cfg)->session_ttl_ms, "D",                           \
      "sessions expire D after their last change (default 7d)", NULL}
 
-/* Wall-clock now in UTC milliseconds. */
+/* The clock the rules see, in UTC milliseconds: the wall clock, or the
+ * time SESSIOND_NOW holds (RFC 3339), frozen, for tests and for comparing
+ * stores "as of" one instant. */
 int64_t sd_config_now_ms(void);
+
+/* SD_ERR_INVALID when SESSIOND_NOW is set but not an RFC 3339 time. */
+sd_err_t sd_config_check_clock(sd_error_t *err);
 
 #endif

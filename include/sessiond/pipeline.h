@@ -16,6 +16,16 @@ typedef enum sd_delivery {
     SD_DELIVERY_EXACTLY_ONCE,
 } sd_delivery_t;
 
+/* sessiond replay: the group reads every input partition from `start` up
+ * to `end` (exclusive; the high watermarks when the replay began) and the
+ * pipeline returns once it got there.  The replay must be the group's only
+ * member: it stops with an error when the group has others. */
+typedef struct sd_replay_bounds {
+    rd_kafka_topic_partition_list_t *start;
+    rd_kafka_topic_partition_list_t *end;
+    int emit; /* 1: publish changes and dead letters as `run` does; 0: store only */
+} sd_replay_bounds_t;
+
 typedef struct sd_pipeline_config {
     sd_kafka_settings_t kafka;
     const char *group;                /* consumer group */
@@ -30,6 +40,7 @@ typedef struct sd_pipeline_config {
     int64_t backoff_max_ms;
     int64_t (*now_ms)(void *arg);     /* the clock the rules see */
     void *clock_arg;
+    const sd_replay_bounds_t *replay; /* NULL: run until stopped */
 } sd_pipeline_config_t;
 
 /* What the pipeline is doing, for health checks and tests (any thread). */
@@ -48,10 +59,13 @@ typedef struct sd_pipeline_stats {
     atomic_long rebalances;
     atomic_long transactions_committed;
     atomic_long transactions_aborted;
+    atomic_int caught_up;      /* a replay reached its end offsets */
 } sd_pipeline_stats_t;
 
 /* Runs until *stop is set (then finishes or aborts the batch in flight,
- * commits, leaves the group and returns SD_OK) or a fatal error. */
+ * commits, leaves the group and returns SD_OK), until a replay caught up
+ * (SD_OK, everything committed) or until a fatal error.  `stats->caught_up`
+ * tells a stopped replay from a finished one. */
 sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
                          volatile sig_atomic_t *stop, sd_pipeline_stats_t *stats,
                          sd_error_t *err);

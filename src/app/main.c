@@ -11,6 +11,7 @@ typedef struct command {
 
 static const command_t commands[] = {
     {"run", sd_cmd_run, "the daemon: Kafka events in, sessions in the store, changes out"},
+    {"replay", sd_cmd_replay, "re-consume the input topics into the store, then stop"},
     {"validate", sd_cmd_validate, "check a JSON-lines file of task events"},
     {"sessions", sd_cmd_sessions, "print sessions of a short_id or a task from the store"},
     {"publish", sd_cmd_publish, "validate and publish JSON-lines task events"},

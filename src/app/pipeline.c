@@ -10,10 +10,18 @@
  *
  * At-least-once: apply, produce, wait for every delivery report, commit.
  * Exactly-once: apply, then produce and commit the offsets in one Kafka
- * transaction; an aborted transaction rewinds the batch's partitions. */
+ * transaction; an aborted transaction rewinds the batch's partitions.
+ *
+ * A replay is the same loop as the group's only member, reading from
+ * given offsets up to given ends, and then returning.
+ *
+ * SESSIOND_FAILPOINT=after-store:N|after-produce:N (for the crash tests)
+ * kills the process with SIGKILL right after the Nth batch's store write,
+ * or after its changes are delivered but before its offsets are committed. */
 #define _POSIX_C_SOURCE 200809L
 #include "sessiond/pipeline.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +61,20 @@ typedef struct pipeline {
     int64_t uncommitted_tried; /* monotonic ms */
     int paused;
     int ever_assigned;
+    int closing;
     int64_t backoff_ms;
+    /* replaying */
+    int replay_started;
+    int64_t replay_deadline;  /* monotonic ms to own every partition by */
+    int *replay_done;        /* per partition of cfg->replay->end */
+    char replay_refused[300]; /* why the replay cannot go on, or "" */
+    /* SESSIOND_FAILPOINT */
+    char fail_where[32];
+    long fail_batch;
+    long batch_no;
 } pipeline_t;
+
+#define SD_REPLAY_JOIN_S 60
 
 static void sleep_ms(int64_t ms)
 {
@@ -130,6 +150,60 @@ static rd_kafka_topic_partition_list_t *batch_offsets(const batch_t *b, int next
 
 /* ---- rebalancing ---- */
 
+/* The replay's partition index in cfg->replay->end, or -1. */
+static int replay_index(const pipeline_t *p, const char *topic, int32_t partition)
+{
+    const rd_kafka_topic_partition_list_t *end = p->cfg->replay->end;
+    for (int i = 0; i < end->cnt; i++)
+        if (end->elems[i].partition == partition && strcmp(end->elems[i].topic, topic) == 0)
+            return i;
+    return -1;
+}
+
+static int replay_finished(const pipeline_t *p)
+{
+    if (!p->replay_started)
+        return 0;
+    for (int i = 0; i < p->cfg->replay->end->cnt; i++)
+        if (!p->replay_done[i])
+            return 0;
+    return 1;
+}
+
+static void replay_mark_done(pipeline_t *p, int i)
+{
+    if (i < 0 || p->replay_done[i])
+        return;
+    p->replay_done[i] = 1;
+    const rd_kafka_topic_partition_t *e = &p->cfg->replay->end->elems[i];
+    sd_log(SD_LOG_DEBUG, "replay", "partition caught up", "topic=%s partition=%d end=%lld",
+           e->topic, (int)e->partition, (long long)e->offset);
+}
+
+/* A replay owns every input partition from its first assignment on, or
+ * the group has other members and the replay must not go on. */
+static void on_replay_assign(pipeline_t *p, rd_kafka_topic_partition_list_t *parts)
+{
+    const sd_replay_bounds_t *r = p->cfg->replay;
+    int all = !p->replay_started && parts->cnt == r->end->cnt;
+    for (int i = 0; all && i < parts->cnt; i++)
+        all = replay_index(p, parts->elems[i].topic, parts->elems[i].partition) >= 0;
+    if (!all) {
+        snprintf(p->replay_refused, sizeof p->replay_refused,
+                 "consumer group %s has other members (is `sessiond run` still running with "
+                 "it?): stop them, or replay with a group of its own",
+                 p->cfg->group);
+        return;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        int k = replay_index(p, parts->elems[i].topic, parts->elems[i].partition);
+        parts->elems[i].offset = r->start->elems[k].offset;
+        if (r->start->elems[k].offset >= r->end->elems[k].offset)
+            replay_mark_done(p, k);
+    }
+    p->replay_started = 1;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -139,6 +213,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
     atomic_fetch_add(&p->stats->rebalances, 1);
     if (why == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         p->ever_assigned = 1;
+        if (p->cfg->replay)
+            on_replay_assign(p, parts);
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
         else
@@ -150,6 +226,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
                rd_kafka_rebalance_protocol(rk));
     } else {
         int lost = rd_kafka_assignment_lost(rk);
+        if (p->cfg->replay && !p->closing && !p->replay_refused[0])
+            snprintf(p->replay_refused, sizeof p->replay_refused,
+                     "consumer group %s gained a member during the replay: what was applied is "
+                     "committed; stop the other member and replay again",
+                     p->cfg->group);
         /* Not applied yet: the next owner reads them again.  Nothing of
          * theirs was committed, lost or not. */
         batch_drop(&p->batch, parts);
@@ -294,12 +375,17 @@ static int change_message(outgoing_t *o, const sd_pipeline_config_t *cfg, const 
 }
 
 /* Parses the batch, applies it through the store (waiting out outages)
- * and builds what to produce.  Returns SD_OK with *out filled, or a fatal
- * error; an empty batch (all revoked, or stopping) gives *n_out = 0. */
-static sd_err_t apply_batch(pipeline_t *p, outgoing_t **out, size_t *n_out, sd_error_t *err)
+ * and builds what to produce: *n_changes changes, then dead letters.
+ * Returns SD_OK with *out filled, or a fatal error; an empty batch (all
+ * revoked, or stopping) gives *n_out = 0.  A replay with emit 0 produces
+ * nothing: its invalid events were dead-lettered when first read. */
+static sd_err_t apply_batch(pipeline_t *p, outgoing_t **out, size_t *n_out, size_t *n_changes,
+                            sd_error_t *err)
 {
+    int emit = !p->cfg->replay || p->cfg->replay->emit;
     *out = NULL;
     *n_out = 0;
+    *n_changes = 0;
     for (;;) {
         batch_t *b = &p->batch;
         size_t n = b->count;
@@ -357,19 +443,21 @@ static sd_err_t apply_batch(pipeline_t *p, outgoing_t **out, size_t *n_out, sd_e
             msgs = calloc(result.changes.count + n_dead + 1, sizeof *msgs);
             if (!msgs)
                 rc = sd_error_set(err, SD_ERR_FATAL, "", "out of memory for a batch of %zu", n);
-            for (size_t c = 0; rc == SD_OK && c < result.changes.count; c++)
+            for (size_t c = 0; rc == SD_OK && emit && c < result.changes.count; c++)
                 if (change_message(&msgs[n_msgs++], p->cfg, &result.changes.items[c], err))
                     rc = sd_error_set(err, SD_ERR_FATAL, "", "cannot serialise a change: %s",
                                       err->message);
+            *n_changes = n_msgs;
             for (size_t i = 0; rc == SD_OK && i < n; i++)
                 if (dead[i]) {
-                    if (dead_letter(&msgs[n_msgs++], p->cfg, b->msgs[i], &why[i]))
+                    if (emit && dead_letter(&msgs[n_msgs++], p->cfg, b->msgs[i], &why[i]))
                         rc = sd_error_set(err, SD_ERR_FATAL, "", "out of memory dead-lettering");
                     atomic_fetch_add(&p->stats->dead_lettered, 1);
                     char reason[600];
                     snprintf(reason, sizeof reason, "%s%s%s", why[i].field,
                              why[i].field[0] ? ": " : "", why[i].message);
-                    sd_log(SD_LOG_WARN, "pipeline", "dead-lettered",
+                    sd_log(SD_LOG_WARN, "pipeline",
+                           emit ? "dead-lettered" : "invalid event skipped (not re-sent)",
                            "topic=%s partition=%d offset=%lld error=%s",
                            rd_kafka_topic_name(b->msgs[i]->rkt), (int)b->msgs[i]->partition,
                            (long long)b->msgs[i]->offset, SD_LOG_Q(reason));
@@ -403,6 +491,15 @@ static sd_err_t apply_batch(pipeline_t *p, outgoing_t **out, size_t *n_out, sd_e
     }
 }
 
+static void failpoint(const pipeline_t *p, const char *where)
+{
+    if (p->fail_batch == p->batch_no && strcmp(p->fail_where, where) == 0) {
+        sd_log(SD_LOG_WARN, "pipeline", "failpoint: killing the process", "at=%s batch=%ld",
+               where, p->batch_no);
+        raise(SIGKILL);
+    }
+}
+
 static sd_err_t send_all(pipeline_t *p, const outgoing_t *msgs, size_t n, sd_error_t *err)
 {
     for (size_t i = 0; i < n; i++) {
@@ -431,6 +528,7 @@ static sd_err_t publish_and_commit(pipeline_t *p, const outgoing_t *msgs, size_t
     atomic_store(&p->stats->kafka_ok, 1);
     if (p->batch.count == 0)
         return SD_OK;
+    failpoint(p, "after-produce");
     /* Offsets an earlier commit failed on (a rebalance in progress, say)
      * go along, for the partitions still ours. */
     rd_kafka_topic_partition_list_t *offsets = batch_offsets(&p->batch, 1);
@@ -460,6 +558,13 @@ static sd_err_t publish_and_commit(pipeline_t *p, const outgoing_t *msgs, size_t
 static void rewind_batch(pipeline_t *p)
 {
     rd_kafka_topic_partition_list_t *start = batch_offsets(&p->batch, 0);
+    for (int i = 0; p->cfg->replay && i < start->cnt; i++) { /* not caught up after all */
+        int k = replay_index(p, start->elems[i].topic, start->elems[i].partition);
+        if (k >= 0)
+            p->replay_done[k] = 0;
+    }
+    if (p->cfg->replay)
+        rd_kafka_resume_partitions(p->consumer, start);
     rd_kafka_error_t *e = rd_kafka_seek_partitions(p->consumer, start, 10000);
     if (e) {
         sd_log(SD_LOG_ERROR, "consumer", "cannot rewind the batch", "error=%s",
@@ -531,10 +636,47 @@ static void retry_uncommitted(pipeline_t *p)
     }
 }
 
+/* A replay takes a message only below its partition's end; at the end the
+ * partition is paused, so what arrived since the replay began stays for
+ * the live group.  Returns whether to take it. */
+static int replay_take(pipeline_t *p, const rd_kafka_message_t *m)
+{
+    int i = replay_index(p, rd_kafka_topic_name(m->rkt), m->partition);
+    if (i < 0)
+        return 0;
+    int64_t end = p->cfg->replay->end->elems[i].offset;
+    int take = m->offset < end && !m->err;
+    if (m->offset + take >= end) {
+        replay_mark_done(p, i);
+        rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(one, rd_kafka_topic_name(m->rkt), m->partition);
+        rd_kafka_pause_partitions(p->consumer, one);
+        rd_kafka_topic_partition_list_destroy(one);
+    }
+    return take;
+}
+
 static sd_err_t collect(pipeline_t *p, sd_error_t *err)
 {
     int64_t started = 0;
     while (p->batch.count < p->cfg->batch_max && !*p->stop) {
+        if (p->replay_refused[0])
+            return sd_error_set(err, SD_ERR_FATAL, "group", "%s", p->replay_refused);
+        if (p->cfg->replay && !p->replay_started && monotonic_ms() > p->replay_deadline)
+            return sd_error_set(err, SD_ERR_FATAL, "group",
+                                "consumer group %s did not hand every input partition to the "
+                                "replay within %d s: does it have other members?",
+                                p->cfg->group, SD_REPLAY_JOIN_S);
+        if (p->cfg->replay && replay_finished(p)) {
+            if (p->batch.count || !p->uncommitted)
+                break;
+            /* caught up, but the last offsets are not committed yet */
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 100);
+            if (m)
+                rd_kafka_message_destroy(m); /* past the end: not ours */
+            retry_uncommitted(p);
+            continue;
+        }
         int64_t left = 100;
         if (p->batch.count) {
             left = p->cfg->batch_ms - (monotonic_ms() - started);
@@ -557,6 +699,12 @@ static sd_err_t collect(pipeline_t *p, sd_error_t *err)
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 sd_log(SD_LOG_WARN, "consumer", "consumer error", "error=%s",
                        SD_LOG_Q(rd_kafka_message_errstr(m)));
+            else if (p->cfg->replay && m->rkt)
+                replay_take(p, m); /* the end may be a transaction marker */
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (p->cfg->replay && !replay_take(p, m)) {
             rd_kafka_message_destroy(m);
             continue;
         }
@@ -580,6 +728,7 @@ static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
                           "auto.offset.reset", "earliest",
                           "partition.assignment.strategy", "cooperative-sticky",
                           "isolation.level", "read_committed",
+                          "enable.partition.eof", cfg->replay ? "true" : "false",
                           NULL};
     rd_kafka_conf_t *conf;
     sd_err_t rc = sd_kafka_conf(&cfg->kafka, SD_KAFKA_CONSUMER, role, &conf, err);
@@ -627,6 +776,12 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
                          sd_error_t *err)
 {
     pipeline_t p = {.cfg = cfg, .store = store, .stop = stop, .stats = stats};
+    const char *fail = getenv("SESSIOND_FAILPOINT");
+    if (fail && sscanf(fail, "%31[a-z-]:%ld", p.fail_where, &p.fail_batch) == 2)
+        sd_log(SD_LOG_WARN, "pipeline", "failpoint armed (testing only)", "failpoint=%s", fail);
+    if (cfg->replay && !(p.replay_done = calloc((size_t)cfg->replay->end->cnt + 1, sizeof(int))))
+        return sd_error_set(err, SD_ERR_FATAL, "", "out of memory");
+    p.replay_deadline = monotonic_ms() + SD_REPLAY_JOIN_S * 1000;
     atomic_store(&stats->store_ok, 1);
     atomic_store(&stats->kafka_ok, 1);
     sd_err_t rc = make_producer(&p, err);
@@ -645,17 +800,25 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
                cfg->delivery == SD_DELIVERY_EXACTLY_ONCE ? "exactly-once" : "at-least-once");
 
     while (rc == SD_OK && !*stop) {
+        if (cfg->replay && replay_finished(&p) && !p.uncommitted) {
+            atomic_store(&stats->caught_up, 1);
+            break;
+        }
         resume_all(&p); /* an outage waited out, or an aborted batch rewound */
         if ((rc = collect(&p, err)) != SD_OK)
             break;
         outgoing_t *msgs;
-        size_t n_msgs;
-        if ((rc = apply_batch(&p, &msgs, &n_msgs, err)) != SD_OK)
+        size_t n_msgs, n_changes;
+        if ((rc = apply_batch(&p, &msgs, &n_msgs, &n_changes, err)) != SD_OK)
             break;
         if (p.batch.count) {
+            p.batch_no++;
+            failpoint(&p, "after-store");
+            long aborted = atomic_load(&stats->transactions_aborted);
             rc = cfg->delivery == SD_DELIVERY_EXACTLY_ONCE ? transact(&p, msgs, n_msgs, err)
                                                            : publish_and_commit(&p, msgs, n_msgs, err);
-            atomic_fetch_add(&stats->changes, (long)n_msgs);
+            if (atomic_load(&stats->transactions_aborted) == aborted)
+                atomic_fetch_add(&stats->changes, (long)n_changes);
             atomic_fetch_add(&stats->batches, 1);
         }
         outgoing_free(msgs, n_msgs);
@@ -670,6 +833,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
     if (p.uncommitted)
         rd_kafka_topic_partition_list_destroy(p.uncommitted);
     p.uncommitted = NULL; /* closing runs the rebalance callback */
+    p.closing = 1;
     if (p.consumer) {
         rd_kafka_consumer_close(p.consumer); /* leaves the group */
         /* librdkafka 2.0.2 aborts destroying a cooperative-sticky consumer
@@ -682,6 +846,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
     }
     sd_producer_destroy(p.producer);
     free(p.batch.msgs);
+    free(p.replay_done);
     if (rc == SD_OK)
         sd_log(SD_LOG_INFO, "pipeline", "stopped", NULL);
     else

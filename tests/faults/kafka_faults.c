@@ -395,8 +395,7 @@ END_TEST
 
 static void add_tests(TCase *tc)
 {
-    const char *only = getenv("SESSIOND_TEST_ONLY");
-#define ADD(t) if (!only || !strcmp(only, #t)) tcase_add_test(tc, t)
+#define ADD(t) FX_ADD_TEST(tc, t)
     ADD(store_outage_pauses_then_resumes);
     ADD(brokers_down_for_seconds);
     ADD(request_errors_on_every_path);

@@ -1,6 +1,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pipefx.h"
 
+/* of the cluster the last pfx_start_kafka*() started */
+static int n_partitions = 4;
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,15 +105,15 @@ void pfx_read_topic(sd_embedded_t *kafka, const char *topic, seen_t *out)
     char why[256];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
     ck_assert_ptr_nonnull(rk);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(4);
-    for (int p = 0; p < 4; p++)
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n_partitions);
+    for (int p = 0; p < n_partitions; p++)
         rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     ck_assert_int_eq(rd_kafka_assign(rk, parts), 0);
     rd_kafka_topic_partition_list_destroy(parts);
     memset(out, 0, sizeof *out);
     int eof = 0;
     size_t cap = 0;
-    for (int idle = 0; eof < 4 && idle < 200;) {
+    for (int idle = 0; eof < n_partitions && idle < 200;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m) {
             idle++;
@@ -160,31 +163,42 @@ void pfx_parse_changes(const seen_t *seen, sd_change_list_t *changes)
 }
 
 
-void pfx_publish(sd_embedded_t *kafka, uint64_t seed, size_t tasks, published_t *out)
+void pfx_generate(uint64_t seed, size_t tasks, const char *id_prefix, published_t *out)
 {
     memset(out, 0, sizeof *out);
     sd_workload_params_t p = {.seed = seed, .tasks = tasks, .now_ms = PFX_NOW, .ttl_ms = PFX_TTL,
-                              .invalid_percent = 3, .id_prefix = ""};
+                              .invalid_percent = 3, .id_prefix = id_prefix};
     sd_error_t err;
     ck_assert_int_eq(sd_workload_generate(&p, &out->workload, &err), SD_OK);
+}
+
+void pfx_send(sd_embedded_t *kafka, published_t *pub, size_t from, size_t to)
+{
     sd_kafka_settings_t ks = {sd_embedded_bootstraps(kafka), NULL, 0, 1};
     sd_producer_t *producer;
+    sd_error_t err;
     ck_assert_msg(sd_producer_new(&ks, NULL, &producer, &err) == SD_OK, "%s", err.message);
-    for (size_t i = 0; i < out->workload.count; i++) {
-        const sd_workload_line_t *line = &out->workload.lines[i];
+    for (size_t i = from; i < to && i < pub->workload.count; i++) {
+        const sd_workload_line_t *line = &pub->workload.lines[i];
         /* every tenth event twice, as a producer retrying without
          * idempotence would send it */
         for (int copy = 0; copy <= (i % 10 == 0); copy++)
             ck_assert_int_eq(sd_producer_send(producer, "task-events", line->key, line->json,
                                               strlen(line->json), NULL, 0, &err), SD_OK);
-        out->sent += 1 + (i % 10 == 0);
+        pub->sent += 1 + (i % 10 == 0);
         if (line->valid)
-            fx_events_add_json(&out->valid, line->json);
+            fx_events_add_json(&pub->valid, line->json);
         else
-            out->invalid += 1 + (i % 10 == 0);
+            pub->invalid += 1 + (i % 10 == 0);
     }
     ck_assert_msg(sd_producer_flush(producer, 30000, &err) == SD_OK, "%s", err.message);
     sd_producer_destroy(producer);
+}
+
+void pfx_publish(sd_embedded_t *kafka, uint64_t seed, size_t tasks, published_t *out)
+{
+    pfx_generate(seed, tasks, "", out);
+    pfx_send(kafka, out, 0, out->workload.count);
 }
 
 void pfx_published_free(published_t *p)
@@ -193,16 +207,19 @@ void pfx_published_free(published_t *p)
     fx_events_free(&p->valid);
 }
 
-sd_embedded_t *pfx_start_kafka(void)
+sd_embedded_t *pfx_start_kafka_with(int partitions)
 {
     sd_embedded_t *kafka;
     sd_error_t err;
     ck_assert_int_eq(sd_embedded_start(3, &kafka, &err), SD_OK);
     const char *topics[] = {"task-events", "session-changes", "task-events.dlq"};
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(sd_embedded_create_topic(kafka, topics[i], 4, &err), SD_OK);
+        ck_assert_int_eq(sd_embedded_create_topic(kafka, topics[i], partitions, &err), SD_OK);
+    n_partitions = partitions;
     return kafka;
 }
+
+sd_embedded_t *pfx_start_kafka(void) { return pfx_start_kafka_with(4); }
 
 uint64_t pfx_seed(uint64_t dflt)
 {
@@ -223,11 +240,11 @@ void pfx_wait_committed(sd_embedded_t *kafka, const char *group)
     ck_assert_ptr_nonnull(rk);
     int done = 0;
     for (int attempt = 0; attempt < 300 && !done; attempt++) {
-        rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(4);
-        for (int p = 0; p < 4; p++)
+        rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n_partitions);
+        for (int p = 0; p < n_partitions; p++)
             rd_kafka_topic_partition_list_add(parts, "task-events", p);
         done = rd_kafka_committed(rk, parts, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
-        for (int p = 0; done && p < 4; p++) {
+        for (int p = 0; done && p < n_partitions; p++) {
             int64_t low, high;
             done = rd_kafka_query_watermark_offsets(rk, "task-events", p, &low, &high, 5000) ==
                        RD_KAFKA_RESP_ERR_NO_ERROR &&

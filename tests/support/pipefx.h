@@ -58,11 +58,18 @@ typedef struct published {
     size_t sent;    /* messages, duplicates included */
 } published_t;
 
+/* Generates a seeded workload (3 % invalid lines) and sends all of it. */
 void pfx_publish(sd_embedded_t *kafka, uint64_t seed, size_t tasks, published_t *out);
+/* The two halves of pfx_publish: generate, then send lines [from, to)
+ * (every tenth twice), counting what was sent in *pub. */
+void pfx_generate(uint64_t seed, size_t tasks, const char *id_prefix, published_t *out);
+void pfx_send(sd_embedded_t *kafka, published_t *pub, size_t from, size_t to);
 void pfx_published_free(published_t *p);
 
-/* The mock cluster with 3 brokers and the three topics, 4 partitions. */
+/* The mock cluster with 3 brokers and the three topics, 4 partitions
+ * (or the given number; the helpers above follow the last one started). */
 sd_embedded_t *pfx_start_kafka(void);
+sd_embedded_t *pfx_start_kafka_with(int partitions);
 
 uint64_t pfx_seed(uint64_t dflt);
 void pfx_sleep_ms(long ms);

@@ -60,24 +60,33 @@ void fx_store_cleanup(void)
     n_created = 0;
 }
 
-sd_store_t *fx_store_open(const char *name, int64_t ttl_ms)
+void fx_store_locate(const char *name, char *uri, size_t uri_cap, char *database,
+                     size_t db_cap)
 {
-    char uri[512], database[128];
-    sd_store_config_t cfg = {.session_ttl_ms = ttl_ms, .timeout_ms = 20000};
     /* Names are unique per process and case, so every case starts empty. */
+    database[0] = '\0';
     if (strcmp(store_kind, "sqlite") == 0) {
         const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-        snprintf(uri, sizeof uri, "sqlite:%s/sessiond-contract-%d-%s.db", dir, (int)getpid(), name);
+        snprintf(uri, uri_cap, "sqlite:%s/sessiond-contract-%d-%s.db", dir, (int)getpid(), name);
+        remember(uri);
     } else {
         const char *base = getenv("SESSIOND_TEST_MONGO_URI");
         ck_assert_msg(base != NULL, "SESSIOND_TEST_MONGO_URI is not set");
-        snprintf(uri, sizeof uri, "%s", base);
-        snprintf(database, sizeof database, "sdtest_%d_%s", (int)getpid(), name);
+        snprintf(uri, uri_cap, "%s", base);
+        snprintf(database, db_cap, "sdtest_%d_%s", (int)getpid(), name);
+        remember(database);
+    }
+}
+
+sd_store_t *fx_store_open(const char *name, int64_t ttl_ms)
+{
+    char uri[512], database[128];
+    fx_store_locate(name, uri, sizeof uri, database, sizeof database);
+    sd_store_config_t cfg = {.session_ttl_ms = ttl_ms, .timeout_ms = 20000, .uri = uri};
+    if (database[0]) {
         cfg.database = database;
         cfg.write_concern = "1"; /* jongodb is one node; majority means the same there */
     }
-    cfg.uri = uri;
-    remember(strcmp(store_kind, "sqlite") == 0 ? uri : database);
     sd_store_t *store = NULL;
     sd_error_t err;
     ck_assert_msg(sd_store_open(&cfg, &store, &err) == SD_OK, "open %s: %s", uri, err.message);

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <check.h>
 
@@ -21,12 +23,25 @@ const char *fx_store_kind(void);
  * call with the same `name` opens a second connection to the same one. */
 sd_store_t *fx_store_open(const char *name, int64_t ttl_ms);
 
+/* Where fx_store_open(name) keeps its store, for a sessiond child process:
+ * the --store URI, and the --database ("" for SQLite). */
+void fx_store_locate(const char *name, char *uri, size_t uri_cap, char *database,
+                     size_t db_cap);
+
 /* The main() of a suite run once per store: `program sqlite|mongodb`.
  * Skips (exit 77) mongodb without SESSIOND_TEST_MONGO_URI; builds one test
  * case with the timeout and fx_store_cleanup() after each test, lets
  * add_tests() fill it, and runs it. */
 int fx_store_suite_main(int argc, char **argv, const char *program, const char *tcase_name,
                         int timeout_s, void (*add_tests)(TCase *tc));
+
+/* Adds test t to tc unless SESSIOND_TEST_ONLY names another test. */
+#define FX_ADD_TEST(tc, t)                                                              \
+    do {                                                                                \
+        const char *only_ = getenv("SESSIOND_TEST_ONLY");                              \
+        if (!only_ || !strcmp(only_, #t))                                               \
+            tcase_add_test(tc, t);                                                      \
+    } while (0)
 
 /* Drops what fx_store_open created in this process (a Check teardown). */
 void fx_store_cleanup(void);

@@ -1,0 +1,29 @@
+/* What a replay asks the cluster before it starts: the partitions of the
+ * input topics with where to begin and where to stop, and whether a
+ * consumer group has members. */
+#ifndef SESSIOND_KAFKA_ADMIN_H
+#define SESSIOND_KAFKA_ADMIN_H
+
+#include <stdint.h>
+
+#include "sessiond/kafka.h"
+
+#define SD_FROM_EARLIEST INT64_C(-1)
+
+/* Every partition of the topics (names, or "^regex" patterns matched
+ * against the cluster's topics): *start holds the first offset to read
+ * (the earliest kept, or the first at or after from_ms), *end the high
+ * watermark now.  Both lists list the partitions in the same order; the
+ * caller destroys them. */
+sd_err_t sd_kafka_replay_range(const sd_kafka_settings_t *ks, const char *const *topics,
+                               size_t n_topics, int64_t from_ms,
+                               rd_kafka_topic_partition_list_t **start,
+                               rd_kafka_topic_partition_list_t **end, sd_error_t *err);
+
+/* The members of a consumer group as its coordinator reports them, or -1
+ * in *members when the broker cannot describe groups (librdkafka's mock
+ * cluster cannot). */
+sd_err_t sd_kafka_group_members(const sd_kafka_settings_t *ks, const char *group, int *members,
+                                sd_error_t *err);
+
+#endif

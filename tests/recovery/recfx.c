@@ -1,0 +1,119 @@
+#define _POSIX_C_SOURCE 200809L
+#include "recfx.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sessiond/session_json.h"
+#include "sessiond/timefmt.h"
+
+/* The mock cluster: short fetch waits and sessions (SPEC §6).  A killed
+ * member holds the group for session.timeout.ms; the mock's first join
+ * takes 3 s and needs a longer session than that. */
+static const char *const kafka_props[] = {
+    "-X", "fetch.wait.max.ms=5", "-X", "session.timeout.ms=4000",
+    "-X", "heartbeat.interval.ms=300", "-X", "max.poll.interval.ms=10000", NULL};
+
+static const char *keep(rfx_args_t *a, const char *s)
+{
+    size_t len = strlen(s) + 1;
+    ck_assert_uint_le(a->used + len, sizeof a->buf);
+    char *at = a->buf + a->used;
+    memcpy(at, s, len);
+    a->used += len;
+    return at;
+}
+
+void rfx_args(rfx_args_t *a, const char *cmd, sd_embedded_t *kafka, const char *store_name,
+              const char *const *extra)
+{
+    memset(a, 0, sizeof *a);
+    size_t n = 0;
+    char uri[512], database[128];
+    fx_store_locate(store_name, uri, sizeof uri, database, sizeof database);
+    a->argv[n++] = cmd;
+    a->argv[n++] = "--brokers";
+    a->argv[n++] = keep(a, sd_embedded_bootstraps(kafka));
+    a->argv[n++] = "--store";
+    a->argv[n++] = keep(a, uri);
+    if (database[0]) {
+        a->argv[n++] = "--database";
+        a->argv[n++] = keep(a, database);
+        a->argv[n++] = "--write-concern";
+        a->argv[n++] = "1"; /* jongodb is one node */
+    }
+    for (size_t i = 0; kafka_props[i]; i++)
+        a->argv[n++] = kafka_props[i];
+    for (size_t i = 0; extra && extra[i]; i++) {
+        ck_assert_uint_lt(n, sizeof a->argv / sizeof a->argv[0] - 1);
+        a->argv[n++] = extra[i];
+    }
+    a->argv[n] = NULL;
+}
+
+const char *const *rfx_env(const char *extra)
+{
+    static char now[64];
+    static const char *env[3];
+    char t[SD_TIME_BUFSZ];
+    sd_time_format(PFX_NOW, t);
+    snprintf(now, sizeof now, "SESSIOND_NOW=%s", t);
+    env[0] = now;
+    env[1] = extra;
+    env[2] = NULL;
+    return env;
+}
+
+int rfx_run(const rfx_args_t *a, const char *log_path, long timeout_s, char **log)
+{
+    fx_proc_t p;
+    unlink(log_path);
+    fx_proc_start(&p, a->argv, rfx_env(NULL), log_path);
+    int ended = fx_proc_wait(&p, timeout_s * 1000);
+    if (!ended) {
+        fx_proc_kill(&p, SIGKILL);
+        fx_proc_wait(&p, 10000);
+    }
+    *log = fx_read_file(log_path);
+    ck_assert_msg(ended, "sessiond %s did not end within %ld s:\n%s", a->argv[0], timeout_s, *log);
+    return fx_proc_exit_code(&p);
+}
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *rfx_dump(sd_store_t *store)
+{
+    sd_session_list_t all;
+    sd_error_t err;
+    ck_assert_msg(sd_store_list_all(store, PFX_NOW, &all, &err) == SD_OK, "%s", err.message);
+    char **lines = calloc(all.count + 1, sizeof *lines);
+    size_t total = 1;
+    for (size_t i = 0; i < all.count; i++) {
+        lines[i] = sd_session_by_task_id_json(&all.items[i], PFX_NOW);
+        ck_assert_ptr_nonnull(lines[i]);
+        total += strlen(lines[i]) + 1;
+    }
+    qsort(lines, all.count, sizeof *lines, by_string);
+    char *dump = malloc(total);
+    size_t used = 0;
+    for (size_t i = 0; i < all.count; i++) {
+        used += (size_t)sprintf(dump + used, "%s\n", lines[i]);
+        free(lines[i]);
+    }
+    dump[used] = '\0';
+    free(lines);
+    sd_session_list_free(&all);
+    return dump;
+}
+
+void rfx_path(char *out, size_t cap, const char *name)
+{
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(out, cap, "%s/sessiond-recovery-%d-%s", dir, (int)getpid(), name);
+}
