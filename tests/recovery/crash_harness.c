@@ -1,0 +1,182 @@
+/* Crash anywhere: `sessiond run` as a child process, SIGKILLed again and
+ * again while a seeded workload (every event type, duplicates, reorders
+ * across partitions, invalid events) arrives, then left to finish.  The
+ * mock cluster lives here, so the broker outlives every daemon.  Kills
+ * land at random moments and, through SESSIOND_FAILPOINT, right after a
+ * batch's store write and after its changes are delivered but before its
+ * offsets are committed.  At the end:
+ *   - the store equals the reference model;
+ *   - folding everything the output topic held gives the same sessions
+ *     (SPEC §5), versions per task never go back, and two messages with
+ *     one change_id are exact copies;
+ *   - every invalid event is on the dead-letter topic, and nothing else.
+ *
+ *   crash_harness sqlite|mongodb [--seed N] [--kills N] [--tasks N]
+ * The seed is printed; --seed N replays a run. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "recfx.h"
+
+static uint64_t seed;
+static long kills = 20;
+static long tasks = 300;
+
+typedef enum kill_kind { KILL_ANYTIME, KILL_AFTER_STORE, KILL_AFTER_PRODUCE } kill_kind_t;
+static const char *const kill_names[] = {"at a random moment", "after a store write",
+                                         "after delivery, before the commit"};
+
+/* One daemon's life: started; once it holds the partitions, lines
+ * [*sent, to) of the workload arrive and it is killed while at them (or,
+ * when kind < 0, left running). */
+static void one_life(fx_proc_t *p, sd_embedded_t *kafka, published_t *pub, size_t *sent,
+                     size_t to, int cycle, int kind, sd_rng_t *rng)
+{
+    char log[512], name[32], failpoint[64] = "", batch[16];
+    snprintf(name, sizeof name, "crash-%d.log", cycle);
+    rfx_path(log, sizeof log, name);
+    unlink(log);
+    snprintf(batch, sizeof batch, "%d", 2 + (int)sd_rng_below(rng, 14));
+    const char *extra[] = {"--batch-max", batch, "--batch-ms", "20ms", NULL};
+    rfx_args_t a;
+    rfx_args(&a, "run", kafka, "crash", extra);
+    if (kind == KILL_AFTER_STORE || kind == KILL_AFTER_PRODUCE)
+        snprintf(failpoint, sizeof failpoint, "SESSIOND_FAILPOINT=%s:%d",
+                 kind == KILL_AFTER_STORE ? "after-store" : "after-produce",
+                 1 + (int)sd_rng_below(rng, 2));
+    fx_proc_start(p, a.argv, rfx_env(failpoint[0] ? failpoint : NULL), log);
+    char *text;
+    if (!fx_proc_log_has(p, "partitions assigned", 60000)) {
+        fx_proc_kill(p, SIGKILL);
+        fx_proc_wait(p, 10000);
+        text = fx_read_file(log);
+        ck_abort_msg("cycle %d: no partitions within 60 s:\n%s", cycle, text);
+    }
+    pfx_send(kafka, pub, *sent, to);
+    *sent = to < pub->workload.count ? to : pub->workload.count;
+    if (kind < 0)
+        return;
+    if (kind == KILL_ANYTIME)
+        pfx_sleep_ms((long)sd_rng_below(rng, 400));
+    else
+        fx_proc_wait(p, 5000); /* the failpoint fires, or there was too little to do */
+    fx_proc_kill(p, SIGKILL);
+    ck_assert_msg(fx_proc_wait(p, 10000), "cycle %d: still running after SIGKILL", cycle);
+    int code = fx_proc_exit_code(p);
+    text = fx_read_file(log);
+    ck_assert_msg(code == 128 + SIGKILL, "cycle %d: sessiond ended with %d, not by SIGKILL:\n%s",
+                  cycle, code, text);
+    int by_failpoint = strstr(text, "failpoint: killing") != NULL;
+    free(text);
+    printf("crash_harness: kill %d %s%s\n", cycle + 1, kill_names[kind],
+           kind != KILL_ANYTIME && !by_failpoint ? " (too little to do: killed anyway)" : "");
+    unlink(log);
+}
+
+static void expect_exact_duplicates(const seen_t *out)
+{
+    for (size_t i = 0; i < out->count; i++) {
+        const char *id = strstr(out->values[i], "\"change_id\":\"");
+        ck_assert_ptr_nonnull(id);
+        for (size_t k = i + 1; k < out->count; k++)
+            if (strncmp(strstr(out->values[k], "\"change_id\":\""), id, 47) == 0)
+                ck_assert_msg(strcmp(out->values[k], out->values[i]) == 0,
+                              "two changes with one change_id differ:\n%s\n%s", out->values[i],
+                              out->values[k]);
+    }
+}
+
+static void expect_dead_letters(const seen_t *dlq, const published_t *pub)
+{
+    for (size_t i = 0; i < pub->workload.count; i++) {
+        const sd_workload_line_t *line = &pub->workload.lines[i];
+        int found = 0;
+        for (size_t k = 0; k < dlq->count && !found; k++)
+            found = strcmp(dlq->values[k], line->json) == 0;
+        if (line->valid)
+            ck_assert_msg(!found, "a valid event was dead-lettered: %s", line->json);
+        else
+            ck_assert_msg(found, "an invalid event is not on the dead-letter topic: %s",
+                          line->json);
+    }
+}
+
+START_TEST(crash_anywhere_then_converge)
+{
+    char ctx[160];
+    snprintf(ctx, sizeof ctx, "seed %llu (replay: crash_harness %s --seed %llu)",
+             (unsigned long long)seed, fx_store_kind(), (unsigned long long)seed);
+    printf("crash_harness: %s store, %ld kills, %ld tasks, %s\n", fx_store_kind(), kills, tasks,
+           ctx);
+    sd_rng_t rng;
+    sd_rng_seed(&rng, seed);
+    sd_embedded_t *kafka = pfx_start_kafka();
+    published_t pub;
+    pfx_generate(seed, (size_t)tasks, "", &pub);
+    sd_store_t *store = fx_store_open("crash", PFX_TTL); /* creates it and its schema */
+
+    /* The workload arrives in as many slices as there are lives. */
+    size_t slice = pub.workload.count / (size_t)(kills + 1) + 1, sent = 0;
+    fx_proc_t p;
+    for (int cycle = 0; cycle < kills; cycle++)
+        one_life(&p, kafka, &pub, &sent, sent + slice, cycle, (int)sd_rng_below(&rng, 3), &rng);
+
+    /* The last life: until every event is applied and committed. */
+    one_life(&p, kafka, &pub, &sent, pub.workload.count, (int)kills, -1, &rng);
+    pfx_wait_committed(kafka, "sessiond");
+    fx_proc_kill(&p, SIGTERM);
+    ck_assert(fx_proc_wait(&p, 30000));
+    char *log = fx_read_file(p.log);
+    ck_assert_msg(fx_proc_exit_code(&p) == 0, "the last sessiond ended with %d:\n%s",
+                  fx_proc_exit_code(&p), log);
+    free(log);
+    unlink(p.log);
+
+    fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, ctx);
+    seen_t out, dlq;
+    pfx_read_topic(kafka, "session-changes", &out);
+    pfx_read_topic(kafka, "task-events.dlq", &dlq);
+    sd_change_list_t changes = {0};
+    pfx_parse_changes(&out, &changes);
+    fx_expect_fold(&changes, &pub.valid, PFX_NOW, PFX_TTL, ctx);
+    expect_exact_duplicates(&out);
+    expect_dead_letters(&dlq, &pub);
+    printf("crash_harness: %zu events sent (%zu invalid), %zu changes and %zu dead letters "
+           "out: consistent\n",
+           pub.sent, pub.invalid, out.count, dlq.count);
+
+    sd_change_list_free(&changes);
+    pfx_seen_free(&out);
+    pfx_seen_free(&dlq);
+    sd_store_close(store);
+    pfx_published_free(&pub);
+    sd_embedded_stop(kafka);
+}
+END_TEST
+
+static void add_tests(TCase *tc) { tcase_add_test(tc, crash_anywhere_then_converge); }
+
+int main(int argc, char **argv)
+{
+    seed = pfx_seed((uint64_t)time(NULL));
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--seed"))
+            seed = strtoull(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--kills"))
+            kills = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--tasks"))
+            tasks = atol(argv[i + 1]);
+        else {
+            fprintf(stderr, "usage: crash_harness sqlite|mongodb [--seed N] [--kills N] "
+                            "[--tasks N]\n");
+            return 2;
+        }
+    }
+    setvbuf(stdout, NULL, _IONBF, 0);
+    return fx_store_suite_main(argc > 2 ? 2 : argc, argv, "crash_harness", "crash",
+                               (int)(60 + kills * 30), add_tests);
+}
