@@ -27,7 +27,7 @@ typedef struct sd_pipeline_cli {
 void sd_pipeline_cli_init(sd_pipeline_cli_t *c, const char *default_group);
 
 #define SD_PIPELINE_OPTIONS(c)                                                                    \
-    {"brokers", SD_OPT_STRING, &(c)->brokers, "HOSTS", "Kafka bootstrap servers", NULL},          \
+    {"brokers", SD_OPT_STRING, &(c)->brokers, "HOSTS", "Kafka bootstrap servers (run: or embedded)", NULL}, \
     {"input-topics", SD_OPT_STRING, &(c)->inputs, "T,…",                                          \
      "topics to consume; ^regex subscribes by pattern (default task-events)", NULL},              \
     {"output-topic", SD_OPT_STRING, &(c)->cfg.output_topic, "T",                                  \
