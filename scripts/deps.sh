@@ -14,6 +14,7 @@ packages=(
   libsqlite3-dev                         # embedded SQLite store
   libmicrohttpd-dev                      # HTTP health, metrics and API
   python3-mockupdb                       # MongoDB wire-protocol fault injection
+  docker-compose                         # validates compose/docker-compose.yml (no engine needed)
 )
 
 missing=()
