@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "sessiond/commands.h"
+#include "sessiond/http.h"
 #include "sessiond/log.h"
 #include "sessiond/pipeline_cli.h"
 
@@ -13,6 +14,7 @@ static const char usage[] =
     "session change.  SIGTERM or SIGINT: finish or abort the batch in flight,\n"
     "commit, leave the group and exit 0; a second signal exits at once.\n"
     "--brokers embedded runs librdkafka's mock cluster in this process.\n"
+    "HTTP (--http-addr): /healthz, /readyz, /metrics and the session API.\n"
     "exit status: 0 stopped by a signal, 1 fatal error, 2 usage or configuration\n";
 
 static sd_err_t start_embedded(sd_embedded_t **out, const sd_pipeline_config_t *cfg,
@@ -37,11 +39,17 @@ int sd_cmd_run(int argc, char **argv)
     sd_pipeline_cli_t c;
     sd_pipeline_cli_init(&c, "sessiond");
     int64_t partitions = 4;
+    const char *http_addr = "127.0.0.1:8080", *http_token = NULL;
     const sd_option_t opts[] = {
         SD_PIPELINE_OPTIONS(&c),
         {"group", SD_OPT_STRING, &c.cfg.group, "G", "consumer group (default sessiond)", NULL},
         {"partitions", SD_OPT_INT, &partitions, "N",
          "embedded broker: partitions per topic (default 4)", NULL},
+        {"http-addr", SD_OPT_STRING, &http_addr, "HOST:PORT",
+         "HTTP health, metrics and API (default 127.0.0.1:8080; port 0: any; off)", NULL},
+        {"http-token", SD_OPT_STRING, &http_token, "T",
+         "bearer token DELETE requires (set it in the environment, not on the command line)",
+         NULL},
     };
     sd_error_t err = {0};
     size_t n_pos;
@@ -70,13 +78,23 @@ int sd_cmd_run(int argc, char **argv)
     }
     sd_store_t *store;
     status = 1;
-    if (sd_pipeline_cli_open_store(&c, &store, &err) == SD_OK) {
+    sd_pipeline_stats_t stats = {0};
+    sd_http_t *http = NULL;
+    sd_http_config_t http_cfg = {http_addr, http_token && *http_token ? http_token : NULL,
+                                 &c.store, &stats, &c.cfg.kafka, c.cfg.inputs[0],
+                                 c.cfg.now_ms, c.cfg.clock_arg};
+    if (sd_pipeline_cli_open_store(&c, &store, &err) != SD_OK) {
+        fprintf(stderr, "sessiond run: %s\n", err.message);
+    } else if (strcmp(http_addr, "off") && sd_http_start(&http_cfg, &http, &err) != SD_OK) {
+        fprintf(stderr, "sessiond run: %s\n", err.message);
+        sd_store_close(store);
+    } else {
         volatile sig_atomic_t *stop = sd_pipeline_cli_trap_signals();
-        sd_pipeline_stats_t stats = {0};
         if (sd_pipeline_run(&c.cfg, store, stop, &stats, &err) == SD_OK)
             status = 0;
         else
             fprintf(stderr, "sessiond run: %s\n", err.message);
+        sd_http_stop(http);
         sd_store_close(store);
     }
     sd_embedded_stop(embedded);

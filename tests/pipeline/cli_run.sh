@@ -10,7 +10,8 @@ trap 'kill -9 "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
 source "$(dirname "$0")/../support/check.sh"
 
 start_run() { # log file
-  "$bin" run --brokers embedded --store "sqlite:$tmp/run.db" --batch-ms 20ms >"$1" 2>&1 &
+  SESSIOND_HTTP_TOKEN=s3cret "$bin" run --brokers embedded --store "sqlite:$tmp/run.db" \
+    --batch-ms 20ms --http-addr 127.0.0.1:0 >"$1" 2>&1 &
   pids+=($!)
   run_pid=$!
   for _ in $(seq 150); do
@@ -18,6 +19,15 @@ start_run() { # log file
     sleep 0.1
   done
   bootstrap=$(grep -o 'bootstrap=[^ ]*' "$1" | head -1 | cut -d= -f2)
+  http=$(grep -o 'msg=listening addr=[^ ]*' "$1" | head -1 | cut -d= -f3)
+}
+
+# http METHOD PATH [curl args]: prints "STATUS BODY"
+http() {
+  local method=$1 path=$2
+  shift 2
+  curl -s -o "$tmp/body" -w '%{http_code}' -X "$method" "$@" "http://$http$path"
+  printf ' %s' "$(cat "$tmp/body")"
 }
 
 # Events dated now, so their sessions are visible.
@@ -66,6 +76,42 @@ sessions=$("$bin" sessions --store "sqlite:$tmp/run.db" --short-id s1)
 check "sessions: t1 completed remains" "t1 completed" \
   "$(/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(s["task_id"]+" "+s["status"] for s in d["sessions"]))' <<<"$sessions")"
 
+# HTTP, against the running daemon
+check "http: listening on the port it picked" 1 "$([ -n "$http" ] && echo 1)"
+check "healthz" '200 {"status":"ok"}' "$(http GET /healthz)"
+check "readyz: partitions assigned, store answers" '200 {"status":"ready"}' "$(http GET /readyz)"
+metrics=$(curl -s -D "$tmp/headers" "http://$http/metrics")
+check "metrics: Prometheus text 0.0.4" 1 "$(grep -c 'Content-Type: text/plain; version=0.0.4' "$tmp/headers")"
+check "metrics: events consumed" 1 "$(grep -c '^sessiond_events_consumed_total [1-9]' <<<"$metrics")"
+check "metrics: applied by result" 3 "$(grep -c '^sessiond_events_applied_total{result=' <<<"$metrics")"
+check "API by short_id" "200 s1 1 t1" "$(http GET /api/v1/sessions/s1 | /usr/bin/python3 -c '
+import json,sys; code, body = sys.stdin.read().split(" ", 1); d = json.loads(body)
+print(code, d["short_id"], d["total_sessions"], d["sessions"][0]["task_id"], "timestamp" in d and "")' | sed 's/ $//')"
+check "API by task_id" "200 t1 completed" "$(http GET /api/v1/sessions/task/t1 | /usr/bin/python3 -c '
+import json,sys; code, body = sys.stdin.read().split(" ", 1); d = json.loads(body)
+print(code, d["session"]["task_id"], d["session"]["status"])')"
+check "API: absent task is 404 with a JSON error" "404 session not found" \
+  "$(http GET /api/v1/sessions/task/nope | /usr/bin/python3 -c '
+import json,sys; code, body = sys.stdin.read().split(" ", 1); print(code, json.loads(body)["error"])')"
+check "unknown path: 404 JSON" "404 not found" "$(http GET /api/v2/x | /usr/bin/python3 -c '
+import json,sys; code, body = sys.stdin.read().split(" ", 1); print(code, json.loads(body)["error"])')"
+check "wrong method: 405" 405 "$(http POST /healthz | cut -d' ' -f1)"
+check "wrong method on the API: 405" 405 "$(http PUT /api/v1/sessions/task/t1 | cut -d' ' -f1)"
+check "DELETE without a token: 401" 401 "$(http DELETE /api/v1/sessions/task/t1 | cut -d' ' -f1)"
+check "DELETE with a wrong token: 401" 401 \
+  "$(http DELETE /api/v1/sessions/task/t1 -H 'Authorization: Bearer nope' | cut -d' ' -f1)"
+deleted=$(http DELETE /api/v1/sessions/task/t1 -H 'Authorization: Bearer s3cret')
+check "DELETE: 202 with the event id" "202 t1 36" "$(/usr/bin/python3 -c '
+import json,sys; code, body = sys.stdin.read().split(" ", 1); d = json.loads(body)
+print(code, d["task_id"], len(d["event_id"]))' <<<"$deleted")"
+for _ in $(seq 100); do
+  [ "$(http GET /api/v1/sessions/task/t1 | cut -d' ' -f1)" = 404 ] && break
+  sleep 0.1
+done
+check "DELETE: the session is gone" 404 "$(http GET /api/v1/sessions/task/t1 | cut -d' ' -f1)"
+removed=$("$bin" tail --brokers "$bootstrap" --from earliest --count 5 --idle 15s | grep '"reason":"manual"')
+check "DELETE: session.removed, reason manual" 1 "$(grep -c '"task_id":"t1"' <<<"$removed")"
+
 kill -TERM "$run_pid"
 for _ in $(seq 100); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.1; done
 wait "$run_pid"; rc=$?
@@ -85,5 +131,7 @@ check "run without brokers: says how" 1 "$(grep -c 'use --brokers' "$tmp/err")"
 SESSIOND_BATCH_MAX=abc "$bin" run --brokers embedded --store "sqlite:$tmp/x.db" 2>"$tmp/err"; rc=$?
 check "bad env twin: exit 2" 2 "$rc"
 check "bad env twin: names the variable" 1 "$(grep -c 'SESSIOND_BATCH_MAX wants a whole number' "$tmp/err")"
+"$bin" run --brokers embedded --store "sqlite:$tmp/x.db" --http-addr nowhere 2>"$tmp/err"; rc=$?
+check "bad --http-addr: exit 1, says the form" "1 1" "$rc $(grep -c 'HOST:PORT' "$tmp/err")"
 
 finish cli_run

@@ -47,6 +47,10 @@ void rfx_args(rfx_args_t *a, const char *cmd, sd_embedded_t *kafka, const char *
     }
     for (size_t i = 0; kafka_props[i]; i++)
         a->argv[n++] = kafka_props[i];
+    if (strcmp(cmd, "run") == 0) {
+        a->argv[n++] = "--http-addr"; /* any free port: tests run side by side */
+        a->argv[n++] = "127.0.0.1:0";
+    }
     for (size_t i = 0; extra && extra[i]; i++) {
         ck_assert_uint_lt(n, sizeof a->argv / sizeof a->argv[0] - 1);
         a->argv[n++] = extra[i];

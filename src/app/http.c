@@ -1,0 +1,300 @@
+/* HTTP for operators and API clients.  libmicrohttpd runs every request on
+ * its one polling thread, so the server's store handle and producer are
+ * used by that thread only. */
+#define _POSIX_C_SOURCE 200809L
+#include "sessiond/http.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sessiond/event.h"
+#include "sessiond/log.h"
+#include "sessiond/metrics.h"
+#include "sessiond/session_json.h"
+#include "sessiond/timefmt.h"
+
+#define TASK_PREFIX "/api/v1/sessions/task/"
+#define SHORT_PREFIX "/api/v1/sessions/"
+
+struct sd_http {
+    sd_http_config_t cfg;
+    struct MHD_Daemon *daemon;
+    sd_store_t *store;
+    sd_producer_t *producer;
+    int64_t started_ms;
+    int port;
+};
+
+static int64_t now_ms(const sd_http_t *h) { return h->cfg.now_ms(h->cfg.clock_arg); }
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
+                             char *body /* owned; NULL: out of memory */)
+{
+    if (!body)
+        return MHD_NO; /* libmicrohttpd closes the connection */
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Content-Type", type);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, "Allow", "GET, DELETE");
+    enum MHD_Result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, char *body)
+{
+    return reply(c, status, "application/json", body);
+}
+
+static enum MHD_Result reply_error(const sd_http_t *h, struct MHD_Connection *c,
+                                   unsigned status, const char *message, const char *detail)
+{
+    return reply_json(c, status, sd_error_json(message, detail, now_ms(h)));
+}
+
+static char *status_json(const char *status, const char *reason)
+{
+    json_t *o = json_pack("{s:s}", "status", status);
+    if (o && reason)
+        json_object_set_new(o, "reason", json_string(reason));
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+/* Ready: the store answers, Kafka is not failing, no outage is being
+ * waited out, and the consumer has been through a rebalance (holding
+ * partitions, or none because the group has more members than them). */
+static const char *not_ready_reason(sd_http_t *h)
+{
+    const sd_pipeline_stats_t *s = h->cfg.stats;
+    sd_error_t err;
+    if (sd_store_ping(h->store, &err) != SD_OK)
+        return "the store does not answer";
+    if (!atomic_load(&s->kafka_ok))
+        return "Kafka is unavailable";
+    if (atomic_load(&s->paused))
+        return "paused while waiting out an outage";
+    if (atomic_load(&s->rebalances) == 0)
+        return "joining the consumer group";
+    return NULL;
+}
+
+static enum MHD_Result get_sessions(sd_http_t *h, struct MHD_Connection *c, const char *key,
+                                    int by_task)
+{
+    sd_session_list_t list;
+    sd_error_t err;
+    int64_t now = now_ms(h);
+    sd_err_t rc = by_task ? sd_store_get(h->store, key, now, &list, &err)
+                          : sd_store_list_by_short_id(h->store, key, now, &list, &err);
+    if (rc != SD_OK) {
+        sd_log(SD_LOG_WARN, "http", "store read failed", "error=%s", SD_LOG_Q(err.message));
+        return reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable", err.message);
+    }
+    enum MHD_Result ok;
+    if (list.count == 0)
+        ok = reply_error(h, c, MHD_HTTP_NOT_FOUND, "session not found", key);
+    else if (by_task)
+        ok = reply_json(c, MHD_HTTP_OK, sd_session_by_task_id_json(&list.items[0], now));
+    else
+        ok = reply_json(c, MHD_HTTP_OK,
+                        sd_sessions_by_short_id_json(key, list.items, list.count, now));
+    sd_session_list_free(&list);
+    return ok;
+}
+
+/* Compares digests so the time taken says nothing about the token. */
+static int token_matches(const char *expected, const char *given)
+{
+    unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)expected, strlen(expected), a);
+    SHA256((const unsigned char *)given, strlen(given), b);
+    return CRYPTO_memcmp(a, b, sizeof a) == 0;
+}
+
+static int new_event_id(char out[37])
+{
+    unsigned char r[16];
+    if (RAND_bytes(r, sizeof r) != 1)
+        return -1;
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* UUID version 4 */
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+             r[13], r[14], r[15]);
+    return 0;
+}
+
+static enum MHD_Result delete_session(sd_http_t *h, struct MHD_Connection *c,
+                                      const char *task_id)
+{
+    if (h->cfg.token) {
+        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        if (!auth || strncmp(auth, "Bearer ", 7) != 0 || !token_matches(h->cfg.token, auth + 7))
+            return reply_error(h, c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                               "DELETE needs Authorization: Bearer <SESSIOND_HTTP_TOKEN>");
+    }
+    char event_id[37], at[SD_TIME_BUFSZ];
+    if (new_event_id(event_id))
+        return reply_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no random bytes", NULL);
+    sd_time_format(now_ms(h), at);
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "schema", "task-event/v1", "event_id",
+                           event_id, "event_type", "session.delete_requested", "task_id",
+                           task_id, "occurred_at", at);
+    char *json = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    if (!json)
+        return MHD_NO;
+    sd_event_t parsed;
+    sd_error_t err;
+    if (sd_event_parse(json, strlen(json), &parsed, &err) != SD_OK) { /* e.g. too long an id */
+        free(json);
+        return reply_error(h, c, MHD_HTTP_BAD_REQUEST, "invalid task_id", err.message);
+    }
+    sd_event_clear(&parsed);
+    sd_err_t rc = sd_producer_send(h->producer, h->cfg.input_topic, task_id, json, strlen(json),
+                                   NULL, 0, &err);
+    free(json);
+    if (rc == SD_OK)
+        rc = sd_producer_flush(h->producer, 10000, &err);
+    if (rc != SD_OK)
+        return reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot publish", err.message);
+    sd_log(SD_LOG_INFO, "http", "delete requested", "task_id=%s event_id=%s", task_id, event_id);
+    json_t *body = json_pack("{s:s, s:s, s:s}", "event_id", event_id, "task_id", task_id,
+                             "status", "accepted");
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    return reply_json(c, MHD_HTTP_ACCEPTED, text);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **state)
+{
+    (void)version;
+    (void)upload_data;
+    sd_http_t *h = cls;
+    /* No route takes a body: skip whatever is sent, answer at its end. */
+    static int seen;
+    if (!*state) {
+        *state = &seen;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    int get = strcmp(method, "GET") == 0, del = strcmp(method, "DELETE") == 0;
+    if (!strcmp(url, "/healthz") || !strcmp(url, "/readyz") || !strcmp(url, "/metrics")) {
+        if (!get)
+            return reply_error(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", method);
+        if (!strcmp(url, "/healthz"))
+            return reply_json(c, MHD_HTTP_OK, status_json("ok", NULL));
+        if (!strcmp(url, "/metrics"))
+            return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+                         sd_metrics_render(h->cfg.stats, h->started_ms, SESSIOND_VERSION));
+        const char *why = not_ready_reason(h);
+        return reply_json(c, why ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
+                          status_json(why ? "not ready" : "ready", why));
+    }
+    if (!strncmp(url, TASK_PREFIX, strlen(TASK_PREFIX)) && url[strlen(TASK_PREFIX)] &&
+        !strchr(url + strlen(TASK_PREFIX), '/')) {
+        const char *task_id = url + strlen(TASK_PREFIX);
+        if (get)
+            return get_sessions(h, c, task_id, 1);
+        if (del)
+            return delete_session(h, c, task_id);
+        return reply_error(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", method);
+    }
+    if (!strncmp(url, SHORT_PREFIX, strlen(SHORT_PREFIX)) && url[strlen(SHORT_PREFIX)] &&
+        !strchr(url + strlen(SHORT_PREFIX), '/')) {
+        if (get)
+            return get_sessions(h, c, url + strlen(SHORT_PREFIX), 0);
+        return reply_error(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", method);
+    }
+    return reply_error(h, c, MHD_HTTP_NOT_FOUND, "not found", url);
+}
+
+static sd_err_t parse_addr(const char *addr, struct sockaddr_in *sa, sd_error_t *err)
+{
+    char host[64];
+    const char *colon = strrchr(addr, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || (size_t)(colon - addr) >= sizeof host || colon[1] == '\0' || *end ||
+        port < 0 || port > 65535)
+        return sd_error_set(err, SD_ERR_INVALID, "http-addr",
+                            "--http-addr is HOST:PORT (IPv4) or off, not '%s'", addr);
+    snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &sa->sin_addr) != 1)
+        return sd_error_set(err, SD_ERR_INVALID, "http-addr",
+                            "--http-addr wants an IPv4 address, not '%s'", host);
+    return SD_OK;
+}
+
+sd_err_t sd_http_start(const sd_http_config_t *cfg, sd_http_t **out, sd_error_t *err)
+{
+    struct sockaddr_in sa;
+    sd_err_t rc = parse_addr(cfg->addr, &sa, err);
+    if (rc != SD_OK)
+        return rc;
+    sd_http_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory");
+    h->cfg = *cfg;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    h->started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    rc = sd_store_open(cfg->store, &h->store, err);
+    if (rc == SD_OK)
+        rc = sd_producer_new(cfg->kafka, NULL, &h->producer, err);
+    if (rc == SD_OK) {
+        h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL,
+                                     NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
+                                     (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
+                                     (unsigned int)30, MHD_OPTION_END);
+        if (!h->daemon)
+            rc = sd_error_set(err, SD_ERR_FATAL, "http-addr",
+                              "cannot listen on %s (in use? --http-addr off disables HTTP)",
+                              cfg->addr);
+    }
+    if (rc != SD_OK) {
+        sd_http_stop(h);
+        return rc;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : ntohs(sa.sin_port);
+    char host[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
+    sd_log(SD_LOG_INFO, "http", "listening", "addr=%s:%d", host, h->port);
+    *out = h;
+    return SD_OK;
+}
+
+int sd_http_port(const sd_http_t *h) { return h->port; }
+
+void sd_http_stop(sd_http_t *h)
+{
+    if (!h)
+        return;
+    if (h->daemon)
+        MHD_stop_daemon(h->daemon);
+    sd_producer_destroy(h->producer);
+    sd_store_close(h->store);
+    free(h);
+}
