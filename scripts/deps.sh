@@ -15,6 +15,7 @@ packages=(
   libmicrohttpd-dev                      # HTTP health, metrics and API
   python3-mockupdb                       # MongoDB wire-protocol fault injection
   docker-compose                         # validates compose/docker-compose.yml (no engine needed)
+  curl                                   # HTTP tests
 )
 
 missing=()
