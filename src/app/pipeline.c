@@ -777,8 +777,12 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
 {
     pipeline_t p = {.cfg = cfg, .store = store, .stop = stop, .stats = stats};
     const char *fail = getenv("SESSIOND_FAILPOINT");
-    if (fail && sscanf(fail, "%31[a-z-]:%ld", p.fail_where, &p.fail_batch) == 2)
-        sd_log(SD_LOG_WARN, "pipeline", "failpoint armed (testing only)", "failpoint=%s", fail);
+    if (fail && *fail)
+        sd_log(SD_LOG_WARN, "pipeline",
+               sscanf(fail, "%31[a-z-]:%ld", p.fail_where, &p.fail_batch) == 2
+                   ? "failpoint armed (testing only)"
+                   : "SESSIOND_FAILPOINT ignored: not after-store:N or after-produce:N",
+               "failpoint=%s", fail);
     if (cfg->replay && !(p.replay_done = calloc((size_t)cfg->replay->end->cnt + 1, sizeof(int))))
         return sd_error_set(err, SD_ERR_FATAL, "", "out of memory");
     p.replay_deadline = monotonic_ms() + SD_REPLAY_JOIN_S * 1000;
