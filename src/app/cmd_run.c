@@ -80,9 +80,14 @@ int sd_cmd_run(int argc, char **argv)
     status = 1;
     sd_pipeline_stats_t stats = {0};
     sd_http_t *http = NULL;
-    sd_http_config_t http_cfg = {http_addr, http_token && *http_token ? http_token : NULL,
-                                 &c.store, &stats, &c.cfg.kafka, c.cfg.inputs[0],
-                                 c.cfg.now_ms, c.cfg.clock_arg};
+    sd_http_config_t http_cfg = {.addr = http_addr,
+                                 .token = http_token && *http_token ? http_token : NULL,
+                                 .store = &c.store,
+                                 .stats = &stats,
+                                 .kafka = &c.cfg.kafka,
+                                 .input_topic = c.cfg.inputs[0],
+                                 .now_ms = c.cfg.now_ms,
+                                 .clock_arg = c.cfg.clock_arg};
     if (sd_pipeline_cli_open_store(&c, &store, &err) != SD_OK) {
         fprintf(stderr, "sessiond run: %s\n", err.message);
     } else if (strcmp(http_addr, "off") && sd_http_start(&http_cfg, &http, &err) != SD_OK) {
