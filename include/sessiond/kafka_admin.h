@@ -10,20 +10,23 @@
 
 #define SD_FROM_EARLIEST INT64_C(-1)
 
+/* A client for the questions below (a consumer that never joins a group);
+ * the caller destroys it with rd_kafka_destroy(). */
+sd_err_t sd_kafka_admin_open(const sd_kafka_settings_t *ks, rd_kafka_t **out, sd_error_t *err);
+
 /* Every partition of the topics (names, or "^regex" patterns matched
  * against the cluster's topics): *start holds the first offset to read
  * (the earliest kept, or the first at or after from_ms), *end the high
  * watermark now.  Both lists list the partitions in the same order; the
  * caller destroys them. */
-sd_err_t sd_kafka_replay_range(const sd_kafka_settings_t *ks, const char *const *topics,
-                               size_t n_topics, int64_t from_ms,
-                               rd_kafka_topic_partition_list_t **start,
+sd_err_t sd_kafka_replay_range(rd_kafka_t *admin, const char *const *topics, size_t n_topics,
+                               int64_t from_ms, rd_kafka_topic_partition_list_t **start,
                                rd_kafka_topic_partition_list_t **end, sd_error_t *err);
 
 /* The members of a consumer group as its coordinator reports them, or -1
  * in *members when the broker cannot describe groups (librdkafka's mock
  * cluster cannot). */
-sd_err_t sd_kafka_group_members(const sd_kafka_settings_t *ks, const char *group, int *members,
+sd_err_t sd_kafka_group_members(rd_kafka_t *admin, const char *group, int *members,
                                 sd_error_t *err);
 
 #endif

@@ -43,15 +43,15 @@ static void print_summary(const sd_pipeline_stats_t *s, int emit, long to_read)
 
 /* Refuses a group its coordinator says has members (brokers that cannot
  * describe groups are checked by the pipeline once it joins). */
-static sd_err_t check_group_idle(const sd_pipeline_config_t *cfg, sd_error_t *err)
+static sd_err_t check_group_idle(rd_kafka_t *admin, const char *group, sd_error_t *err)
 {
     int members;
-    sd_err_t rc = sd_kafka_group_members(&cfg->kafka, cfg->group, &members, err);
+    sd_err_t rc = sd_kafka_group_members(admin, group, &members, err);
     if (rc == SD_OK && members > 0)
         rc = sd_error_set(err, SD_ERR_FATAL, "group",
                           "consumer group %s has %d member(s): stop them first (a replay must "
                           "be the group's only member)",
-                          cfg->group, members);
+                          group, members);
     return rc;
 }
 
@@ -118,9 +118,16 @@ int sd_cmd_replay(int argc, char **argv)
         c.cfg.delivery = SD_DELIVERY_AT_LEAST_ONCE; /* nothing to produce: no transactions */
 
     status = 1;
-    if (check_group_idle(&c.cfg, &err) != SD_OK ||
-        sd_kafka_replay_range(&c.cfg.kafka, c.cfg.inputs, c.cfg.n_inputs, from_ms, &start, &end,
-                              &err) != SD_OK) {
+    rd_kafka_t *admin = NULL;
+    sd_err_t rc = sd_kafka_admin_open(&c.cfg.kafka, &admin, &err);
+    if (rc == SD_OK)
+        rc = check_group_idle(admin, c.cfg.group, &err);
+    if (rc == SD_OK)
+        rc = sd_kafka_replay_range(admin, c.cfg.inputs, c.cfg.n_inputs, from_ms, &start, &end,
+                                   &err);
+    if (admin)
+        rd_kafka_destroy(admin);
+    if (rc != SD_OK) {
         fprintf(stderr, "sessiond replay: %s\n", err.message);
         goto out;
     }
@@ -140,7 +147,7 @@ int sd_cmd_replay(int argc, char **argv)
     }
     volatile sig_atomic_t *stop = sd_pipeline_cli_trap_signals();
     sd_pipeline_stats_t stats = {0};
-    sd_err_t rc = sd_pipeline_run(&c.cfg, store, stop, &stats, &err);
+    rc = sd_pipeline_run(&c.cfg, store, stop, &stats, &err);
     sd_store_close(store);
     print_summary(&stats, bounds.emit, to_read);
     if (rc != SD_OK)

@@ -1,11 +1,12 @@
 #include "sessiond/kafka_admin.h"
 
 #include <regex.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SD_ADMIN_TIMEOUT_MS 15000
 
-static sd_err_t admin_client(const sd_kafka_settings_t *ks, rd_kafka_t **out, sd_error_t *err)
+sd_err_t sd_kafka_admin_open(const sd_kafka_settings_t *ks, rd_kafka_t **out, sd_error_t *err)
 {
     /* a group only so it may assign partitions; it never joins it */
     static const char *const role[] = {"group.id", "sessiond-admin", "enable.auto.commit",
@@ -23,64 +24,58 @@ static sd_err_t admin_client(const sd_kafka_settings_t *ks, rd_kafka_t **out, sd
     return SD_OK;
 }
 
-static int topic_wanted(const char *name, const char *const *topics, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (topics[i][0] != '^') {
-            if (strcmp(name, topics[i]) == 0)
-                return 1;
-            continue;
-        }
-        regex_t re;
-        if (regcomp(&re, topics[i], REG_EXTENDED | REG_NOSUB) != 0)
-            continue; /* checked by the caller's error below */
-        int match = regexec(&re, name, 0, NULL, 0) == 0;
-        regfree(&re);
-        if (match)
-            return 1;
-    }
-    return 0;
-}
-
-/* Adds every partition of the wanted topics to *out. */
+/* Adds every partition of the wanted topics (names, or "^regex" patterns
+ * compiled once) to *out; each name or pattern must match a topic. */
 static sd_err_t list_partitions(rd_kafka_t *rk, const char *const *topics, size_t n,
                                 rd_kafka_topic_partition_list_t **out, sd_error_t *err)
 {
-    for (size_t i = 0; i < n; i++) {
-        regex_t re;
-        if (topics[i][0] == '^' && regcomp(&re, topics[i], REG_EXTENDED | REG_NOSUB) != 0)
-            return sd_error_set(err, SD_ERR_FATAL, "input-topics",
-                                "'%s' is not a valid regular expression", topics[i]);
-        if (topics[i][0] == '^')
-            regfree(&re);
+    regex_t *res = calloc(n + 1, sizeof *res);
+    int *matched = calloc(n + 1, sizeof *matched);
+    size_t compiled = 0; /* the patterns among topics[0, compiled) are in res */
+    sd_err_t rc = res && matched ? SD_OK : sd_error_set(err, SD_ERR_NOMEM, "", "out of memory");
+    while (rc == SD_OK && compiled < n) {
+        if (topics[compiled][0] == '^' &&
+            regcomp(&res[compiled], topics[compiled], REG_EXTENDED | REG_NOSUB) != 0)
+            rc = sd_error_set(err, SD_ERR_FATAL, "input-topics",
+                              "'%s' is not a valid regular expression", topics[compiled]);
+        else
+            compiled++;
     }
-    const struct rd_kafka_metadata *md;
-    rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 1, NULL, &md, SD_ADMIN_TIMEOUT_MS);
-    if (kerr)
-        return sd_error_set(err, SD_ERR_TRANSIENT, "brokers", "cannot read the cluster's topics: %s",
-                            rd_kafka_err2str(kerr));
-    *out = rd_kafka_topic_partition_list_new(16);
-    for (int t = 0; t < md->topic_cnt; t++) {
-        const struct rd_kafka_metadata_topic *mt = &md->topics[t];
-        if (mt->err || !topic_wanted(mt->topic, topics, n))
-            continue;
-        for (int p = 0; p < mt->partition_cnt; p++)
-            rd_kafka_topic_partition_list_add(*out, mt->topic, mt->partitions[p].id);
-    }
-    rd_kafka_metadata_destroy(md);
-    for (size_t i = 0; i < n; i++) {
-        int found = 0;
-        for (int k = 0; k < (*out)->cnt && !found; k++)
-            found = topic_wanted((*out)->elems[k].topic, &topics[i], 1);
-        if (!found) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (rc == SD_OK && (kerr = rd_kafka_metadata(rk, 1, NULL, &md, SD_ADMIN_TIMEOUT_MS)))
+        rc = sd_error_set(err, SD_ERR_TRANSIENT, "brokers", "cannot read the cluster's topics: %s",
+                          rd_kafka_err2str(kerr));
+    if (rc == SD_OK) {
+        *out = rd_kafka_topic_partition_list_new(16);
+        for (int t = 0; t < md->topic_cnt; t++) {
+            const struct rd_kafka_metadata_topic *mt = &md->topics[t];
+            int wanted = 0;
+            for (size_t i = 0; !mt->err && i < n; i++)
+                if (topics[i][0] == '^' ? regexec(&res[i], mt->topic, 0, NULL, 0) == 0
+                                        : strcmp(mt->topic, topics[i]) == 0)
+                    wanted = matched[i] = 1;
+            for (int p = 0; wanted && p < mt->partition_cnt; p++)
+                rd_kafka_topic_partition_list_add(*out, mt->topic, mt->partitions[p].id);
+        }
+        rd_kafka_metadata_destroy(md);
+        for (size_t i = 0; rc == SD_OK && i < n; i++)
+            if (!matched[i])
+                rc = sd_error_set(err, SD_ERR_FATAL, "input-topics",
+                                  "no topic on the cluster matches '%s'", topics[i]);
+        if (rc == SD_OK) {
+            rd_kafka_topic_partition_list_sort(*out, NULL, NULL);
+        } else {
             rd_kafka_topic_partition_list_destroy(*out);
             *out = NULL;
-            return sd_error_set(err, SD_ERR_FATAL, "input-topics",
-                                "no topic on the cluster matches '%s'", topics[i]);
         }
     }
-    rd_kafka_topic_partition_list_sort(*out, NULL, NULL);
-    return SD_OK;
+    for (size_t i = 0; i < compiled; i++)
+        if (topics[i][0] == '^')
+            regfree(&res[i]);
+    free(res);
+    free(matched);
+    return rc;
 }
 
 /* The timestamp of the last message of a partition, or -1. */
@@ -135,17 +130,12 @@ static sd_err_t start_at_time(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *s
     return SD_OK;
 }
 
-sd_err_t sd_kafka_replay_range(const sd_kafka_settings_t *ks, const char *const *topics,
-                               size_t n_topics, int64_t from_ms,
-                               rd_kafka_topic_partition_list_t **start,
+sd_err_t sd_kafka_replay_range(rd_kafka_t *rk, const char *const *topics, size_t n_topics,
+                               int64_t from_ms, rd_kafka_topic_partition_list_t **start,
                                rd_kafka_topic_partition_list_t **end, sd_error_t *err)
 {
     *start = *end = NULL;
-    rd_kafka_t *rk;
-    sd_err_t rc = admin_client(ks, &rk, err);
-    if (rc != SD_OK)
-        return rc;
-    rc = list_partitions(rk, topics, n_topics, end, err);
+    sd_err_t rc = list_partitions(rk, topics, n_topics, end, err);
     if (rc == SD_OK)
         *start = rd_kafka_topic_partition_list_copy(*end);
     for (int i = 0; rc == SD_OK && i < (*end)->cnt; i++) {
@@ -162,7 +152,6 @@ sd_err_t sd_kafka_replay_range(const sd_kafka_settings_t *ks, const char *const 
     }
     if (rc == SD_OK && from_ms != SD_FROM_EARLIEST)
         rc = start_at_time(rk, *start, *end, from_ms, err);
-    rd_kafka_destroy(rk);
     if (rc != SD_OK) {
         if (*start)
             rd_kafka_topic_partition_list_destroy(*start);
@@ -173,13 +162,10 @@ sd_err_t sd_kafka_replay_range(const sd_kafka_settings_t *ks, const char *const 
     return rc;
 }
 
-sd_err_t sd_kafka_group_members(const sd_kafka_settings_t *ks, const char *group, int *members,
+sd_err_t sd_kafka_group_members(rd_kafka_t *rk, const char *group, int *members,
                                 sd_error_t *err)
 {
-    rd_kafka_t *rk;
-    sd_err_t rc = admin_client(ks, &rk, err);
-    if (rc != SD_OK)
-        return rc;
+    sd_err_t rc = SD_OK;
     const struct rd_kafka_group_list *list;
     rd_kafka_resp_err_t kerr = rd_kafka_list_groups(rk, group, &list, SD_ADMIN_TIMEOUT_MS);
     *members = -1;
@@ -195,6 +181,5 @@ sd_err_t sd_kafka_group_members(const sd_kafka_settings_t *ks, const char *group
                 *members = list->groups[i].member_cnt;
         rd_kafka_group_list_destroy(list);
     }
-    rd_kafka_destroy(rk);
     return rc;
 }

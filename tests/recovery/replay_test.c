@@ -211,6 +211,21 @@ START_TEST(replay_says_what_it_cannot_do)
     expect_in(log, "--from is earliest or an RFC 3339 time");
     free(log);
 
+    /* a pattern reads what matches it, and only that */
+    char line[64];
+    const char *pattern[] = {"--from", "earliest", "--input-topics", "^task-ev[a-z]+s$", NULL};
+    rfx_args(&a, "replay", kafka, "usage", pattern);
+    ck_assert_msg(rfx_run(&a, log_path, 60, &log) == 0, "%s", log);
+    snprintf(line, sizeof line, "events read      %zu of %zu\n", pub.sent, pub.sent);
+    expect_in(log, line);
+    free(log);
+
+    const char *bad_pattern[] = {"--from", "earliest", "--input-topics", "^task-(", NULL};
+    rfx_args(&a, "replay", kafka, "usage", bad_pattern);
+    ck_assert_int_eq(rfx_run(&a, log_path, 60, &log), 1);
+    expect_in(log, "'^task-(' is not a valid regular expression");
+    free(log);
+
     const char *no_topic[] = {"--from", "earliest", "--input-topics", "nowhere", NULL};
     rfx_args(&a, "replay", kafka, "usage", no_topic);
     ck_assert_int_eq(rfx_run(&a, log_path, 60, &log), 1);
