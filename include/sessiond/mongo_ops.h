@@ -65,4 +65,8 @@ sd_err_t sd_mongo_doc_changes(const bson_t *doc, const sd_mongo_ctx_t *ctx,
                               const char *const *sorted_cause_ids, size_t n_causes,
                               sd_change_list_t *out, int *republished, sd_error_t *err);
 
+/* The latest change a document published, if any (*latest gets 0 or 1). */
+sd_err_t sd_mongo_doc_latest(const bson_t *doc, const sd_mongo_ctx_t *ctx,
+                             sd_change_list_t *latest, sd_error_t *err);
+
 #endif

@@ -41,6 +41,7 @@ typedef struct sd_pipeline_config {
     int64_t (*now_ms)(void *arg);     /* the clock the rules see */
     void *clock_arg;
     const sd_replay_bounds_t *replay; /* NULL: run until stopped */
+    int64_t sweep_interval_ms;        /* expiry sweeps; 0: none (replays never sweep) */
 } sd_pipeline_config_t;
 
 /* What the pipeline is doing, for health checks and tests (any thread). */
@@ -54,7 +55,9 @@ typedef struct sd_pipeline_stats {
     atomic_long unchanged;
     atomic_long ignored;
     atomic_long dead_lettered;
-    atomic_long changes;       /* produced */
+    atomic_long changes;       /* produced, expiries included */
+    atomic_long expired;       /* session.expired produced by the sweeper */
+    atomic_long sweep_errors;
     atomic_long batches;
     atomic_long rebalances;
     atomic_long transactions_committed;

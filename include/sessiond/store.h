@@ -97,9 +97,17 @@ sd_err_t sd_store_list_by_short_id(sd_store_t *store, const char *short_id,
 sd_err_t sd_store_list_all(sd_store_t *store, int64_t now_ms, sd_session_list_t *out,
                            sd_error_t *err);
 
-/* Publishes session.expired for up to `limit` sessions whose TTL passed. */
+/* The sweeper (SPEC rule 5): up to `limit` (> 0) session.expired changes.
+ * First those of earlier sweeps not yet acknowledged, again and identical
+ * (a process that stopped between a sweep and its delivery loses nothing),
+ * unless a later change superseded them; then sessions whose TTL passed,
+ * now marked expired.  SQLite also purges tombstones whose retention ran
+ * out here; MongoDB leaves that to its TTL index. */
 sd_err_t sd_store_sweep(sd_store_t *store, int64_t now_ms, size_t limit,
                         sd_change_list_t *out, sd_error_t *err);
+/* The sweep's changes were delivered: later sweeps no longer return them. */
+sd_err_t sd_store_sweep_ack(sd_store_t *store, const sd_change_list_t *delivered,
+                            sd_error_t *err);
 
 /* Visible sessions per task_type; *out is malloc'd, *n entries. */
 sd_err_t sd_store_count_by_type(sd_store_t *store, int64_t now_ms, sd_type_count_t **out,

@@ -14,6 +14,7 @@ typedef struct sd_store_ops {
                      sd_session_list_t *out, sd_error_t *err);
     sd_err_t (*sweep)(sd_store_t *s, int64_t now_ms, size_t limit,
                       sd_change_list_t *out, sd_error_t *err);
+    sd_err_t (*sweep_ack)(sd_store_t *s, const sd_change_list_t *delivered, sd_error_t *err);
     sd_err_t (*count_by_type)(sd_store_t *s, int64_t now_ms, sd_type_count_t **out,
                               size_t *n, sd_error_t *err);
     sd_err_t (*ping)(sd_store_t *s, sd_error_t *err);

@@ -40,11 +40,15 @@ int sd_cmd_run(int argc, char **argv)
     sd_pipeline_cli_init(&c, "sessiond");
     int64_t partitions = 4;
     const char *http_addr = "127.0.0.1:8080", *http_token = NULL;
+    c.cfg.sweep_interval_ms = 60000;
     const sd_option_t opts[] = {
         SD_PIPELINE_OPTIONS(&c),
         {"group", SD_OPT_STRING, &c.cfg.group, "G", "consumer group (default sessiond)", NULL},
         {"partitions", SD_OPT_INT, &partitions, "N",
          "embedded broker: partitions per topic (default 4)", NULL},
+        {"sweep-interval", SD_OPT_DURATION, &c.cfg.sweep_interval_ms, "D",
+         "how often sessions past their TTL are published as session.expired (default 60s; "
+         "0: never)", NULL},
         {"http-addr", SD_OPT_STRING, &http_addr, "HOST:PORT",
          "HTTP health, metrics and API (default 127.0.0.1:8080; port 0: any; off)", NULL},
         {"http-token", SD_OPT_STRING, &http_token, "T",
@@ -58,7 +62,9 @@ int sd_cmd_run(int argc, char **argv)
                          &n_pos, &help, &err) != SD_OK ||
         (!help && sd_pipeline_cli_finish(&c, &err) != SD_OK) ||
         (!help && partitions < 1 &&
-         sd_error_set(&err, SD_ERR_INVALID, "partitions", "--partitions must be at least 1"))) {
+         sd_error_set(&err, SD_ERR_INVALID, "partitions", "--partitions must be at least 1")) ||
+        (!help && c.cfg.sweep_interval_ms < 0 &&
+         sd_error_set(&err, SD_ERR_INVALID, "sweep-interval", "--sweep-interval cannot be negative"))) {
         fprintf(stderr, "sessiond run: %s\n", err.message);
         goto out;
     }

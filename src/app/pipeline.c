@@ -15,6 +15,10 @@
  * A replay is the same loop as the group's only member, reading from
  * given offsets up to given ends, and then returning.
  *
+ * The expiry sweeper takes its turns between batches (sweeper.c): one
+ * step per loop while a backlog lasts, otherwise one per interval; an
+ * empty batch is cut short when a turn is due.
+ *
  * SESSIOND_FAILPOINT=after-store:N|after-produce:N (for the crash tests)
  * kills the process with SIGKILL right after the Nth batch's store write,
  * or after its changes are delivered but before its offsets are committed. */
@@ -29,19 +33,10 @@
 #include <unistd.h>
 
 #include "sessiond/log.h"
+#include "sessiond/outgoing.h"
 #include "sessiond/producer.h"
 #include "sessiond/rules.h"
-
-/* A message to produce, kept until delivered so it can be sent again. */
-typedef struct outgoing {
-    const char *topic;
-    char *key;
-    char *value;
-    size_t len;
-    sd_header_t headers[4];
-    char header_store[4][640];
-    size_t n_headers;
-} outgoing_t;
+#include "sessiond/sweeper.h"
 
 typedef struct batch {
     rd_kafka_message_t **msgs;
@@ -63,6 +58,7 @@ typedef struct pipeline {
     int ever_assigned;
     int closing;
     int64_t backoff_ms;
+    int64_t next_sweep; /* monotonic ms */
     /* replaying */
     int replay_started;
     int64_t replay_deadline;  /* monotonic ms to own every partition by */
@@ -315,71 +311,12 @@ static void back_off(pipeline_t *p, const char *what, const sd_error_t *err)
 
 /* ---- one batch ---- */
 
-static void outgoing_free(outgoing_t *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(out[i].key);
-        free(out[i].value);
-    }
-    free(out);
-}
-
-static void add_header(outgoing_t *o, const char *name, const char *value)
-{
-    size_t i = o->n_headers++;
-    snprintf(o->header_store[i], sizeof o->header_store[i], "%s", value);
-    o->headers[i] = (sd_header_t){name, o->header_store[i]};
-}
-
-static char *copy_bytes(const void *data, size_t len)
-{
-    char *c = malloc(len + 1);
-    if (c) {
-        if (len)
-            memcpy(c, data, len);
-        c[len] = '\0';
-    }
-    return c;
-}
-
-static int dead_letter(outgoing_t *o, const sd_pipeline_config_t *cfg, const rd_kafka_message_t *m,
-                       const sd_error_t *why)
-{
-    char reason[640], number[32];
-    snprintf(reason, sizeof reason, "%s%s%s", why->field, why->field[0] ? ": " : "",
-             why->message);
-    *o = (outgoing_t){.topic = cfg->dlq_topic, .len = m->len};
-    o->key = m->key ? copy_bytes(m->key, m->key_len) : NULL;
-    o->value = copy_bytes(m->payload, m->len);
-    add_header(o, "error", reason);
-    add_header(o, "source_topic", rd_kafka_topic_name(m->rkt));
-    snprintf(number, sizeof number, "%d", (int)m->partition);
-    add_header(o, "source_partition", number);
-    snprintf(number, sizeof number, "%lld", (long long)m->offset);
-    add_header(o, "source_offset", number);
-    return o->value && (o->key || !m->key) ? 0 : -1;
-}
-
-static int change_message(outgoing_t *o, const sd_pipeline_config_t *cfg, const sd_change_t *c,
-                          sd_error_t *err)
-{
-    size_t len;
-    *o = (outgoing_t){.topic = cfg->output_topic};
-    if (sd_change_to_json(c, &o->value, &len, err) != SD_OK)
-        return -1;
-    o->len = len;
-    o->key = copy_bytes(c->session.task_id, strlen(c->session.task_id));
-    add_header(o, "change_type", sd_change_type_name(c->type));
-    add_header(o, "cause_event_id", c->cause.event_id);
-    return o->key ? 0 : -1;
-}
-
 /* Parses the batch, applies it through the store (waiting out outages)
  * and builds what to produce: *n_changes changes, then dead letters.
  * Returns SD_OK with *out filled, or a fatal error; an empty batch (all
  * revoked, or stopping) gives *n_out = 0.  A replay with emit 0 produces
  * nothing: its invalid events were dead-lettered when first read. */
-static sd_err_t apply_batch(pipeline_t *p, outgoing_t **out, size_t *n_out, size_t *n_changes,
+static sd_err_t apply_batch(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, size_t *n_changes,
                             sd_error_t *err)
 {
     int emit = !p->cfg->replay || p->cfg->replay->emit;
@@ -394,7 +331,7 @@ static sd_err_t apply_batch(pipeline_t *p, outgoing_t **out, size_t *n_out, size
         sd_event_t *events = calloc(n, sizeof *events);
         sd_store_item_t *items = calloc(n, sizeof *items);
         size_t *item_msg = calloc(n, sizeof *item_msg);
-        outgoing_t *msgs = NULL;
+        sd_outgoing_t *msgs = NULL;
         size_t n_items = 0, n_msgs = 0;
         sd_err_t rc = SD_OK;
         if (!events || !items || !item_msg)
@@ -444,14 +381,14 @@ static sd_err_t apply_batch(pipeline_t *p, outgoing_t **out, size_t *n_out, size
             if (!msgs)
                 rc = sd_error_set(err, SD_ERR_FATAL, "", "out of memory for a batch of %zu", n);
             for (size_t c = 0; rc == SD_OK && emit && c < result.changes.count; c++)
-                if (change_message(&msgs[n_msgs++], p->cfg, &result.changes.items[c], err))
-                    rc = sd_error_set(err, SD_ERR_FATAL, "", "cannot serialise a change: %s",
-                                      err->message);
+                rc = sd_outgoing_change(&msgs[n_msgs++], p->cfg->output_topic,
+                                        &result.changes.items[c], err);
             *n_changes = n_msgs;
             for (size_t i = 0; rc == SD_OK && i < n; i++)
                 if (dead[i]) {
-                    if (emit && dead_letter(&msgs[n_msgs++], p->cfg, b->msgs[i], &why[i]))
-                        rc = sd_error_set(err, SD_ERR_FATAL, "", "out of memory dead-lettering");
+                    if (emit)
+                        rc = sd_outgoing_dead_letter(&msgs[n_msgs++], p->cfg->dlq_topic,
+                                                     b->msgs[i], &why[i], err);
                     atomic_fetch_add(&p->stats->dead_lettered, 1);
                     char reason[600];
                     snprintf(reason, sizeof reason, "%s%s%s", why[i].field,
@@ -478,7 +415,7 @@ static sd_err_t apply_batch(pipeline_t *p, outgoing_t **out, size_t *n_out, size
             *n_out = n_msgs;
             return SD_OK;
         }
-        outgoing_free(msgs, n_msgs);
+        sd_outgoing_free(msgs, n_msgs);
         if (applied || rc != SD_ERR_TRANSIENT)
             return rc == SD_ERR_NOMEM ? SD_ERR_FATAL : rc;
         /* Transient: wait, keep the group, then try what is still ours. */
@@ -500,23 +437,12 @@ static void failpoint(const pipeline_t *p, const char *where)
     }
 }
 
-static sd_err_t send_all(pipeline_t *p, const outgoing_t *msgs, size_t n, sd_error_t *err)
-{
-    for (size_t i = 0; i < n; i++) {
-        sd_err_t rc = sd_producer_send(p->producer, msgs[i].topic, msgs[i].key, msgs[i].value,
-                                       msgs[i].len, msgs[i].headers, msgs[i].n_headers, err);
-        if (rc != SD_OK)
-            return rc;
-    }
-    return SD_OK;
-}
-
 /* At-least-once: deliver everything, then commit. */
-static sd_err_t publish_and_commit(pipeline_t *p, const outgoing_t *msgs, size_t n,
+static sd_err_t publish_and_commit(pipeline_t *p, const sd_outgoing_t *msgs, size_t n,
                                    sd_error_t *err)
 {
     sd_err_t rc;
-    while ((rc = send_all(p, msgs, n, err)) != SD_OK ||
+    while ((rc = sd_outgoing_send(p->producer, msgs, n, err)) != SD_OK ||
            (rc = sd_producer_flush(p->producer, 30000, err)) != SD_OK) {
         if (rc == SD_ERR_FATAL)
             return rc;
@@ -576,12 +502,12 @@ static void rewind_batch(pipeline_t *p)
 }
 
 /* Exactly-once: the changes and the offsets in one transaction. */
-static sd_err_t transact(pipeline_t *p, const outgoing_t *msgs, size_t n, sd_error_t *err)
+static sd_err_t transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_error_t *err)
 {
     rd_kafka_t *rk = sd_producer_handle(p->producer);
     rd_kafka_error_t *e = rd_kafka_begin_transaction(rk);
     sd_err_t rc = SD_OK;
-    if (!e && (rc = send_all(p, msgs, n, err)) == SD_OK && p->batch.count) {
+    if (!e && (rc = sd_outgoing_send(p->producer, msgs, n, err)) == SD_OK && p->batch.count) {
         rd_kafka_topic_partition_list_t *offsets = batch_offsets(&p->batch, 1);
         rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(p->consumer);
         e = rd_kafka_send_offsets_to_transaction(rk, offsets, cgmd, -1);
@@ -656,10 +582,47 @@ static int replay_take(pipeline_t *p, const rd_kafka_message_t *m)
     return take;
 }
 
+static int sweep_due(const pipeline_t *p)
+{
+    return p->cfg->sweep_interval_ms > 0 && !p->cfg->replay && monotonic_ms() >= p->next_sweep;
+}
+
+/* A sweep that fails is logged and tried again after the interval: its
+ * expiries stay pending in the store.  Only a producer that cannot go on
+ * stops the pipeline, as it would stop the next batch. */
+static sd_err_t sweep(pipeline_t *p, sd_error_t *err)
+{
+    size_t published;
+    sd_error_t why;
+    sd_err_t rc = sd_sweep_step(p->store, p->producer,
+                                p->cfg->delivery == SD_DELIVERY_EXACTLY_ONCE,
+                                p->cfg->output_topic, now_ms(p), SD_SWEEP_LIMIT, &published, &why);
+    atomic_fetch_add(&p->stats->expired, (long)published);
+    atomic_fetch_add(&p->stats->changes, (long)published);
+    if (rc == SD_ERR_FATAL && strcmp(why.field, "producer") == 0) {
+        *err = why;
+        return rc;
+    }
+    if (rc != SD_OK) {
+        atomic_fetch_add(&p->stats->sweep_errors, 1);
+        sd_log(SD_LOG_WARN, "sweeper", "expiry sweep failed, tried again later",
+               "retry_in_ms=%lld error=%s", (long long)p->cfg->sweep_interval_ms,
+               SD_LOG_Q(why.message));
+    } else if (published) {
+        sd_log(SD_LOG_INFO, "sweeper", "sessions expired", "count=%zu", published);
+    }
+    /* A full step means more are waiting: go on after the next batch. */
+    p->next_sweep = monotonic_ms() +
+                    (rc == SD_OK && published == SD_SWEEP_LIMIT ? 0 : p->cfg->sweep_interval_ms);
+    return SD_OK;
+}
+
 static sd_err_t collect(pipeline_t *p, sd_error_t *err)
 {
     int64_t started = 0;
     while (p->batch.count < p->cfg->batch_max && !*p->stop) {
+        if (p->batch.count == 0 && sweep_due(p))
+            break;
         if (p->replay_refused[0])
             return sd_error_set(err, SD_ERR_FATAL, "group", "%s", p->replay_refused);
         if (p->cfg->replay && !p->replay_started && monotonic_ms() > p->replay_deadline)
@@ -811,7 +774,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
         resume_all(&p); /* an outage waited out, or an aborted batch rewound */
         if ((rc = collect(&p, err)) != SD_OK)
             break;
-        outgoing_t *msgs;
+        sd_outgoing_t *msgs;
         size_t n_msgs, n_changes;
         if ((rc = apply_batch(&p, &msgs, &n_msgs, &n_changes, err)) != SD_OK)
             break;
@@ -825,8 +788,10 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
                 atomic_fetch_add(&stats->changes, (long)n_changes);
             atomic_fetch_add(&stats->batches, 1);
         }
-        outgoing_free(msgs, n_msgs);
+        sd_outgoing_free(msgs, n_msgs);
         batch_clear(&p.batch);
+        if (rc == SD_OK && !*stop && sweep_due(&p))
+            rc = sweep(&p, err);
     }
 
     batch_clear(&p.batch); /* its messages belong to the consumer */

@@ -280,25 +280,23 @@ static int in_sorted(const char *id, const char *const *ids, size_t n)
     return n && bsearch(&id, ids, n, sizeof *ids, by_string) != NULL;
 }
 
-sd_err_t sd_mongo_doc_changes(const bson_t *doc, const sd_mongo_ctx_t *ctx,
-                              const char *const *sorted_cause_ids, size_t n_causes,
-                              sd_change_list_t *out, int *republished, sd_error_t *err)
+/* Replays a document's log: the same transitions, in the order the server
+ * applied them, with the clock each batch had, decide what was published.
+ * Appends to *mine the changes of ctx->batch_id's entries (if mine is not
+ * NULL) and leaves the latest published change in *latest (0 or 1 item). */
+static sd_err_t replay_log(const bson_t *doc, const sd_mongo_ctx_t *ctx, sd_change_list_t *mine,
+                           sd_change_list_t *latest, sd_error_t *err)
 {
-    *republished = 0;
     bson_iter_t it, log;
     const char *task_id = doc_utf8(doc, "_id");
     if (!task_id || !bson_iter_init_find(&it, doc, "log") || !BSON_ITER_HOLDS_ARRAY(&it) ||
         !bson_iter_recurse(&it, &log))
         return SD_OK; /* not one of ours: nothing to publish */
 
-    /* Replay the log: the same transitions, in the order the server applied
-     * them, with the clock each batch had, decide what was published. */
     sd_state_t st = {.task_id = task_id};
     char **metadata = NULL; /* the state points into these */
     size_t n_metadata = 0;
     sd_err_t rc = SD_OK;
-    int published = 0;
-    sd_change_list_t latest = {0}; /* a copy: replaying on changes the state */
     while (rc == SD_OK && bson_iter_next(&log)) {
         logged_t l;
         char *md;
@@ -330,25 +328,42 @@ sd_err_t sd_mongo_doc_changes(const bson_t *doc, const sd_mongo_ctx_t *ctx,
             sd_state_apply(&st, &l.intent, &l.cause, &l.cover, clock, &emit);
         if (!emit.emitted)
             continue;
+        /* Copied: replaying on changes the state the change points into. */
         sd_change_t change = sd_store_change_of(&st, &emit);
-        int mine = l.batch && strcmp(l.batch, ctx->batch_id) == 0;
-        published |= mine;
-        sd_change_list_free(&latest);
-        if ((mine && sd_change_list_add(out, &change) != SD_OK) ||
-            sd_change_list_add(&latest, &change) != SD_OK)
+        int is_mine = mine && l.batch && strcmp(l.batch, ctx->batch_id) == 0;
+        sd_change_list_free(latest);
+        if ((is_mine && sd_change_list_add(mine, &change) != SD_OK) ||
+            sd_change_list_add(latest, &change) != SD_OK)
             rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading changes");
     }
-    if (rc == SD_OK && !published && latest.count &&
+    for (size_t i = 0; i < n_metadata; i++)
+        free(metadata[i]);
+    free(metadata);
+    return rc;
+}
+
+sd_err_t sd_mongo_doc_changes(const bson_t *doc, const sd_mongo_ctx_t *ctx,
+                              const char *const *sorted_cause_ids, size_t n_causes,
+                              sd_change_list_t *out, int *republished, sd_error_t *err)
+{
+    *republished = 0;
+    size_t before = out->count;
+    sd_change_list_t latest = {0};
+    sd_err_t rc = replay_log(doc, ctx, out, &latest, err);
+    if (rc == SD_OK && out->count == before && latest.count &&
         in_sorted(latest.items[0].cause.event_id, sorted_cause_ids, n_causes)) {
         if (sd_change_list_add(out, &latest.items[0]) != SD_OK)
             rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading changes");
         *republished = 1;
     }
     sd_change_list_free(&latest);
-    for (size_t i = 0; i < n_metadata; i++)
-        free(metadata[i]);
-    free(metadata);
     return rc;
+}
+
+sd_err_t sd_mongo_doc_latest(const bson_t *doc, const sd_mongo_ctx_t *ctx,
+                             sd_change_list_t *latest, sd_error_t *err)
+{
+    return replay_log(doc, ctx, NULL, latest, err);
 }
 
 sd_err_t sd_mongo_doc_session(const bson_t *doc, sd_session_list_t *out, sd_error_t *err)

@@ -7,6 +7,8 @@
  *   status, status_at, status_by, sk   the same for the status: largest sk
  *   removed       null, or {reason, by, at, topic, partition, offset}
  *   expired       the sweeper logged an expiry after the last change
+ *   unsent_expiry the sweep (batch id) whose expiry is not known to be
+ *                 delivered yet; absent once acknowledged (partial index)
  *   updated_at    event time of the latest create or status applied
  *   purge_at      TTL index: when the document may go
  *   log           one entry per operation that changed the session, in the
@@ -397,6 +399,7 @@ void sd_mongo_ops_expire(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
     bson_init(&update);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_BOOL(&set, "expired", true);
+    BSON_APPEND_UTF8(&set, "unsent_expiry", ctx->batch_id);
     append_times(&set, ctx, ctx->now_ms, 0);
     bson_append_document_end(&update, &set);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$addToSet", &set);

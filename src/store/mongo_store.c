@@ -218,16 +218,18 @@ static sd_err_t mongo_ping(sd_store_t *base, sd_error_t *err)
     return rc;
 }
 
+/* One ascending index per field, then the TTL index on ttl_field, then,
+ * if given, an index of the documents that have partial_field. */
 static sd_err_t create_indexes(sd_mongo_store_t *s, mongoc_collection_t *coll,
                                const char *const *fields, size_t n, const char *ttl_field,
-                               sd_error_t *err)
+                               const char *partial_field, sd_error_t *err)
 {
-    bson_t cmd = BSON_INITIALIZER, indexes, index, key;
+    bson_t cmd = BSON_INITIALIZER, indexes, index, key, partial, exists;
     BSON_APPEND_UTF8(&cmd, "createIndexes", mongoc_collection_get_name(coll));
     BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &indexes);
     char pos[24], name[64];
-    for (size_t i = 0; i <= n; i++) {
-        const char *field = i < n ? fields[i] : ttl_field;
+    for (size_t i = 0; i <= n + (partial_field != NULL); i++) {
+        const char *field = i < n ? fields[i] : i == n ? ttl_field : partial_field;
         snprintf(pos, sizeof pos, "%zu", i);
         snprintf(name, sizeof name, "%s_1", field);
         BSON_APPEND_DOCUMENT_BEGIN(&indexes, pos, &index);
@@ -237,6 +239,13 @@ static sd_err_t create_indexes(sd_mongo_store_t *s, mongoc_collection_t *coll,
         BSON_APPEND_UTF8(&index, "name", name);
         if (i == n) /* purge_at holds the moment itself */
             BSON_APPEND_INT32(&index, "expireAfterSeconds", 0);
+        if (i > n) { /* few documents have it: index only those */
+            BSON_APPEND_DOCUMENT_BEGIN(&index, "partialFilterExpression", &partial);
+            BSON_APPEND_DOCUMENT_BEGIN(&partial, field, &exists);
+            BSON_APPEND_BOOL(&exists, "$exists", true);
+            bson_append_document_end(&partial, &exists);
+            bson_append_document_end(&index, &partial);
+        }
         bson_append_document_end(&indexes, &index);
     }
     bson_append_array_end(&cmd, &indexes);
@@ -256,8 +265,9 @@ static sd_err_t mongo_ensure_schema(sd_store_t *base, sd_error_t *err)
     sd_mongo_store_t *s = (sd_mongo_store_t *)base;
     static const char *const session_fields[] = {"short_id", "task_type", "status",
                                                  "created_at", "user_id"};
-    sd_err_t rc = create_indexes(s, s->sessions, session_fields, 5, "purge_at", err);
-    return rc == SD_OK ? create_indexes(s, s->markers, NULL, 0, "purge_at", err) : rc;
+    sd_err_t rc =
+        create_indexes(s, s->sessions, session_fields, 5, "purge_at", "unsent_expiry", err);
+    return rc == SD_OK ? create_indexes(s, s->markers, NULL, 0, "purge_at", NULL, err) : rc;
 }
 
 static uint64_t mongo_round_trips(const sd_store_t *base)
@@ -281,6 +291,7 @@ static const sd_store_ops_t mongo_ops = {
     .apply = sd_mongo_apply,
     .list = mongo_list,
     .sweep = sd_mongo_sweep,
+    .sweep_ack = sd_mongo_sweep_ack,
     .count_by_type = mongo_count_by_type,
     .ping = mongo_ping,
     .round_trips = mongo_round_trips,

@@ -4,7 +4,8 @@
  * writers, so reading a row, applying sd_state_apply() and writing it back
  * is atomic here, and two processes sharing the file take turns per batch.
  * Each row keeps the JSON of its latest published change, which is what a
- * redelivered event re-publishes. */
+ * redelivered event re-publishes, and whether that change is an expiry
+ * not yet acknowledged as delivered (expiry_unsent). */
 #define _POSIX_C_SOURCE 200809L
 #include <sqlite3.h>
 #include <stdio.h>
@@ -17,7 +18,7 @@ typedef struct sqlite_store {
     sd_store_t base;
     sqlite3 *db;
     sqlite3_stmt *load, *save_row, *load_mark, *save_mark, *scan_save, *latest,
-        *latest_by_short;
+        *latest_by_short, *unsent, *ack;
 } sqlite_store_t;
 
 static const char schema_sql[] =
@@ -31,7 +32,8 @@ static const char schema_sql[] =
     " removed_topic TEXT, removed_partition INTEGER, removed_offset INTEGER,"
     " updated_at INTEGER, live INTEGER NOT NULL DEFAULT 0,"
     " version INTEGER NOT NULL DEFAULT 0,"
-    " last_change TEXT, last_cause TEXT, purge_at INTEGER NOT NULL"
+    " last_change TEXT, last_cause TEXT, purge_at INTEGER NOT NULL,"
+    " expiry_unsent INTEGER NOT NULL DEFAULT 0"
     ") WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS sessions_short_id ON sessions(short_id);"
     "CREATE INDEX IF NOT EXISTS sessions_task_type ON sessions(task_type);"
@@ -45,6 +47,13 @@ static const char schema_sql[] =
     " topic TEXT, partition INTEGER, offset INTEGER, purge_at INTEGER NOT NULL"
     ") WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS saves_purge_at ON saves(purge_at);";
+
+/* Files written before expiries were acknowledged lack the column. */
+static const char add_unsent_sql[] =
+    "ALTER TABLE sessions ADD COLUMN expiry_unsent INTEGER NOT NULL DEFAULT 0;";
+static const char unsent_index_sql[] =
+    "CREATE INDEX IF NOT EXISTS sessions_expiry_unsent ON sessions(task_id)"
+    " WHERE expiry_unsent = 1;";
 
 #define ROW_COLUMNS                                                               \
     "task_id, short_id, task_type, user_id, metadata, created_at, created_by, " \
@@ -160,9 +169,11 @@ static void bind_opt_text(sqlite3_stmt *q, int i, const char *v)
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 /* Writes the row; change_json / cause are the latest published change when
- * this write published one. */
+ * this write published one, and unsent says whether it is a sweep's expiry
+ * (ignored when nothing was published). */
 static sd_err_t store_row(sqlite_store_t *s, const row_t *row, int64_t event_at, int64_t now,
-                          const char *change_json, const char *cause, sd_error_t *err)
+                          const char *change_json, const char *cause, int unsent,
+                          sd_error_t *err)
 {
     const sd_state_t *st = &row->st;
     const sd_store_config_t *cfg = &s->base.cfg;
@@ -201,6 +212,10 @@ static sd_err_t store_row(sqlite_store_t *s, const row_t *row, int64_t event_at,
     bind_opt_text(q, 20, change_json);
     bind_opt_text(q, 21, cause);
     sqlite3_bind_int64(q, 22, purge_at);
+    if (change_json)
+        sqlite3_bind_int(q, 23, unsent);
+    else
+        sqlite3_bind_null(q, 23);
     int rc = sqlite3_step(q);
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
@@ -249,6 +264,7 @@ typedef struct batch {
     int64_t now;
     sd_state_clock_t clock;
     sd_apply_result_t *out;
+    int sweeping;
     const char **emitted_tasks; /* task_ids that published in this batch */
     size_t n_emitted, cap_emitted;
 } batch_t;
@@ -295,7 +311,7 @@ static sd_err_t commit_transition(batch_t *b, row_t *row, const sd_emit_t *emit,
         *emitted = 1;
     }
     rc = store_row(b->s, row, event_at, b->now, json, emit->emitted ? emit->cause.event_id : NULL,
-                   err);
+                   b->sweeping, err);
     free(json);
     return rc;
 }
@@ -389,6 +405,23 @@ static sd_err_t apply_save(batch_t *b, const sd_store_item_t *item, int *emitted
     return rc;
 }
 
+/* Publishes a change kept in a row's last_change (column col of q) again. */
+static sd_err_t add_kept_change(batch_t *b, sqlite3_stmt *q, int col, sd_error_t *err)
+{
+    sd_change_t change;
+    char *storage;
+    sd_err_t rc = sd_change_from_json((const char *)sqlite3_column_text(q, col),
+                                      (size_t)sqlite3_column_bytes(q, col), &change, &storage,
+                                      err);
+    if (rc != SD_OK)
+        return rc;
+    if (sd_change_list_add(&b->out->changes, &change) != SD_OK ||
+        note_emitted(b, b->out->changes.items[b->out->changes.count - 1].session.task_id))
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory re-publishing");
+    free(storage);
+    return rc;
+}
+
 /* A redelivered event re-publishes the latest change it caused. */
 static sd_err_t republish(batch_t *b, const sd_store_item_t *item, sd_error_t *err)
 {
@@ -400,20 +433,8 @@ static sd_err_t republish(batch_t *b, const sd_store_item_t *item, sd_error_t *e
     sd_err_t rc = SD_OK;
     int step;
     while (rc == SD_OK && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *task_id = (const char *)sqlite3_column_text(q, 0);
-        const char *json = (const char *)sqlite3_column_text(q, 1);
-        if (emitted_in_batch(b, task_id))
-            continue;
-        sd_change_t change;
-        char *storage;
-        rc = sd_change_from_json(json, (size_t)sqlite3_column_bytes(q, 1), &change, &storage,
-                                 err);
-        if (rc == SD_OK) {
-            if (sd_change_list_add(&b->out->changes, &change) != SD_OK ||
-                note_emitted(b, b->out->changes.items[b->out->changes.count - 1].session.task_id))
-                rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory re-publishing");
-            free(storage);
-        }
+        if (!emitted_in_batch(b, (const char *)sqlite3_column_text(q, 0)))
+            rc = add_kept_change(b, q, 1, err);
     }
     if (rc == SD_OK && step != SQLITE_DONE)
         rc = db_error(b->s, err, "reading the latest change");
@@ -499,23 +520,33 @@ static sd_err_t sqlite_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
     sd_err_t rc = sd_apply_result_init(&result, 0);
     if (rc != SD_OK)
         return sd_error_set(err, rc, "", "out of memory sweeping");
-    batch_t b = {.s = s, .now = now_ms, .out = &result,
+    batch_t b = {.s = s, .now = now_ms, .out = &result, .sweeping = 1,
                  .clock = {now_ms, base->cfg.session_ttl_ms}};
     sqlite3_stmt *q = NULL;
     if ((rc = exec(s, "BEGIN IMMEDIATE", err)) != SD_OK) {
         sd_apply_result_free(&result);
         return rc;
     }
-    if (sqlite3_prepare_v2(s->db,
+    /* Expiries of earlier sweeps never acknowledged (the process stopped
+     * before delivering them), again.  A later change clears the flag. */
+    int step;
+    sqlite3_bind_int64(s->unsent, 1, (sqlite3_int64)limit);
+    while (rc == SD_OK && (step = sqlite3_step(s->unsent)) == SQLITE_ROW)
+        rc = add_kept_change(&b, s->unsent, 1, err);
+    if (rc == SD_OK && step != SQLITE_DONE)
+        rc = db_error(s, err, "reading undelivered expiries");
+    sqlite3_reset(s->unsent);
+    size_t room = limit - result.changes.count;
+    if (rc == SD_OK && room > 0 &&
+        sqlite3_prepare_v2(s->db,
                            "SELECT " ROW_COLUMNS " FROM sessions WHERE live = 1 AND "
                            "removed_reason IS NULL AND updated_at <= ?1 LIMIT ?2",
                            -1, &q, NULL) != SQLITE_OK)
         rc = db_error(s, err, "preparing the sweep");
-    else {
+    if (rc == SD_OK && q) {
         sqlite3_bind_int64(q, 1, now_ms - base->cfg.session_ttl_ms);
-        sqlite3_bind_int64(q, 2, (sqlite3_int64)limit);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)room);
         /* Each expiry rewrites a row the cursor already passed: safe in SQLite. */
-        int step;
         while (rc == SD_OK && (step = sqlite3_step(q)) == SQLITE_ROW) {
             row_t row = {0};
             read_row(q, &row);
@@ -537,7 +568,8 @@ static sd_err_t sqlite_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
     if (rc == SD_OK) {
         char sql[256];
         snprintf(sql, sizeof sql,
-                 "DELETE FROM sessions WHERE live = 0 AND purge_at <= %lld;"
+                 "DELETE FROM sessions WHERE live = 0 AND purge_at <= %lld"
+                 " AND expiry_unsent = 0;"
                  "DELETE FROM saves WHERE purge_at <= %lld;",
                  (long long)now_ms, (long long)now_ms);
         rc = exec(s, sql, err);
@@ -554,6 +586,28 @@ static sd_err_t sqlite_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
     memset(&result.changes, 0, sizeof result.changes);
     sd_apply_result_free(&result);
     return SD_OK;
+}
+
+static sd_err_t sqlite_sweep_ack(sd_store_t *base, const sd_change_list_t *delivered,
+                                 sd_error_t *err)
+{
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    sd_err_t rc = exec(s, "BEGIN IMMEDIATE", err);
+    for (size_t i = 0; rc == SD_OK && i < delivered->count; i++) {
+        const sd_change_t *c = &delivered->items[i];
+        if (c->type != SD_CHANGE_EXPIRED)
+            continue;
+        sqlite3_bind_text(s->ack, 1, c->session.task_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->ack, 2, c->version);
+        if (sqlite3_step(s->ack) != SQLITE_DONE)
+            rc = db_error(s, err, "acknowledging expiries");
+        sqlite3_reset(s->ack);
+    }
+    if (rc == SD_OK)
+        rc = exec(s, "COMMIT", err);
+    if (rc != SD_OK)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
 }
 
 static sd_err_t sqlite_count_by_type(sd_store_t *base, int64_t now_ms, sd_type_count_t **out,
@@ -592,7 +646,7 @@ static void sqlite_close(sd_store_t *base)
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
     sqlite3_stmt *stmts[] = {s->load, s->save_row, s->load_mark, s->save_mark,
-                             s->scan_save, s->latest, s->latest_by_short};
+                             s->scan_save, s->latest, s->latest_by_short, s->unsent, s->ack};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         sqlite3_finalize(stmts[i]);
     sqlite3_close_v2(s->db);
@@ -610,10 +664,11 @@ static sd_err_t prepare(sqlite_store_t *s, sd_error_t *err)
          "INSERT OR REPLACE INTO sessions (task_id, short_id, task_type, user_id, metadata,"
          " created_at, created_by, status, status_at, status_by, removed_reason, removed_by,"
          " removed_at, removed_topic, removed_partition, removed_offset, updated_at, live,"
-         " version, last_change, last_cause, purge_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-         " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
+         " version, last_change, last_cause, purge_at, expiry_unsent) VALUES (?1, ?2, ?3, ?4,"
+         " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
          " COALESCE(?20, (SELECT last_change FROM sessions WHERE task_id = ?1)),"
-         " COALESCE(?21, (SELECT last_cause FROM sessions WHERE task_id = ?1)), ?22)"},
+         " COALESCE(?21, (SELECT last_cause FROM sessions WHERE task_id = ?1)), ?22,"
+         " COALESCE(?23, (SELECT expiry_unsent FROM sessions WHERE task_id = ?1), 0))"},
         {&s->load_mark,
          "SELECT saved_at, saved_by, topic, partition, offset FROM saves WHERE short_id = ?1"},
         {&s->save_mark,
@@ -630,6 +685,10 @@ static sd_err_t prepare(sqlite_store_t *s, sd_error_t *err)
                      " last_cause = ?2"},
         {&s->latest_by_short, "SELECT task_id, last_change FROM sessions WHERE short_id = ?1"
                               " AND last_cause = ?2"},
+        {&s->unsent, "SELECT task_id, last_change FROM sessions WHERE expiry_unsent = 1"
+                     " LIMIT ?1"},
+        {&s->ack, "UPDATE sessions SET expiry_unsent = 0 WHERE task_id = ?1 AND version = ?2"
+                  " AND expiry_unsent = 1"},
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (!*all[i].stmt && sqlite3_prepare_v3(s->db, all[i].sql, -1, SQLITE_PREPARE_PERSISTENT, all[i].stmt,
@@ -642,7 +701,21 @@ static sd_err_t sqlite_ensure_schema(sd_store_t *base, sd_error_t *err)
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
     sd_err_t rc = exec(s, schema_sql, err);
-    return rc == SD_OK ? prepare(s, err) : rc;
+    if (rc != SD_OK)
+        return rc;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT 1 FROM pragma_table_info('sessions')"
+                           " WHERE name = 'expiry_unsent'",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_error(s, err, "reading the table's columns");
+    int has_unsent = sqlite3_step(q) == SQLITE_ROW;
+    sqlite3_finalize(q);
+    if (!has_unsent && (rc = exec(s, add_unsent_sql, err)) != SD_OK)
+        return rc;
+    if ((rc = exec(s, unsent_index_sql, err)) != SD_OK)
+        return rc;
+    return prepare(s, err);
 }
 
 static const sd_store_ops_t sqlite_ops = {
@@ -651,6 +724,7 @@ static const sd_store_ops_t sqlite_ops = {
     .apply = sqlite_apply,
     .list = sqlite_list,
     .sweep = sqlite_sweep,
+    .sweep_ack = sqlite_sweep_ack,
     .count_by_type = sqlite_count_by_type,
     .ping = sqlite_ping,
     .close = sqlite_close,

@@ -85,7 +85,15 @@ sd_err_t sd_store_list_all(sd_store_t *store, int64_t now_ms, sd_session_list_t 
 sd_err_t sd_store_sweep(sd_store_t *store, int64_t now_ms, size_t limit,
                         sd_change_list_t *out, sd_error_t *err)
 {
+    if (limit == 0)
+        return sd_error_set(err, SD_ERR_FATAL, "", "a sweep needs a limit above 0");
     return store->ops->sweep(store, now_ms, limit, out, err);
+}
+
+sd_err_t sd_store_sweep_ack(sd_store_t *store, const sd_change_list_t *delivered,
+                            sd_error_t *err)
+{
+    return delivered->count ? store->ops->sweep_ack(store, delivered, err) : SD_OK;
 }
 
 sd_err_t sd_store_count_by_type(sd_store_t *store, int64_t now_ms, sd_type_count_t **out,

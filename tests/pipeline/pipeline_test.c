@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model.h"
 #include "pipefx.h"
 
 START_TEST(every_event_through_real_topics)
@@ -122,11 +123,77 @@ START_TEST(input_topics_by_pattern)
 }
 END_TEST
 
+/* Sessions whose TTL passed go out as session.expired, published by the
+ * sweeper with the clock the pipeline was given, in both delivery modes;
+ * each once, since every sweep's expiries are acknowledged. */
+START_TEST(the_sweeper_publishes_expiries)
+{
+    int eos = _i;
+    uint64_t seed = pfx_seed(20261124);
+    sd_embedded_t *kafka = pfx_start_kafka();
+    published_t pub;
+    pfx_publish(kafka, seed, 60, &pub);
+    sd_model_result_t live;
+    ck_assert_int_eq(sd_model_visible(pub.valid.items, pub.valid.count, PFX_NOW, PFX_TTL, &live),
+                     0);
+    ck_assert_uint_gt(live.count, 5);
+    sd_store_t *store = fx_store_open(eos ? "sweep-eos" : "sweep", PFX_TTL);
+    run_t r;
+    pfx_prepare(&r, kafka, store, "sessiond");
+    r.cfg.sweep_interval_ms = 50;
+    if (eos) {
+        r.cfg.delivery = SD_DELIVERY_EXACTLY_ONCE;
+        r.cfg.transactional_id = "sweeper-test";
+    }
+    pfx_go(&r);
+    pfx_wait_consumed(&r, (long)pub.sent);
+    long expired_early = atomic_load(&r.stats.expired);
+    int64_t later = PFX_NOW + 2 * PFX_TTL;
+    atomic_store(&r.now, later);
+    for (int i = 0; i < 600 && atomic_load(&r.stats.expired) < expired_early + (long)live.count;
+         i++)
+        pfx_sleep_ms(100);
+    pfx_finish(&r);
+
+    char ctx[96];
+    snprintf(ctx, sizeof ctx, "seed %llu, %s", (unsigned long long)seed,
+             eos ? "exactly-once" : "at-least-once");
+    ck_assert_msg(atomic_load(&r.stats.expired) == expired_early + (long)live.count,
+                  "%s: %ld expiries published, %zu sessions were live", ctx,
+                  atomic_load(&r.stats.expired) - expired_early, live.count);
+    fx_expect_model(store, &pub.valid, later, PFX_TTL, ctx);
+    seen_t out;
+    pfx_read_topic(kafka, "session-changes", &out);
+    sd_change_list_t changes = {0};
+    pfx_parse_changes(&out, &changes);
+    fx_expect_fold(&changes, &pub.valid, later, PFX_TTL, ctx);
+    for (size_t i = 0; i < live.count; i++) {
+        size_t expiries = 0;
+        for (size_t c = 0; c < changes.count; c++)
+            if (changes.items[c].type == SD_CHANGE_EXPIRED &&
+                strcmp(changes.items[c].session.task_id, live.sessions[i].task_id) == 0)
+                expiries++;
+        ck_assert_msg(expiries == 1, "%s: %s expired %zu times", ctx, live.sessions[i].task_id,
+                      expiries);
+    }
+    if (eos)
+        ck_assert_int_gt(atomic_load(&r.stats.transactions_committed), 0);
+
+    sd_change_list_free(&changes);
+    pfx_seen_free(&out);
+    sd_model_result_free(&live);
+    sd_store_close(store);
+    pfx_published_free(&pub);
+    sd_embedded_stop(kafka);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
     tcase_add_test(tc, every_event_through_real_topics);
     tcase_add_test(tc, redelivered_input_republishes_exact_copies);
     tcase_add_test(tc, input_topics_by_pattern);
+    tcase_add_loop_test(tc, the_sweeper_publishes_expiries, 0, 2);
 }
 
 int main(int argc, char **argv)

@@ -452,6 +452,90 @@ START_TEST(two_connections_applying_overlapping_batches)
 }
 END_TEST
 
+/* A sweep's expiries stay pending until acknowledged: a process that
+ * stopped before delivering them publishes them again, identical, unless
+ * a later change superseded them. */
+static void sweep_once(sd_store_t *store, int64_t now, size_t limit, sd_change_list_t *out)
+{
+    sd_error_t err;
+    memset(out, 0, sizeof *out);
+    ck_assert_msg(sd_store_sweep(store, now, limit, out, &err) == SD_OK, "sweep: %s",
+                  err.message);
+}
+
+static const sd_change_t *change_of(const sd_change_list_t *l, const char *task_id)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (strcmp(l->items[i].session.task_id, task_id) == 0)
+            return &l->items[i];
+    return NULL;
+}
+
+static void expect_same_change(const sd_change_t *a, const sd_change_t *b)
+{
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    char *ja = fx_change_json(a), *jb = fx_change_json(b);
+    ck_assert_str_eq(ja, jb);
+    free(ja);
+    free(jb);
+}
+
+START_TEST(unacknowledged_expiries_are_published_again)
+{
+    const long week = TTL / MIN;
+    fx_events_t e = {0};
+    fx_create(&e, "c1", "t1", "scenario_generation", "s1", 10);
+    fx_create(&e, "c2", "t2", "image_analysis", "s2", 10);
+    fx_create(&e, "c3", "t3", "content_analysis", "s3", 10);
+    fx_terminal(&e, "x1", "task.completed", "t1", "scenario_generation", week + 20);
+    sd_store_t *store = fx_store_open(case_name("unsent"), TTL);
+    sd_change_list_t changes = {0}, first, again, last;
+    fx_apply(store, &e, NULL, 3, NULL, 0, NOW, &changes);
+    ck_assert_uint_eq(changes.count, 3);
+
+    int64_t at = T0 + (week + 20) * MIN;
+    sweep_once(store, at, 100, &first); /* delivered: no ack */
+    ck_assert_uint_eq(first.count, 3);
+    sweep_once(store, at, 2, &again); /* the limit holds */
+    ck_assert_uint_eq(again.count, 2);
+    sd_change_list_free(&again);
+    sweep_once(store, at + DAY, 100, &again);
+    ck_assert_uint_eq(again.count, 3);
+    for (size_t i = 0; i < 3; i++)
+        expect_same_change(&again.items[i], change_of(&first, again.items[i].session.task_id));
+    sd_change_list_free(&again);
+
+    /* t2's delivery acknowledged; t1 brought back by a later event. */
+    sd_change_list_t t2 = {0};
+    ck_assert_int_eq(sd_change_list_add(&t2, change_of(&first, "t2")), SD_OK);
+    sd_error_t err;
+    ck_assert_int_eq(sd_store_sweep_ack(store, &t2, &err), SD_OK);
+    size_t x1 = 3;
+    sd_change_list_t revived = {0};
+    fx_apply(store, &e, &x1, 1, NULL, 0, at, &revived);
+    ck_assert_uint_eq(revived.count, 1);
+    ck_assert_int_eq(revived.items[0].type, SD_CHANGE_STATUS_CHANGED);
+    ck_assert_int_eq(revived.items[0].version, 3);
+
+    sweep_once(store, at, 100, &again);
+    ck_assert_uint_eq(again.count, 1);
+    expect_same_change(&again.items[0], change_of(&first, "t3"));
+    ck_assert_int_eq(sd_store_sweep_ack(store, &again, &err), SD_OK);
+    sweep_once(store, at, 100, &last);
+    ck_assert_uint_eq(last.count, 0);
+
+    sd_change_list_free(&last);
+    sd_change_list_free(&again);
+    sd_change_list_free(&revived);
+    sd_change_list_free(&t2);
+    sd_change_list_free(&first);
+    sd_change_list_free(&changes);
+    sd_store_close(store);
+    fx_events_free(&e);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
     tcase_add_test(tc, every_rule_in_one_batch_and_one_by_one);
@@ -460,6 +544,7 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, random_sets_match_the_model);
     tcase_add_test(tc, redelivery_repeats_the_latest_change_exactly);
     tcase_add_test(tc, two_connections_applying_overlapping_batches);
+    tcase_add_test(tc, unacknowledged_expiries_are_published_again);
 }
 
 int main(int argc, char **argv)

@@ -13,7 +13,7 @@ static int n_partitions = 4;
 #include "sessiond/producer.h"
 
 
-static int64_t fixed_clock(void *arg) { return *(const int64_t *)arg; }
+static int64_t test_clock(void *arg) { return atomic_load((atomic_llong *)arg); }
 
 
 static void *run_pipeline(void *arg)
@@ -35,7 +35,7 @@ void pfx_prepare(run_t *r, sd_embedded_t *kafka, sd_store_t *store, const char *
         .group = group, .inputs = inputs, .n_inputs = 1,
         .output_topic = "session-changes", .dlq_topic = "task-events.dlq",
         .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = 200, .batch_ms = 20,
-        .backoff_max_ms = 1000, .now_ms = fixed_clock, .clock_arg = &r->now,
+        .backoff_max_ms = 1000, .now_ms = test_clock, .clock_arg = &r->now,
     };
 }
 

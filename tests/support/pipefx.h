@@ -22,7 +22,7 @@ typedef struct run {
     sd_err_t rc;
     sd_error_t err;
     pthread_t thread;
-    int64_t now;
+    atomic_llong now; /* the pipeline's clock: a test may move it */
 } run_t;
 
 /* Fills r->cfg for kafka and store (at-least-once, group `group`); the

@@ -267,6 +267,8 @@ void fx_sweep_all(sd_store_t *store, int64_t now_ms, sd_change_list_t *changes)
         size_t n = swept.count;
         for (size_t i = 0; i < n; i++)
             ck_assert_int_eq(sd_change_list_add(changes, &swept.items[i]), SD_OK);
+        ck_assert_msg(sd_store_sweep_ack(store, &swept, &err) == SD_OK, "sweep ack: %s",
+                      err.message);
         sd_change_list_free(&swept);
         if (n == 0)
             return;
