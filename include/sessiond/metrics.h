@@ -5,9 +5,19 @@
 
 #include <stdint.h>
 
-#include "sessiond/pipeline.h"
+#include "sessiond/stats.h"
+#include "sessiond/store.h"
 
-/* malloc'd text, or NULL when out of memory.  start_ms: process start. */
-char *sd_metrics_render(const sd_pipeline_stats_t *stats, int64_t start_ms, const char *version);
+typedef struct sd_metrics_input {
+    const sd_pipeline_stats_t *stats;
+    int64_t start_ms; /* process start */
+    const char *version;
+    int live_known; /* live[] holds a sample of live sessions by task type */
+    const sd_type_count_t *live;
+    size_t n_live;
+} sd_metrics_input_t;
+
+/* malloc'd text, or NULL when out of memory. */
+char *sd_metrics_render(const sd_metrics_input_t *in);
 
 #endif

@@ -9,6 +9,7 @@
 #include "sessiond/producer.h"
 
 typedef struct sd_outgoing {
+    int change_type; /* sd_change_type_t of a change; -1: a dead letter */
     const char *topic;
     char *key;
     char *value;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "sessiond/kafka.h"
+#include "sessiond/stats.h"
 #include "sessiond/store.h"
 
 typedef enum sd_delivery {
@@ -43,27 +44,6 @@ typedef struct sd_pipeline_config {
     const sd_replay_bounds_t *replay; /* NULL: run until stopped */
     int64_t sweep_interval_ms;        /* expiry sweeps; 0: none (replays never sweep) */
 } sd_pipeline_config_t;
-
-/* What the pipeline is doing, for health checks and tests (any thread). */
-typedef struct sd_pipeline_stats {
-    atomic_int assigned_partitions;
-    atomic_int store_ok;
-    atomic_int kafka_ok;
-    atomic_int paused;
-    atomic_long events;        /* consumed */
-    atomic_long applied;       /* changed the store */
-    atomic_long unchanged;
-    atomic_long ignored;
-    atomic_long dead_lettered;
-    atomic_long changes;       /* produced, expiries included */
-    atomic_long expired;       /* session.expired produced by the sweeper */
-    atomic_long sweep_errors;
-    atomic_long batches;
-    atomic_long rebalances;
-    atomic_long transactions_committed;
-    atomic_long transactions_aborted;
-    atomic_int caught_up;      /* a replay reached its end offsets */
-} sd_pipeline_stats_t;
 
 /* Runs until *stop is set (then finishes or aborts the batch in flight,
  * commits, leaves the group and returns SD_OK), until a replay caught up

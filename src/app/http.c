@@ -32,7 +32,14 @@ struct sd_http {
     sd_producer_t *producer;
     int64_t started_ms;
     int port;
+    /* live sessions by task type, sampled for /metrics */
+    sd_type_count_t *live;
+    size_t n_live;
+    int live_known;
+    int64_t live_sampled; /* monotonic ms; 0: never */
 };
+
+#define LIVE_SAMPLE_MS 15000
 
 static int64_t now_ms(const sd_http_t *h) { return h->cfg.now_ms(h->cfg.clock_arg); }
 
@@ -60,6 +67,40 @@ static enum MHD_Result reply_error(const sd_http_t *h, struct MHD_Connection *c,
                                    unsigned status, const char *message, const char *detail)
 {
     return reply_json(c, status, sd_error_json(message, detail, now_ms(h)));
+}
+
+/* Counting live sessions reads the whole collection's index: at most one
+ * count per LIVE_SAMPLE_MS, whatever the scrape interval.  A failed count
+ * drops the sample (the family is left out) until the store answers. */
+static void sample_live(sd_http_t *h)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t mono = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (h->live_sampled && mono - h->live_sampled < LIVE_SAMPLE_MS)
+        return;
+    h->live_sampled = mono;
+    free(h->live);
+    h->live = NULL;
+    h->n_live = 0;
+    sd_error_t err;
+    h->live_known =
+        sd_store_count_by_type(h->store, now_ms(h), &h->live, &h->n_live, &err) == SD_OK;
+    if (!h->live_known) {
+        sd_log(SD_LOG_WARN, "http", "cannot count live sessions for /metrics", "error=%s",
+               SD_LOG_Q(err.message));
+        h->live = NULL;
+        h->n_live = 0;
+    }
+}
+
+static enum MHD_Result get_metrics(sd_http_t *h, struct MHD_Connection *c)
+{
+    sample_live(h);
+    sd_metrics_input_t in = {h->cfg.stats, h->started_ms, SESSIOND_VERSION, h->live_known,
+                             h->live, h->n_live};
+    return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+                 sd_metrics_render(&in));
 }
 
 static char *status_json(const char *status, const char *reason)
@@ -203,8 +244,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!strcmp(url, "/healthz"))
             return reply_json(c, MHD_HTTP_OK, status_json("ok", NULL));
         if (!strcmp(url, "/metrics"))
-            return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
-                         sd_metrics_render(h->cfg.stats, h->started_ms, SESSIOND_VERSION));
+            return get_metrics(h, c);
         const char *why = not_ready_reason(h);
         return reply_json(c, why ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
                           status_json(why ? "not ready" : "ready", why));
@@ -296,5 +336,6 @@ void sd_http_stop(sd_http_t *h)
         MHD_stop_daemon(h->daemon);
     sd_producer_destroy(h->producer);
     sd_store_close(h->store);
+    free(h->live);
     free(h);
 }

@@ -26,7 +26,7 @@ sd_err_t sd_outgoing_change(sd_outgoing_t *o, const char *topic, const sd_change
                             sd_error_t *err)
 {
     size_t len;
-    *o = (sd_outgoing_t){.topic = topic};
+    *o = (sd_outgoing_t){.change_type = (int)c->type, .topic = topic};
     sd_err_t rc = sd_change_to_json(c, &o->value, &len, err);
     if (rc != SD_OK)
         return rc;
@@ -45,7 +45,7 @@ sd_err_t sd_outgoing_dead_letter(sd_outgoing_t *o, const char *topic,
     char reason[640], number[32];
     snprintf(reason, sizeof reason, "%s%s%s", why->field, why->field[0] ? ": " : "",
              why->message);
-    *o = (sd_outgoing_t){.topic = topic, .len = m->len};
+    *o = (sd_outgoing_t){.change_type = -1, .topic = topic, .len = m->len};
     o->key = m->key ? copy_bytes(m->key, m->key_len) : NULL;
     o->value = copy_bytes(m->payload, m->len);
     if (!o->value || (m->key && !o->key))

@@ -81,12 +81,14 @@ static void sleep_ms(int64_t ms)
 /* The rules' clock (injectable); batching and backoff use monotonic_ms(). */
 static int64_t now_ms(const pipeline_t *p) { return p->cfg->now_ms(p->cfg->clock_arg); }
 
-static int64_t monotonic_ms(void)
+static int64_t monotonic_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+static int64_t monotonic_ms(void) { return monotonic_us() / 1000; }
 
 /* ---- the batch in flight ---- */
 
@@ -311,6 +313,44 @@ static void back_off(pipeline_t *p, const char *what, const sd_error_t *err)
 
 /* ---- one batch ---- */
 
+/* Counts an applied batch's events by topic and type and by result, and
+ * marks those the store rejected as dead.  Returns how many it rejected. */
+static size_t count_results(pipeline_t *p, const sd_store_item_t *items, const size_t *item_msg,
+                            size_t n_items, const sd_apply_result_t *result, int *dead,
+                            sd_error_t *why)
+{
+    sd_pipeline_stats_t *s = p->stats;
+    size_t rejected = 0;
+    for (size_t i = 0, k = 0; i < p->batch.count; i++) {
+        const rd_kafka_message_t *m = p->batch.msgs[i];
+        int parsed = k < n_items && item_msg[k] == i;
+        sd_stats_event(s, rd_kafka_topic_name(m->rkt),
+                       parsed ? (int)items[k].intent.event->type : SD_STATS_INVALID);
+        if (!parsed)
+            continue;
+        switch (result->status[k]) {
+        case SD_APPLY_REJECTED:
+            dead[i] = 1;
+            why[i] = result->errors[k];
+            rejected++;
+            atomic_fetch_add(&s->store_errors[SD_ERR_EVENT], 1);
+            break;
+        case SD_APPLY_CHANGED:
+            atomic_fetch_add(&s->applied, 1);
+            break;
+        case SD_APPLY_UNCHANGED:
+            atomic_fetch_add(&s->unchanged, 1);
+            break;
+        case SD_APPLY_IGNORED:
+            atomic_fetch_add(&s->ignored, 1);
+            atomic_fetch_add(&s->ignored_by[items[k].intent.ignored], 1);
+            break;
+        }
+        k++;
+    }
+    return rejected;
+}
+
 /* Parses the batch, applies it through the store (waiting out outages)
  * and builds what to produce: *n_changes changes, then dead letters.
  * Returns SD_OK with *out filled, or a fatal error; an empty batch (all
@@ -359,24 +399,16 @@ static sd_err_t apply_batch(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, s
         sd_apply_result_t result = {0};
         int applied = 0;
         if (rc == SD_OK) {
+            int64_t started = monotonic_us();
             rc = sd_store_apply(p->store, items, n_items, now_ms(p), &result, err);
             applied = rc == SD_OK;
+            if (applied)
+                sd_stats_batch_applied(p->stats, monotonic_us() - started);
+            else
+                atomic_fetch_add(&p->stats->store_errors[rc], 1);
         }
         if (applied) {
-            for (size_t k = 0; k < n_items; k++) {
-                sd_apply_status_t st = result.status[k];
-                if (st == SD_APPLY_REJECTED) {
-                    dead[item_msg[k]] = 1;
-                    why[item_msg[k]] = result.errors[k];
-                    n_dead++;
-                } else if (st == SD_APPLY_CHANGED) {
-                    atomic_fetch_add(&p->stats->applied, 1);
-                } else if (st == SD_APPLY_UNCHANGED) {
-                    atomic_fetch_add(&p->stats->unchanged, 1);
-                } else {
-                    atomic_fetch_add(&p->stats->ignored, 1);
-                }
-            }
+            n_dead += count_results(p, items, item_msg, n_items, &result, dead, why);
             msgs = calloc(result.changes.count + n_dead + 1, sizeof *msgs);
             if (!msgs)
                 rc = sd_error_set(err, SD_ERR_FATAL, "", "out of memory for a batch of %zu", n);
@@ -389,7 +421,9 @@ static sd_err_t apply_batch(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, s
                     if (emit)
                         rc = sd_outgoing_dead_letter(&msgs[n_msgs++], p->cfg->dlq_topic,
                                                      b->msgs[i], &why[i], err);
-                    atomic_fetch_add(&p->stats->dead_lettered, 1);
+                    sd_stats_dead_letter(p->stats, why[i].code == SD_ERR_EVENT ? "store"
+                                                   : why[i].field[0]       ? why[i].field
+                                                                           : "payload");
                     char reason[600];
                     snprintf(reason, sizeof reason, "%s%s%s", why[i].field,
                              why[i].field[0] ? ": " : "", why[i].message);
@@ -582,6 +616,13 @@ static int replay_take(pipeline_t *p, const rd_kafka_message_t *m)
     return take;
 }
 
+static void count_changes(sd_pipeline_stats_t *s, const sd_outgoing_t *msgs, size_t n)
+{
+    atomic_fetch_add(&s->changes, (long)n);
+    for (size_t i = 0; i < n; i++)
+        atomic_fetch_add(&s->changes_by_type[msgs[i].change_type], 1);
+}
+
 static int sweep_due(const pipeline_t *p)
 {
     return p->cfg->sweep_interval_ms > 0 && !p->cfg->replay && monotonic_ms() >= p->next_sweep;
@@ -593,18 +634,22 @@ static int sweep_due(const pipeline_t *p)
 static sd_err_t sweep(pipeline_t *p, sd_error_t *err)
 {
     size_t published;
-    sd_error_t why;
+    sd_error_t why = {0};
     sd_err_t rc = sd_sweep_step(p->store, p->producer,
                                 p->cfg->delivery == SD_DELIVERY_EXACTLY_ONCE,
                                 p->cfg->output_topic, now_ms(p), SD_SWEEP_LIMIT, &published, &why);
     atomic_fetch_add(&p->stats->expired, (long)published);
     atomic_fetch_add(&p->stats->changes, (long)published);
-    if (rc == SD_ERR_FATAL && strcmp(why.field, "producer") == 0) {
+    atomic_fetch_add(&p->stats->changes_by_type[SD_CHANGE_EXPIRED], (long)published);
+    int producer = rc != SD_OK && strcmp(why.field, "producer") == 0;
+    if (rc == SD_ERR_FATAL && producer) {
         *err = why;
         return rc;
     }
     if (rc != SD_OK) {
         atomic_fetch_add(&p->stats->sweep_errors, 1);
+        if (!producer)
+            atomic_fetch_add(&p->stats->store_errors[rc], 1);
         sd_log(SD_LOG_WARN, "sweeper", "expiry sweep failed, tried again later",
                "retry_in_ms=%lld error=%s", (long long)p->cfg->sweep_interval_ms,
                SD_LOG_Q(why.message));
@@ -682,6 +727,14 @@ static sd_err_t collect(pipeline_t *p, sd_error_t *err)
     return SD_OK;
 }
 
+/* librdkafka's statistics, delivered on this thread by the poll. */
+static int on_statistics(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    sd_stats_lag_from_json(((pipeline_t *)opaque)->stats, json, len);
+    return 0; /* librdkafka frees json */
+}
+
 static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
 {
     const sd_pipeline_config_t *cfg = p->cfg;
@@ -692,12 +745,14 @@ static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
                           "partition.assignment.strategy", "cooperative-sticky",
                           "isolation.level", "read_committed",
                           "enable.partition.eof", cfg->replay ? "true" : "false",
+                          "statistics.interval.ms", "5000", /* consumer lag metrics */
                           NULL};
     rd_kafka_conf_t *conf;
     sd_err_t rc = sd_kafka_conf(&cfg->kafka, SD_KAFKA_CONSUMER, role, &conf, err);
     if (rc != SD_OK)
         return rc;
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_stats_cb(conf, on_statistics);
     rd_kafka_conf_set_opaque(conf, p);
     char why[512];
     p->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
@@ -785,7 +840,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
             rc = cfg->delivery == SD_DELIVERY_EXACTLY_ONCE ? transact(&p, msgs, n_msgs, err)
                                                            : publish_and_commit(&p, msgs, n_msgs, err);
             if (atomic_load(&stats->transactions_aborted) == aborted)
-                atomic_fetch_add(&stats->changes, (long)n_changes);
+                count_changes(stats, msgs, n_changes);
             atomic_fetch_add(&stats->batches, 1);
         }
         sd_outgoing_free(msgs, n_msgs);

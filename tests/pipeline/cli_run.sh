@@ -80,10 +80,28 @@ check "sessions: t1 completed remains" "t1 completed" \
 check "http: listening on the port it picked" 1 "$([ -n "$http" ] && echo 1)"
 check "healthz" '200 {"status":"ok"}' "$(http GET /healthz)"
 check "readyz: partitions assigned, store answers" '200 {"status":"ready"}' "$(http GET /readyz)"
-metrics=$(curl -s -D "$tmp/headers" "http://$http/metrics")
+# Consumer lag comes with librdkafka's statistics, every 5 s.
+for _ in $(seq 150); do
+  metrics=$(curl -s -D "$tmp/headers" "http://$http/metrics")
+  grep -q '^sessiond_consumer_lag{' <<<"$metrics" && break
+  sleep 0.1
+done
+metric() { grep -F "$1 " <<<"$metrics" | awk '{print $NF}'; }
 check "metrics: Prometheus text 0.0.4" 1 "$(grep -c 'Content-Type: text/plain; version=0.0.4' "$tmp/headers")"
-check "metrics: events consumed" 1 "$(grep -c '^sessiond_events_consumed_total [1-9]' <<<"$metrics")"
-check "metrics: applied by result" 3 "$(grep -c '^sessiond_events_applied_total{result=' <<<"$metrics")"
+check "metrics: events by topic and type" "2 1 1 1" "$(for t in task.created task.completed task.failed invalid; do
+  metric "sessiond_events_consumed_total{topic=\"task-events\",event_type=\"$t\"}"; done | xargs)"
+check "metrics: applied by result, ignored by reason" "4 0 0 0" "$(metric 'sessiond_events_applied_total{result="changed"}') $(metric 'sessiond_events_applied_total{result="unchanged"}') $(metric 'sessiond_events_applied_total{result="ignored",reason="no_short_id"}') $(metric 'sessiond_events_applied_total{result="ignored",reason="scraping"}')"
+check "metrics: dead-lettered by reason" 1 "$(metric 'sessiond_events_dead_lettered_total{reason="payload"}')"
+check "metrics: changes by type" "2 1 1 0" "$(for t in created status_changed removed expired; do
+  metric "sessiond_changes_produced_total{change_type=\"session.$t\"}"; done | xargs)"
+check "metrics: batch apply histogram, +Inf bucket = count" 1 "$(
+  [ "$(metric 'sessiond_batch_apply_duration_seconds_bucket{le="+Inf"}')" = "$(metric sessiond_batch_apply_duration_seconds_count)" ] &&
+  [ "$(metric sessiond_batch_apply_duration_seconds_count)" -ge 1 ] && echo 1)"
+check "metrics: store errors by class" "0 0 0" "$(for c in transient event fatal; do
+  metric "sessiond_store_errors_total{class=\"$c\"}"; done | xargs)"
+check "metrics: consumer lag per partition" 1 "$(grep -c '^sessiond_consumer_lag{topic="task-events",partition="[0-9]"} 0$' <<<"$metrics" | awk '{print ($1 > 0)}')"
+check "metrics: live sessions by task type" 1 "$(metric 'sessiond_live_sessions{task_type="scenario_generation"}')"
+check "metrics: build info and start time" 2 "$(grep -c '^sessiond_build_info{version="[0-9.]*"} 1$\|^sessiond_process_start_time_seconds [0-9]' <<<"$metrics")"
 check "API by short_id" "200 s1 1 t1" "$(http GET /api/v1/sessions/s1 | /usr/bin/python3 -c '
 import json,sys; code, body = sys.stdin.read().split(" ", 1); d = json.loads(body)
 print(code, d["short_id"], d["total_sessions"], d["sessions"][0]["task_id"], "timestamp" in d and "")' | sed 's/ $//')"

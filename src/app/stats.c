@@ -1,0 +1,103 @@
+#include "sessiond/stats.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+const double sd_stats_bucket_bounds[SD_STATS_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                         0.1,   0.25,   0.5,   1,    2.5,   5};
+
+/* The slot of topic, added when new; -1 when every slot is taken (the
+ * counts of further topics are not kept apart). */
+static int topic_slot(sd_pipeline_stats_t *s, const char *topic)
+{
+    int n = atomic_load(&s->n_topics);
+    for (int i = 0; i < n; i++)
+        if (strcmp(s->topics[i].name, topic) == 0)
+            return i;
+    if (n == SD_STATS_TOPICS)
+        return -1;
+    snprintf(s->topics[n].name, sizeof s->topics[n].name, "%s", topic);
+    atomic_store(&s->n_topics, n + 1);
+    return n;
+}
+
+void sd_stats_event(sd_pipeline_stats_t *s, const char *topic, int event_type)
+{
+    int t = topic_slot(s, topic);
+    if (t >= 0 && event_type >= 0 && event_type <= SD_STATS_INVALID)
+        atomic_fetch_add(&s->topics[t].events[event_type], 1);
+}
+
+void sd_stats_dead_letter(sd_pipeline_stats_t *s, const char *reason)
+{
+    atomic_fetch_add(&s->dead_lettered, 1);
+    int n = atomic_load(&s->n_dead_reasons);
+    for (int i = 0; i < n; i++)
+        if (strcmp(s->dead_reasons[i].name, reason) == 0) {
+            atomic_fetch_add(&s->dead_reasons[i].count, 1);
+            return;
+        }
+    if (n == SD_STATS_REASONS)
+        return;
+    snprintf(s->dead_reasons[n].name, sizeof s->dead_reasons[n].name, "%s", reason);
+    atomic_store(&s->dead_reasons[n].count, 1);
+    atomic_store(&s->n_dead_reasons, n + 1);
+}
+
+void sd_stats_batch_applied(sd_pipeline_stats_t *s, int64_t duration_us)
+{
+    int b = 0;
+    while (b < SD_STATS_BUCKETS && (double)duration_us / 1e6 > sd_stats_bucket_bounds[b])
+        b++;
+    atomic_fetch_add(&s->batch_buckets[b], 1);
+    atomic_fetch_add(&s->batch_us_sum, duration_us);
+}
+
+static sd_stats_lag_t *lag_slot(sd_pipeline_stats_t *s, const char *topic, int32_t partition)
+{
+    int t = topic_slot(s, topic);
+    if (t < 0)
+        return NULL;
+    int n = atomic_load(&s->n_lags);
+    for (int i = 0; i < n; i++)
+        if (s->lags[i].topic == t && s->lags[i].partition == partition)
+            return &s->lags[i];
+    if (n == SD_STATS_PARTITIONS)
+        return NULL;
+    s->lags[n].topic = t;
+    s->lags[n].partition = partition;
+    atomic_store(&s->lags[n].lag, -1);
+    atomic_store(&s->n_lags, n + 1);
+    return &s->lags[n];
+}
+
+void sd_stats_lag_from_json(sd_pipeline_stats_t *s, const char *json, size_t len)
+{
+    json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *topics = json_object_get(root, "topics");
+    int n = atomic_load(&s->n_lags);
+    char seen[SD_STATS_PARTITIONS] = {0};
+    const char *topic;
+    json_t *t;
+    json_object_foreach(topics, topic, t) {
+        const char *key;
+        json_t *p;
+        json_object_foreach(json_object_get(t, "partitions"), key, p) {
+            json_int_t partition = json_integer_value(json_object_get(p, "partition"));
+            json_t *lag = json_object_get(p, "consumer_lag");
+            /* -1 is librdkafka's "unassigned" partition; a lag of -1, unknown */
+            if (partition < 0 || !json_is_integer(lag) || json_integer_value(lag) < 0)
+                continue;
+            sd_stats_lag_t *slot = lag_slot(s, topic, (int32_t)partition);
+            if (!slot)
+                continue;
+            atomic_store(&slot->lag, (long long)json_integer_value(lag));
+            seen[slot - s->lags] = 1;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if (!seen[i])
+            atomic_store(&s->lags[i].lag, -1);
+    json_decref(root);
+}
