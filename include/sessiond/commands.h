@@ -20,4 +20,7 @@ int sd_cmd_run(int argc, char **argv);
 /* sessiond replay --from earliest|TIME : re-consumes the input into the store. */
 int sd_cmd_replay(int argc, char **argv);
 
+/* sessiond demo : the whole daemon on a generated workload, checked. */
+int sd_cmd_demo(int argc, char **argv);
+
 #endif

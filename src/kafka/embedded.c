@@ -15,8 +15,13 @@ sd_err_t sd_embedded_start(int brokers, sd_embedded_t **out, sd_error_t *err)
 {
     char why[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    /* The host client talks to nobody: silence its "no bootstrap" notice. */
-    if (rd_kafka_conf_set(conf, "log_level", "3", why, sizeof why) != RD_KAFKA_CONF_OK) {
+    /* The host client talks to nobody: silence its "no bootstrap" notice.
+     * The mock brokers' sockets take the host's settings: without Nagle,
+     * a response written in two parts is not held back ~40 ms for the
+     * client's delayed ACK. */
+    if (rd_kafka_conf_set(conf, "log_level", "3", why, sizeof why) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "socket.nagle.disable", "true", why, sizeof why) !=
+            RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);
         return sd_error_set(err, SD_ERR_FATAL, "embedded", "%s", why);
     }

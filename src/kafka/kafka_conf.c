@@ -38,6 +38,10 @@ sd_err_t sd_kafka_conf(const sd_kafka_settings_t *s, sd_kafka_role_t role,
     sd_err_t rc = SD_OK;
     if (s->brokers)
         rc = set(conf, "bootstrap.servers", s->brokers, err);
+    /* Each batch waits for a commit's answer: Nagle's algorithm would hold
+     * small requests back for the peer's delayed ACK (~40 ms). */
+    if (rc == SD_OK)
+        rc = set(conf, "socket.nagle.disable", "true", err);
     if (rc == SD_OK && s->embedded && role == SD_KAFKA_CONSUMER) {
         /* The mock cluster answers an empty fetch only after the full wait,
          * and holds its group for a dead member's whole session: keep both

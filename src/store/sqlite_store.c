@@ -35,11 +35,13 @@ static const char schema_sql[] =
     " last_change TEXT, last_cause TEXT, purge_at INTEGER NOT NULL,"
     " expiry_unsent INTEGER NOT NULL DEFAULT 0"
     ") WITHOUT ROWID;"
+    /* Only what sessiond's own queries use: every index costs each write
+     * two seeks, and nobody else queries this file. */
     "CREATE INDEX IF NOT EXISTS sessions_short_id ON sessions(short_id);"
-    "CREATE INDEX IF NOT EXISTS sessions_task_type ON sessions(task_type);"
-    "CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status);"
-    "CREATE INDEX IF NOT EXISTS sessions_created_at ON sessions(created_at);"
-    "CREATE INDEX IF NOT EXISTS sessions_user_id ON sessions(user_id);"
+    "DROP INDEX IF EXISTS sessions_task_type;"
+    "DROP INDEX IF EXISTS sessions_status;"
+    "DROP INDEX IF EXISTS sessions_created_at;"
+    "DROP INDEX IF EXISTS sessions_user_id;"
     "CREATE INDEX IF NOT EXISTS sessions_updated_at ON sessions(updated_at);"
     "CREATE INDEX IF NOT EXISTS sessions_purge_at ON sessions(purge_at);"
     "CREATE TABLE IF NOT EXISTS saves ("
@@ -661,14 +663,27 @@ static sd_err_t prepare(sqlite_store_t *s, sd_error_t *err)
     } all[] = {
         {&s->load, "SELECT " ROW_COLUMNS " FROM sessions WHERE task_id = ?1"},
         {&s->save_row,
-         "INSERT OR REPLACE INTO sessions (task_id, short_id, task_type, user_id, metadata,"
+         /* An upsert, not INSERT OR REPLACE: only the indexes of columns
+          * that changed are touched, and the kept change stays unless this
+          * write published one. */
+         "INSERT INTO sessions (task_id, short_id, task_type, user_id, metadata,"
          " created_at, created_by, status, status_at, status_by, removed_reason, removed_by,"
          " removed_at, removed_topic, removed_partition, removed_offset, updated_at, live,"
          " version, last_change, last_cause, purge_at, expiry_unsent) VALUES (?1, ?2, ?3, ?4,"
-         " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
-         " COALESCE(?20, (SELECT last_change FROM sessions WHERE task_id = ?1)),"
-         " COALESCE(?21, (SELECT last_cause FROM sessions WHERE task_id = ?1)), ?22,"
-         " COALESCE(?23, (SELECT expiry_unsent FROM sessions WHERE task_id = ?1), 0))"},
+         " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,"
+         " COALESCE(?23, 0)) ON CONFLICT (task_id) DO UPDATE SET short_id = excluded.short_id,"
+         " task_type = excluded.task_type, user_id = excluded.user_id,"
+         " metadata = excluded.metadata, created_at = excluded.created_at,"
+         " created_by = excluded.created_by, status = excluded.status,"
+         " status_at = excluded.status_at, status_by = excluded.status_by,"
+         " removed_reason = excluded.removed_reason, removed_by = excluded.removed_by,"
+         " removed_at = excluded.removed_at, removed_topic = excluded.removed_topic,"
+         " removed_partition = excluded.removed_partition,"
+         " removed_offset = excluded.removed_offset, updated_at = excluded.updated_at,"
+         " live = excluded.live, version = excluded.version,"
+         " last_change = COALESCE(excluded.last_change, last_change),"
+         " last_cause = COALESCE(excluded.last_cause, last_cause),"
+         " purge_at = excluded.purge_at, expiry_unsent = COALESCE(?23, expiry_unsent)"},
         {&s->load_mark,
          "SELECT saved_at, saved_by, topic, partition, offset FROM saves WHERE short_id = ?1"},
         {&s->save_mark,
@@ -749,7 +764,8 @@ sd_err_t sd_sqlite_store_open(const sd_store_config_t *cfg, const char *path,
     sqlite3_busy_timeout(s->db, cfg->timeout_ms);
     /* WAL: readers never block the writer; NORMAL sync is durable in WAL
      * mode across process crashes (a power loss may drop the last commit). */
-    sd_err_t rc = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", err);
+    sd_err_t rc = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                          " PRAGMA cache_size=-16384;", err);
     if (rc == SD_OK) /* statements need the tables: a file is usable once open */
         rc = sqlite_ensure_schema(&s->base, err);
     if (rc != SD_OK) {

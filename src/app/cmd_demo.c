@@ -1,0 +1,396 @@
+/* sessiond demo: the whole daemon on one machine with nothing installed.
+ *
+ * An embedded broker, a SQLite store in a temporary directory (or
+ * --store), a seeded realistic workload published while the pipeline
+ * consumes it, a day that passes so the sweeper expires what it should,
+ * a summary, and the store checked against the reference model. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "sessiond/commands.h"
+#include "sessiond/config.h"
+#include "sessiond/log.h"
+#include "sessiond/pipeline.h"
+#include "sessiond/pipeline_cli.h"
+#include "sessiond/producer.h"
+#include "sessiond/workload.h"
+
+#define DAY_MS (INT64_C(24) * 3600 * 1000)
+#define PARTITION_BUDGET (4 * 1024 * 1024) /* the mock keeps 5 MiB per partition */
+
+static const char usage[] =
+    "usage: sessiond demo [--tasks N] [--seed S] [--store URI]\n"
+    "\n"
+    "Runs sessiond on this machine with nothing else: librdkafka's embedded\n"
+    "broker and a SQLite store in a temporary directory (or --store, which must\n"
+    "be empty).  Publishes a seeded, realistic workload (every task type,\n"
+    "shared short_ids, completions, failures, cancellations, saves,\n"
+    "regenerations, duplicates, reorders across partitions, a few invalid\n"
+    "events), processes it, lets a day pass so sessions expire, prints a\n"
+    "summary and checks the store against the reference model.\n"
+    "exit status: 0 the store matches the model, 1 it does not or a step\n"
+    "failed, 2 usage\n";
+
+typedef struct demo {
+    sd_pipeline_config_t cfg;
+    sd_store_t *store;
+    sd_pipeline_stats_t stats;
+    volatile sig_atomic_t *stop;
+    atomic_llong now; /* the pipeline's clock */
+    atomic_int finished; /* the pipeline returned: rc and err are set */
+    sd_err_t rc;
+    sd_error_t err;
+} demo_t;
+
+static int64_t demo_clock(void *arg) { return atomic_load((atomic_llong *)arg); }
+
+static void *run_pipeline(void *arg)
+{
+    demo_t *d = arg;
+    d->rc = sd_pipeline_run(&d->cfg, d->store, d->stop, &d->stats, &d->err);
+    atomic_store(&d->finished, 1);
+    return NULL;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Sends every line, keyed as producers do, every twentieth valid one twice
+ * (a producer's retry); *sent counts messages, *dups the second copies. */
+static sd_err_t publish(const sd_kafka_settings_t *kafka, const sd_workload_t *w, size_t *sent,
+                        size_t *dups, sd_error_t *err)
+{
+    sd_producer_t *producer = NULL;
+    sd_err_t rc = sd_producer_new(kafka, NULL, &producer, err);
+    for (size_t i = 0; rc == SD_OK && i < w->count; i++) {
+        const sd_workload_line_t *l = &w->lines[i];
+        int copies = l->valid && i % 20 == 0 ? 2 : 1;
+        for (int c = 0; rc == SD_OK && c < copies; c++)
+            rc = sd_producer_send(producer, "task-events", l->key, l->json, strlen(l->json),
+                                  NULL, 0, err);
+        *sent += (size_t)copies;
+        *dups += (size_t)copies - 1;
+    }
+    if (rc == SD_OK)
+        rc = sd_producer_flush(producer, 60000, err);
+    sd_producer_destroy(producer);
+    return rc;
+}
+
+static long processed(const sd_pipeline_stats_t *s)
+{
+    return atomic_load(&s->applied) + atomic_load(&s->unchanged) + atomic_load(&s->ignored) +
+           atomic_load(&s->dead_lettered);
+}
+
+/* Waits until every message sent went through the store, showing progress
+ * (a live line on a terminal, a line every two seconds otherwise); *secs
+ * is the time from the first batch applied to the last. */
+static int wait_processed(demo_t *d, size_t sent, double *secs)
+{
+    int tty = isatty(STDOUT_FILENO);
+    double last_line = -2;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int started = 0; /* the clock starts with the first batch, once the group formed */
+    for (;;) {
+        long done = processed(&d->stats);
+        if (!started && done > 0) {
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            started = 1;
+        }
+        double t = seconds_since(&t0);
+        *secs = t;
+        int finished = done >= (long)sent;
+        if (tty || finished || t - last_line >= 2) {
+            printf("%s  %ld of %zu events processed (%.0f%%), %ld changes out, %.0f events/s%s",
+                   tty ? "\r" : "", done, sent, 100.0 * (double)done / (double)sent,
+                   atomic_load(&d->stats.changes), t > 0.1 ? (double)done / t : 0.0,
+                   tty && !finished ? "   " : "\n");
+            fflush(stdout);
+            last_line = t;
+        }
+        if (finished)
+            return 1;
+        if (*d->stop || atomic_load(&d->finished))
+            return 0;
+        sleep_ms(tty ? 100 : 200);
+    }
+}
+
+/* Valid lines parsed back into events: the model's input. */
+static sd_event_t *parse_valid(const sd_workload_t *w, size_t *n)
+{
+    sd_event_t *events = calloc(w->count + 1, sizeof *events);
+    *n = 0;
+    for (size_t i = 0; events && i < w->count; i++) {
+        sd_error_t err;
+        if (w->lines[i].valid &&
+            sd_event_parse(w->lines[i].json, strlen(w->lines[i].json), &events[*n], &err) == SD_OK)
+            (*n)++;
+    }
+    return events;
+}
+
+static int same_session(const sd_session_t *a, const sd_session_t *b)
+{
+#define SAME_STR(x, y) ((!(x) && !(y)) || ((x) && (y) && strcmp((x), (y)) == 0))
+    return SAME_STR(a->task_id, b->task_id) && SAME_STR(a->short_id, b->short_id) &&
+           SAME_STR(a->task_type, b->task_type) && SAME_STR(a->user_id, b->user_id) &&
+           a->status == b->status && a->created_at_ms == b->created_at_ms &&
+           a->updated_at_ms == b->updated_at_ms;
+#undef SAME_STR
+}
+
+/* 1 when the store's visible sessions at now are the model's. */
+static int check_model(sd_store_t *store, const sd_model_result_t *model, int64_t now,
+                       char *why, size_t cap)
+{
+    sd_session_list_t list;
+    sd_error_t err;
+    if (sd_store_list_all(store, now, &list, &err) != SD_OK) {
+        snprintf(why, cap, "cannot read the store: %s", err.message);
+        return 0;
+    }
+    int ok = list.count == model->count;
+    if (!ok)
+        snprintf(why, cap, "the store has %zu visible sessions, the model %zu", list.count,
+                 model->count);
+    for (size_t i = 0; ok && i < list.count; i++) {
+        const sd_session_t *want = sd_model_find(model, list.items[i].task_id);
+        if (!want || !same_session(&list.items[i], want)) {
+            snprintf(why, cap, "session %s differs from the model", list.items[i].task_id);
+            ok = 0;
+        }
+    }
+    sd_session_list_free(&list);
+    return ok;
+}
+
+static void print_summary(demo_t *d, size_t sent, size_t dups, size_t invalid, double secs,
+                          int64_t now)
+{
+    const sd_pipeline_stats_t *s = &d->stats;
+    printf("\n  %-22s %10zu  (%zu duplicates, %zu invalid)\n", "events in", sent, dups, invalid);
+    printf("  %-22s %10ld\n", "dead-lettered", atomic_load(&s->dead_lettered));
+    printf("  %-22s %10ld\n", "sessions created", atomic_load(&s->changes_by_type[SD_CHANGE_CREATED]));
+    printf("  %-22s %10ld\n", "status changes",
+           atomic_load(&s->changes_by_type[SD_CHANGE_STATUS_CHANGED]));
+    printf("  %-22s %10ld\n", "sessions removed", atomic_load(&s->changes_by_type[SD_CHANGE_REMOVED]));
+    printf("  %-22s %10ld  (the day after)\n", "sessions expired",
+           atomic_load(&s->changes_by_type[SD_CHANGE_EXPIRED]));
+    printf("  %-22s %10ld\n", "changes out", atomic_load(&s->changes));
+    long batches = atomic_load(&s->batches);
+    printf("  %-22s %10ld  (%.0f events each)\n", "batches", batches,
+           batches ? (double)sent / (double)batches : 0.0);
+    printf("  %-22s %10.0f  events/s (%.1f s)\n", "throughput", (double)sent / secs, secs);
+    sd_type_count_t *counts;
+    size_t n;
+    sd_error_t err;
+    if (sd_store_count_by_type(d->store, now, &counts, &n, &err) == SD_OK) {
+        printf("  live sessions by type\n");
+        for (size_t i = 0; i < n; i++)
+            printf("    %-20s %10lld\n", counts[i].task_type, (long long)counts[i].live);
+        free(counts);
+    }
+}
+
+static void remove_temp_store(const char *dir)
+{
+    static const char *const files[] = {"sessions.db", "sessions.db-wal", "sessions.db-shm"};
+    char path[600];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* An empty store only: the model knows nothing of what is already there,
+ * and a demo must not write into a store someone uses. */
+static sd_err_t open_empty_store(sd_store_config_t *cfg, int64_t now, sd_store_t **out,
+                                 sd_error_t *err)
+{
+    sd_err_t rc = sd_store_open(cfg, out, err);
+    if (rc == SD_OK)
+        rc = sd_store_ensure_schema(*out, err);
+    sd_session_list_t all;
+    if (rc == SD_OK && (rc = sd_store_list_all(*out, now, &all, err)) == SD_OK) {
+        if (all.count)
+            rc = sd_error_set(err, SD_ERR_INVALID, "store",
+                              "the demo needs an empty store, and this one has %zu sessions",
+                              all.count);
+        sd_session_list_free(&all);
+    }
+    if (rc != SD_OK) {
+        sd_store_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static sd_err_t start_broker(size_t bytes, sd_embedded_t **kafka, int *partitions,
+                             sd_error_t *err)
+{
+    *partitions = (int)(bytes / PARTITION_BUDGET) + 1;
+    if (*partitions < 8)
+        *partitions = 8;
+    sd_err_t rc = sd_embedded_start(3, kafka, err);
+    const char *topics[] = {"task-events", "session-changes", "task-events.dlq"};
+    for (size_t i = 0; rc == SD_OK && i < 3; i++)
+        rc = sd_embedded_create_topic(*kafka, topics[i], *partitions, err);
+    return rc;
+}
+
+int sd_cmd_demo(int argc, char **argv)
+{
+    int64_t tasks = 20000, seed = 1;
+    sd_store_config_t store_cfg = {0};
+    const sd_option_t opts[] = {
+        {"tasks", SD_OPT_INT, &tasks, "N", "tasks in the workload (default 20000)", NULL},
+        {"seed", SD_OPT_INT, &seed, "S", "the workload's seed (default 1): same seed, same events",
+         NULL},
+        SD_STORE_OPTIONS(&store_cfg),
+    };
+    sd_error_t err = {0};
+    size_t n_pos;
+    int help;
+    if (sd_options_parse(opts, sizeof opts / sizeof opts[0], NULL, argc, argv, usage, NULL, 0,
+                         &n_pos, &help, &err) != SD_OK ||
+        (tasks < 1 && sd_error_set(&err, SD_ERR_INVALID, "tasks", "--tasks must be at least 1"))) {
+        fprintf(stderr, "sessiond demo: %s\n", err.message);
+        return 2;
+    }
+    if (help)
+        return 0;
+    sd_log_set_level(SD_LOG_ERROR); /* the demo shows its own progress */
+
+    char dir[] = "/tmp/sessiond-demo-XXXXXX", uri[600];
+    int temp = !store_cfg.uri;
+    if (temp) {
+        if (!mkdtemp(dir)) {
+            perror("sessiond demo: cannot create a temporary directory");
+            return 1;
+        }
+        snprintf(uri, sizeof uri, "sqlite:%s/sessions.db", dir);
+        store_cfg.uri = uri;
+    }
+    int64_t ttl = store_cfg.session_ttl_ms ? store_cfg.session_ttl_ms : SD_STORE_DEFAULT_TTL_MS;
+    int64_t now = sd_config_now_ms();
+
+    int status = 1, partitions = 0;
+    sd_workload_t w = {0};
+    sd_embedded_t *kafka = NULL;
+    sd_event_t *events = NULL;
+    size_t n_events = 0, bytes = 0, invalid = 0, sent = 0, dups = 0;
+    sd_model_result_t before = {0}, after = {0};
+    demo_t d = {.store = NULL};
+    sd_workload_params_t wp = {.seed = (uint64_t)seed, .tasks = (size_t)tasks, .now_ms = now,
+                               .ttl_ms = ttl, .invalid_percent = 1, .id_prefix = ""};
+    if (sd_workload_generate(&wp, &w, &err) != SD_OK)
+        goto fail;
+    for (size_t i = 0; i < w.count; i++) {
+        bytes += strlen(w.lines[i].json) + 100; /* with the record's overhead */
+        invalid += !w.lines[i].valid;
+    }
+    if (!(events = parse_valid(&w, &n_events)) ||
+        sd_model_visible(events, n_events, now, ttl, &before) != 0 ||
+        sd_model_visible(events, n_events, now + DAY_MS, ttl, &after) != 0) {
+        sd_error_set(&err, SD_ERR_NOMEM, "", "out of memory for the reference model");
+        goto fail;
+    }
+    if (start_broker(bytes, &kafka, &partitions, &err) != SD_OK ||
+        open_empty_store(&store_cfg, now, &d.store, &err) != SD_OK)
+        goto fail;
+    char masked[600];
+    sd_log_mask_url(store_cfg.uri, masked, sizeof masked);
+    printf("sessiond demo: %lld tasks (seed %lld), %zu events, embedded broker with %d "
+           "partitions, store %s\n",
+           (long long)tasks, (long long)seed, w.count, partitions, masked);
+
+    static const char *const inputs[] = {"task-events"};
+    atomic_store(&d.now, now);
+    d.cfg = (sd_pipeline_config_t){
+        .kafka = {sd_embedded_bootstraps(kafka), NULL, 0, 1},
+        .group = "sessiond-demo", .inputs = inputs, .n_inputs = 1,
+        .output_topic = "session-changes", .dlq_topic = "task-events.dlq",
+        .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = 1000, .batch_ms = 20,
+        .backoff_max_ms = 5000, .now_ms = demo_clock, .clock_arg = &d.now,
+        .sweep_interval_ms = 250};
+    d.stop = sd_pipeline_cli_trap_signals();
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, run_pipeline, &d) != 0) {
+        sd_error_set(&err, SD_ERR_FATAL, "", "cannot start the pipeline's thread");
+        goto fail;
+    }
+    double secs = 0;
+    sd_err_t rc = publish(&d.cfg.kafka, &w, &sent, &dups, &err);
+    int ok = rc == SD_OK && wait_processed(&d, sent, &secs);
+
+    /* A day passes: what reached its TTL is expired by the sweeper. */
+    long expected = (long)before.count - (long)after.count;
+    if (ok) {
+        printf("  a day passes: %ld sessions reach their TTL\n", expected);
+        atomic_store(&d.now, now + DAY_MS);
+        for (int i = 0; i < 600 && atomic_load(&d.stats.expired) < expected && !*d.stop &&
+                        !atomic_load(&d.finished);
+             i++)
+            sleep_ms(100);
+    }
+    *d.stop = 1;
+    pthread_join(thread, NULL);
+    if (rc != SD_OK || d.rc != SD_OK) {
+        if (d.rc != SD_OK)
+            err = d.err;
+        goto fail;
+    }
+    if (!ok) {
+        fprintf(stderr, "sessiond demo: interrupted\n");
+        goto out;
+    }
+    print_summary(&d, sent, dups, invalid, secs, now + DAY_MS);
+    char why[640];
+    int matches = check_model(d.store, &after, now + DAY_MS, why, sizeof why);
+    if (matches && atomic_load(&d.stats.expired) != expected) {
+        snprintf(why, sizeof why, "%ld sessions expired, the model says %ld",
+                 atomic_load(&d.stats.expired), expected);
+        matches = 0;
+    }
+    if (matches)
+        printf("\nverdict: the store matches the reference model (%zu visible sessions)\n",
+               after.count);
+    else
+        printf("\nverdict: MISMATCH: %s\n", why);
+    status = matches ? 0 : 1;
+    goto out;
+fail:
+    fprintf(stderr, "sessiond demo: %s\n", err.message);
+out:
+    sd_model_result_free(&before);
+    sd_model_result_free(&after);
+    for (size_t i = 0; i < n_events; i++)
+        sd_event_clear(&events[i]);
+    free(events);
+    sd_store_close(d.store);
+    sd_embedded_stop(kafka);
+    sd_workload_free(&w);
+    if (temp)
+        remove_temp_store(dir);
+    return status;
+}
