@@ -23,4 +23,7 @@ int sd_cmd_replay(int argc, char **argv);
 /* sessiond demo : the whole daemon on a generated workload, checked. */
 int sd_cmd_demo(int argc, char **argv);
 
+/* sessiond bench : throughput, latency and memory on this machine. */
+int sd_cmd_bench(int argc, char **argv);
+
 #endif

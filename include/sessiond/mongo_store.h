@@ -13,7 +13,8 @@ typedef struct sd_mongo_store {
     mongoc_collection_t *sessions;
     mongoc_collection_t *markers;
     mongoc_write_concern_t *wc;
-    uint64_t commands;
+    uint64_t commands;  /* sent (command monitoring) */
+    uint64_t documents; /* written, from the write commands' replies */
     char hosts[256];
     char user[128];
     char database[128];

@@ -115,7 +115,14 @@ sd_err_t sd_store_count_by_type(sd_store_t *store, int64_t now_ms, sd_type_count
 
 sd_err_t sd_store_ping(sd_store_t *store, sd_error_t *err);
 
-/* Commands sent to the server so far (MongoDB; 0 for SQLite). */
+/* What a server store did so far (MongoDB; zeros for SQLite): commands
+ * sent, counted by the driver's command monitoring, and documents the
+ * write commands changed. */
+typedef struct sd_store_io {
+    uint64_t round_trips;
+    uint64_t documents_written;
+} sd_store_io_t;
+sd_store_io_t sd_store_io(const sd_store_t *store);
 uint64_t sd_store_round_trips(const sd_store_t *store);
 
 /* Containers. */

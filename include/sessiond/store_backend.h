@@ -18,7 +18,7 @@ typedef struct sd_store_ops {
     sd_err_t (*count_by_type)(sd_store_t *s, int64_t now_ms, sd_type_count_t **out,
                               size_t *n, sd_error_t *err);
     sd_err_t (*ping)(sd_store_t *s, sd_error_t *err);
-    uint64_t (*round_trips)(const sd_store_t *s); /* NULL: none */
+    sd_store_io_t (*io)(const sd_store_t *s); /* NULL: not counted */
     void (*close)(sd_store_t *s);
 } sd_store_ops_t;
 

@@ -10,6 +10,7 @@ typedef struct command {
 } command_t;
 
 static const command_t commands[] = {
+    {"bench", sd_cmd_bench, "measure the core, the store and the pipeline on this machine"},
     {"demo", sd_cmd_demo, "see it work: embedded broker, SQLite, a workload, a checked result"},
     {"run", sd_cmd_run, "the daemon: Kafka events in, sessions in the store, changes out"},
     {"replay", sd_cmd_replay, "re-consume the input topics into the store, then stop"},

@@ -831,6 +831,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
             break;
         sd_outgoing_t *msgs;
         size_t n_msgs, n_changes;
+        int64_t collected = monotonic_us();
         if ((rc = apply_batch(&p, &msgs, &n_msgs, &n_changes, err)) != SD_OK)
             break;
         if (p.batch.count) {
@@ -842,6 +843,8 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
             if (atomic_load(&stats->transactions_aborted) == aborted)
                 count_changes(stats, msgs, n_changes);
             atomic_fetch_add(&stats->batches, 1);
+            if (cfg->on_batch)
+                cfg->on_batch(cfg->batch_arg, p.batch.count, monotonic_us() - collected);
         }
         sd_outgoing_free(msgs, n_msgs);
         batch_clear(&p.batch);

@@ -270,9 +270,10 @@ static sd_err_t mongo_ensure_schema(sd_store_t *base, sd_error_t *err)
     return rc == SD_OK ? create_indexes(s, s->markers, NULL, 0, "purge_at", NULL, err) : rc;
 }
 
-static uint64_t mongo_round_trips(const sd_store_t *base)
+static sd_store_io_t mongo_io(const sd_store_t *base)
 {
-    return ((const sd_mongo_store_t *)base)->commands;
+    const sd_mongo_store_t *s = (const sd_mongo_store_t *)base;
+    return (sd_store_io_t){s->commands, s->documents};
 }
 
 static void mongo_close(sd_store_t *base)
@@ -294,7 +295,7 @@ static const sd_store_ops_t mongo_ops = {
     .sweep_ack = sd_mongo_sweep_ack,
     .count_by_type = mongo_count_by_type,
     .ping = mongo_ping,
-    .round_trips = mongo_round_trips,
+    .io = mongo_io,
     .close = mongo_close,
 };
 
@@ -302,6 +303,25 @@ static void on_command_started(const mongoc_apm_command_started_t *event)
 {
     sd_mongo_store_t *s = mongoc_apm_command_started_get_context(event);
     s->commands++;
+}
+
+/* Documents a write command changed, from its reply: insert and delete
+ * say n; update says nModified plus its upserts. */
+static void on_command_succeeded(const mongoc_apm_command_succeeded_t *event)
+{
+    sd_mongo_store_t *s = mongoc_apm_command_succeeded_get_context(event);
+    const char *name = mongoc_apm_command_succeeded_get_command_name(event);
+    const bson_t *reply = mongoc_apm_command_succeeded_get_reply(event);
+    int update = strcmp(name, "update") == 0;
+    if (!update && strcmp(name, "insert") != 0 && strcmp(name, "delete") != 0)
+        return;
+    bson_iter_t it, upserted;
+    if (bson_iter_init_find(&it, reply, update ? "nModified" : "n"))
+        s->documents += (uint64_t)bson_iter_as_int64(&it);
+    if (update && bson_iter_init_find(&it, reply, "upserted") && BSON_ITER_HOLDS_ARRAY(&it) &&
+        bson_iter_recurse(&it, &upserted))
+        while (bson_iter_next(&upserted))
+            s->documents++;
 }
 
 static void describe_hosts(sd_mongo_store_t *s, const mongoc_uri_t *uri)
@@ -356,6 +376,7 @@ sd_err_t sd_mongo_store_open(const sd_store_config_t *cfg, sd_store_t **out, sd_
     mongoc_client_set_error_api(s->client, MONGOC_ERROR_API_VERSION_2);
     mongoc_apm_callbacks_t *callbacks = mongoc_apm_callbacks_new();
     mongoc_apm_set_command_started_cb(callbacks, on_command_started);
+    mongoc_apm_set_command_succeeded_cb(callbacks, on_command_succeeded);
     mongoc_client_set_apm_callbacks(s->client, callbacks, s);
     mongoc_apm_callbacks_destroy(callbacks);
 

@@ -107,9 +107,14 @@ sd_err_t sd_store_ping(sd_store_t *store, sd_error_t *err)
     return store->ops->ping(store, err);
 }
 
+sd_store_io_t sd_store_io(const sd_store_t *store)
+{
+    return store->ops->io ? store->ops->io(store) : (sd_store_io_t){0, 0};
+}
+
 uint64_t sd_store_round_trips(const sd_store_t *store)
 {
-    return store->ops->round_trips ? store->ops->round_trips(store) : 0;
+    return sd_store_io(store).round_trips;
 }
 
 sd_err_t sd_type_count_add(sd_type_count_t **counts, size_t *n, const char *task_type,

@@ -1,0 +1,520 @@
+/* sessiond bench: what one machine does, in one run.
+ *
+ *   core      parse + validate + rules + change JSON, one thread
+ *   store     the store's own batch apply of the same events
+ *   pipeline  embedded broker -> store -> output topic, with batch latency
+ *   memory    peak RSS of the whole run
+ *   MongoDB   round trips and documents written per 1,000 events
+ *
+ * The workload is generated in chunks of CHUNK_TASKS tasks (each with its
+ * own id prefix, so chunks never touch each other's sessions): memory stays
+ * flat whatever --events is. */
+#define _POSIX_C_SOURCE 200809L
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sessiond/commands.h"
+#include "sessiond/config.h"
+#include "sessiond/log.h"
+#include "sessiond/pipeline.h"
+#include "sessiond/producer.h"
+#include "sessiond/store_backend.h"
+#include "sessiond/workload.h"
+
+#define CHUNK_TASKS 2500
+#define BATCH 1000
+#define WINDOW 100000 /* messages published ahead of the pipeline: the mock keeps 5 MiB */
+
+static const char usage[] =
+    "usage: sessiond bench [--events N] [--store URI] [--json]\n"
+    "\n"
+    "Measures, on this machine and in one run: the core (parse, validate, rules,\n"
+    "change JSON) on one thread; the store's own batch apply (the ceiling);\n"
+    "the whole pipeline from the embedded broker through the store to the\n"
+    "output topic, with batch latency; peak memory; and for MongoDB the round\n"
+    "trips and documents written per 1,000 events.  The default store is SQLite\n"
+    "in a temporary directory; --store mongodb://… uses new collections named\n"
+    "bench_<pid>_* (left in place afterwards).\n"
+    "exit status: 0 measured, 1 a step failed, 2 usage\n";
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- the workload, chunk by chunk ---- */
+
+typedef struct chunks {
+    int64_t now, ttl;
+    size_t index;
+    char prefix[32];
+} chunks_t;
+
+static sd_err_t next_chunk(chunks_t *c, sd_workload_t *w, sd_error_t *err)
+{
+    snprintf(c->prefix, sizeof c->prefix, "b%zu-", c->index);
+    sd_workload_params_t p = {.seed = 1000 + c->index, .tasks = CHUNK_TASKS, .now_ms = c->now,
+                              .ttl_ms = c->ttl, .invalid_percent = 0, .id_prefix = c->prefix};
+    c->index++;
+    return sd_workload_generate(&p, w, err);
+}
+
+/* The chunk's events parsed, as the store's items; *events owns them. */
+static sd_err_t parse_chunk(const sd_workload_t *w, sd_event_t **events, sd_store_item_t **items,
+                            size_t *n, sd_error_t *err)
+{
+    *events = calloc(w->count + 1, sizeof **events);
+    *items = calloc(w->count + 1, sizeof **items);
+    *n = 0;
+    if (!*events || !*items)
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for a chunk");
+    for (size_t i = 0; i < w->count; i++) {
+        sd_err_t rc = sd_event_parse(w->lines[i].json, strlen(w->lines[i].json), &(*events)[*n], err);
+        if (rc != SD_OK)
+            return rc;
+        (*items)[*n] = (sd_store_item_t){sd_rules_intent(&(*events)[*n]), "task-events", 0,
+                                         (int64_t)*n};
+        (*n)++;
+    }
+    return SD_OK;
+}
+
+static void free_chunk(sd_event_t *events, sd_store_item_t *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sd_event_clear(&events[i]);
+    free(events);
+    free(items);
+}
+
+/* ---- (a) core ---- */
+
+/* One event through the rules to its change's JSON.  Events other than
+ * creates meet a session created just before them, so that each one
+ * publishes a change as it would in the store. */
+static sd_err_t core_one(const char *line, size_t *changes, sd_error_t *err)
+{
+    sd_event_t ev;
+    sd_err_t rc = sd_event_parse(line, strlen(line), &ev, err);
+    if (rc != SD_OK)
+        return rc;
+    sd_intent_t in = sd_rules_intent(&ev);
+    if (in.kind != SD_INTENT_IGNORE && in.kind != SD_INTENT_SAVE) {
+        sd_state_t st = {.task_id = ev.task_id};
+        if (in.kind != SD_INTENT_CREATE)
+            st = (sd_state_t){.task_id = ev.task_id, .has_create = 1, .created_by = "c",
+                              .created_at = ev.occurred_at_ms - 1, .short_id = "s",
+                              .task_type = ev.task_type ? ev.task_type : "scenario_generation",
+                              .live = 1, .version = 1};
+        sd_origin_t origin = {ev.event_id, ev.occurred_at_ms, "task-events", 0, 0};
+        sd_emit_t emit;
+        sd_state_clock_t clock = {ev.occurred_at_ms, SD_STORE_DEFAULT_TTL_MS};
+        if (sd_state_apply(&st, &in, &origin, NULL, clock, &emit) && emit.emitted) {
+            sd_change_t change = sd_store_change_of(&st, &emit);
+            char *json;
+            size_t len;
+            if ((rc = sd_change_to_json(&change, &json, &len, err)) == SD_OK) {
+                free(json);
+                (*changes)++;
+            }
+        }
+    }
+    sd_event_clear(&ev);
+    return rc;
+}
+
+/* ---- (c) the pipeline ---- */
+
+typedef struct latencies {
+    int64_t *us;
+    size_t count, cap;
+    int started; /* the first batch waited for the group to form: not counted */
+} latencies_t;
+
+static void on_batch(void *arg, size_t events, int64_t micros)
+{
+    (void)events;
+    latencies_t *l = arg;
+    if (!l->started) {
+        l->started = 1;
+        return;
+    }
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 1024;
+        int64_t *grown = realloc(l->us, cap * sizeof *grown);
+        if (!grown)
+            return; /* a sample fewer */
+        l->us = grown;
+        l->cap = cap;
+    }
+    l->us[l->count++] = micros;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static double percentile_ms(latencies_t *l, double p)
+{
+    if (!l->count)
+        return 0;
+    qsort(l->us, l->count, sizeof *l->us, by_value);
+    size_t i = (size_t)(p * (double)(l->count - 1) + 0.5);
+    return (double)l->us[i] / 1000.0;
+}
+
+static int64_t fixed_clock(void *arg) { return *(const int64_t *)arg; }
+
+typedef struct pipeline_run {
+    sd_pipeline_config_t cfg;
+    sd_store_t *store;
+    sd_pipeline_stats_t stats;
+    volatile sig_atomic_t stop;
+    atomic_int finished;
+    sd_err_t rc;
+    sd_error_t err;
+} pipeline_run_t;
+
+static void *run_pipeline(void *arg)
+{
+    pipeline_run_t *r = arg;
+    r->rc = sd_pipeline_run(&r->cfg, r->store, &r->stop, &r->stats, &r->err);
+    atomic_store(&r->finished, 1);
+    return NULL;
+}
+
+static long processed(const sd_pipeline_stats_t *s)
+{
+    return atomic_load(&s->applied) + atomic_load(&s->unchanged) + atomic_load(&s->ignored) +
+           atomic_load(&s->dead_lettered);
+}
+
+/* ---- the run ---- */
+
+typedef struct results {
+    const char *store_kind;
+    size_t events;
+    double core_eps, store_eps, pipeline_eps, p50_ms, p99_ms;
+    sd_store_io_t io; /* during the store ceiling */
+    long rss_kib;
+} results_t;
+
+static sd_err_t measure_core(chunks_t c, size_t events, results_t *r, sd_error_t *err)
+{
+    size_t done = 0, changes = 0;
+    double busy = 0;
+    sd_err_t rc = SD_OK;
+    while (rc == SD_OK && done < events) {
+        sd_workload_t w = {0};
+        if ((rc = next_chunk(&c, &w, err)) != SD_OK)
+            break;
+        double t0 = now_s();
+        for (size_t i = 0; rc == SD_OK && i < w.count && done < events; i++, done++)
+            rc = core_one(w.lines[i].json, &changes, err);
+        busy += now_s() - t0;
+        sd_workload_free(&w);
+    }
+    r->core_eps = busy > 0 ? (double)done / busy : 0;
+    return rc;
+}
+
+static sd_err_t measure_store(chunks_t c, sd_store_t *store, size_t events, results_t *r,
+                              sd_error_t *err)
+{
+    size_t done = 0;
+    double busy = 0;
+    sd_store_io_t before = sd_store_io(store);
+    sd_err_t rc = SD_OK;
+    while (rc == SD_OK && done < events) {
+        sd_workload_t w = {0};
+        sd_event_t *evs = NULL;
+        sd_store_item_t *items = NULL;
+        size_t n = 0;
+        if ((rc = next_chunk(&c, &w, err)) == SD_OK)
+            rc = parse_chunk(&w, &evs, &items, &n, err);
+        for (size_t at = 0; rc == SD_OK && at < n && done < events;) {
+            size_t size = n - at < BATCH ? n - at : BATCH;
+            if (size > events - done)
+                size = events - done;
+            sd_apply_result_t result;
+            double t0 = now_s();
+            rc = sd_store_apply(store, items + at, size, c.now, &result, err);
+            busy += now_s() - t0;
+            if (rc == SD_OK)
+                sd_apply_result_free(&result);
+            at += size;
+            done += size;
+        }
+        free_chunk(evs, items, n);
+        sd_workload_free(&w);
+    }
+    sd_store_io_t after = sd_store_io(store);
+    r->io = (sd_store_io_t){after.round_trips - before.round_trips,
+                            after.documents_written - before.documents_written};
+    r->store_eps = busy > 0 ? (double)done / busy : 0;
+    return rc;
+}
+
+static sd_err_t publish_all(chunks_t c, const sd_kafka_settings_t *kafka, pipeline_run_t *run,
+                            size_t events, sd_error_t *err)
+{
+    sd_producer_t *producer = NULL;
+    sd_err_t rc = sd_producer_new(kafka, NULL, &producer, err);
+    size_t sent = 0;
+    while (rc == SD_OK && sent < events) {
+        sd_workload_t w = {0};
+        rc = next_chunk(&c, &w, err);
+        for (size_t i = 0; rc == SD_OK && i < w.count && sent < events; i++, sent++) {
+            while (sent - (size_t)processed(&run->stats) > WINDOW && !atomic_load(&run->finished))
+                sleep_ms(5);
+            const sd_workload_line_t *l = &w.lines[i];
+            rc = sd_producer_send(producer, "task-events", l->key, l->json, strlen(l->json), NULL,
+                                  0, err);
+        }
+        sd_workload_free(&w);
+    }
+    if (rc == SD_OK)
+        rc = sd_producer_flush(producer, 60000, err);
+    sd_producer_destroy(producer);
+    return rc;
+}
+
+static sd_err_t measure_pipeline(chunks_t c, sd_store_t *store, size_t events, results_t *r,
+                                 sd_error_t *err)
+{
+    sd_embedded_t *kafka = NULL;
+    sd_err_t rc = sd_embedded_start(3, &kafka, err);
+    const char *topics[] = {"task-events", "session-changes", "task-events.dlq"};
+    for (size_t i = 0; rc == SD_OK && i < 3; i++)
+        rc = sd_embedded_create_topic(kafka, topics[i], 8, err);
+    if (rc != SD_OK) {
+        sd_embedded_stop(kafka);
+        return rc;
+    }
+    static const char *const inputs[] = {"task-events"};
+    latencies_t lat = {0};
+    pipeline_run_t run = {.store = store};
+    int64_t now = c.now;
+    run.cfg = (sd_pipeline_config_t){
+        .kafka = {sd_embedded_bootstraps(kafka), NULL, 0, 1},
+        .group = "sessiond-bench", .inputs = inputs, .n_inputs = 1,
+        .output_topic = "session-changes", .dlq_topic = "task-events.dlq",
+        .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = BATCH, .batch_ms = 20,
+        .backoff_max_ms = 5000, .now_ms = fixed_clock, .clock_arg = &now,
+        .on_batch = on_batch, .batch_arg = &lat};
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, run_pipeline, &run) != 0) {
+        sd_embedded_stop(kafka);
+        return sd_error_set(err, SD_ERR_FATAL, "", "cannot start the pipeline's thread");
+    }
+    rc = publish_all(c, &run.cfg.kafka, &run, events, err);
+    /* The first batch waited for the group to form: the clock starts after it. */
+    double t0 = 0, t1 = 0;
+    long at_t0 = 0;
+    while (rc == SD_OK && !atomic_load(&run.finished)) {
+        long done = processed(&run.stats);
+        if (!t0 && done > 0) {
+            t0 = now_s();
+            at_t0 = done;
+        }
+        if (done >= (long)events) {
+            t1 = now_s();
+            break;
+        }
+        sleep_ms(2);
+    }
+    run.stop = 1;
+    pthread_join(thread, NULL);
+    if (rc == SD_OK && run.rc != SD_OK) {
+        *err = run.err;
+        rc = run.rc;
+    }
+    r->pipeline_eps = t1 > t0 ? (double)((long)events - at_t0) / (t1 - t0) : 0;
+    r->p50_ms = percentile_ms(&lat, 0.50);
+    r->p99_ms = percentile_ms(&lat, 0.99);
+    free(lat.us);
+    sd_embedded_stop(kafka);
+    return rc;
+}
+
+/* ---- the command ---- */
+
+static void machine(char *out, size_t cap)
+{
+    char model[256] = "unknown CPU", line[512];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0) {
+            const char *v = strchr(line, ':');
+            snprintf(model, sizeof model, "%.200s", v ? v + 2 : line);
+            model[strcspn(model, "\n")] = '\0';
+            break;
+        }
+    if (f)
+        fclose(f);
+    snprintf(out, cap, "%ld cores, %s", sysconf(_SC_NPROCESSORS_ONLN), model);
+}
+
+/* A fresh store for one phase: a file in dir, or a new collection. */
+static sd_err_t open_fresh(const sd_store_config_t *base, const char *dir, const char *phase,
+                           sd_store_t **out, sd_error_t *err)
+{
+    sd_store_config_t cfg = *base;
+    char uri[600], collection[64];
+    if (dir) {
+        snprintf(uri, sizeof uri, "sqlite:%s/%s.db", dir, phase);
+        cfg.uri = uri;
+    } else {
+        snprintf(collection, sizeof collection, "bench_%ld_%s", (long)getpid(), phase);
+        cfg.collection = collection;
+    }
+    sd_err_t rc = sd_store_open(&cfg, out, err);
+    if (rc == SD_OK && (rc = sd_store_ensure_schema(*out, err)) != SD_OK) {
+        sd_store_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static void remove_dir(const char *dir)
+{
+    static const char *const phases[] = {"ceiling", "pipeline"}, *const tails[] = {"", "-wal", "-shm"};
+    char path[600];
+    for (size_t p = 0; p < 2; p++)
+        for (size_t t = 0; t < 3; t++) {
+            snprintf(path, sizeof path, "%s/%s.db%s", dir, phases[p], tails[t]);
+            unlink(path);
+        }
+    rmdir(dir);
+}
+
+static void print_table(const results_t *r, const char *machine_text)
+{
+    printf("sessiond bench: %zu events, %s store, on %s\n\n", r->events, r->store_kind,
+           machine_text);
+    printf("  %-52s %12.0f events/s\n", "core: parse + validate + rules + change JSON (1 thread)",
+           r->core_eps);
+    printf("  %-52s %12.0f events/s\n", "store ceiling: the store's batch apply", r->store_eps);
+    if (r->pipeline_eps > 0)
+        printf("  %-52s %12.0f events/s\n", "pipeline: embedded broker -> store -> output topic",
+               r->pipeline_eps);
+    else
+        printf("  %-52s %21s\n", "pipeline: embedded broker -> store -> output topic",
+               "n/a: one batch only");
+    printf("  %-52s %9.1f ms / %.1f ms\n", "pipeline batch latency p50 / p99 (1,000 events)",
+           r->p50_ms, r->p99_ms);
+    printf("  %-52s %12.0f %%\n", "pipeline / store ceiling",
+           r->store_eps > 0 ? 100.0 * r->pipeline_eps / r->store_eps : 0.0);
+    printf("  %-52s %12.1f MiB\n", "peak RSS", (double)r->rss_kib / 1024.0);
+    if (strcmp(r->store_kind, "mongodb") == 0) {
+        printf("  %-52s %12.1f\n", "MongoDB round trips per 1,000 events",
+               1000.0 * (double)r->io.round_trips / (double)r->events);
+        printf("  %-52s %12.1f\n", "MongoDB documents written per 1,000 events",
+               1000.0 * (double)r->io.documents_written / (double)r->events);
+        printf("\n  Timings against a MongoDB stand-in (jongodb, an emulator) say nothing about\n"
+               "  MongoDB: there only round trips, documents written and correctness count.\n");
+    }
+}
+
+static int print_json(const results_t *r, const char *machine_text)
+{
+    double per = 1000.0 / (double)r->events;
+    json_t *o = json_pack("{s:s, s:I, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "store",
+                          r->store_kind, "events", (json_int_t)r->events, "machine", machine_text,
+                          "core_events_per_s", r->core_eps, "store_events_per_s", r->store_eps,
+                          "pipeline_events_per_s", r->pipeline_eps, "batch_p50_ms", r->p50_ms,
+                          "batch_p99_ms", r->p99_ms, "pipeline_over_store",
+                          r->store_eps > 0 ? r->pipeline_eps / r->store_eps : 0.0,
+                          "peak_rss_mib", (double)r->rss_kib / 1024.0);
+    if (o && strcmp(r->store_kind, "mongodb") == 0) {
+        json_object_set_new(o, "round_trips_per_1000", json_real((double)r->io.round_trips * per));
+        json_object_set_new(o, "documents_written_per_1000",
+                            json_real((double)r->io.documents_written * per));
+    }
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
+        return 1;
+    puts(text);
+    free(text);
+    return 0;
+}
+
+int sd_cmd_bench(int argc, char **argv)
+{
+    int64_t events = 200000;
+    int json = 0;
+    sd_store_config_t store_cfg = {0};
+    const sd_option_t opts[] = {
+        {"events", SD_OPT_INT, &events, "N", "events per measurement (default 200000)", NULL},
+        {"json", SD_OPT_FLAG, &json, NULL, "print one JSON object instead of the table", NULL},
+        SD_STORE_OPTIONS(&store_cfg),
+    };
+    sd_error_t err = {0};
+    size_t n_pos;
+    int help;
+    if (sd_options_parse(opts, sizeof opts / sizeof opts[0], NULL, argc, argv, usage, NULL, 0,
+                         &n_pos, &help, &err) != SD_OK ||
+        (events < 1 && sd_error_set(&err, SD_ERR_INVALID, "events", "--events must be at least 1")) ||
+        (store_cfg.uri && strncmp(store_cfg.uri, "mongodb", 7) != 0 &&
+         sd_error_set(&err, SD_ERR_INVALID, "store",
+                      "--store takes a mongodb:// URI; without it the bench uses SQLite in a "
+                      "temporary directory"))) {
+        fprintf(stderr, "sessiond bench: %s\n", err.message);
+        return 2;
+    }
+    if (help)
+        return 0;
+    sd_log_set_level(SD_LOG_ERROR);
+
+    char dir[] = "/tmp/sessiond-bench-XXXXXX", machine_text[320];
+    const char *files = NULL;
+    if (!store_cfg.uri) {
+        if (!mkdtemp(dir)) {
+            perror("sessiond bench: cannot create a temporary directory");
+            return 1;
+        }
+        files = dir;
+        store_cfg.uri = "sqlite:";
+    }
+    machine(machine_text, sizeof machine_text);
+    chunks_t chunks = {.now = sd_config_now_ms(), .ttl = SD_STORE_DEFAULT_TTL_MS};
+    results_t r = {.store_kind = files ? "sqlite" : "mongodb", .events = (size_t)events};
+    sd_store_t *ceiling = NULL, *piped = NULL;
+    sd_err_t rc = measure_core(chunks, r.events, &r, &err);
+    if (rc == SD_OK && (rc = open_fresh(&store_cfg, files, "ceiling", &ceiling, &err)) == SD_OK)
+        rc = measure_store(chunks, ceiling, r.events, &r, &err);
+    if (rc == SD_OK && (rc = open_fresh(&store_cfg, files, "pipeline", &piped, &err)) == SD_OK)
+        rc = measure_pipeline(chunks, piped, r.events, &r, &err);
+    sd_store_close(ceiling);
+    sd_store_close(piped);
+    if (files)
+        remove_dir(files);
+    if (rc != SD_OK) {
+        fprintf(stderr, "sessiond bench: %s\n", err.message);
+        return 1;
+    }
+    struct rusage usage_now;
+    getrusage(RUSAGE_SELF, &usage_now);
+    r.rss_kib = usage_now.ru_maxrss;
+    if (json)
+        return print_json(&r, machine_text);
+    print_table(&r, machine_text);
+    return 0;
+}
