@@ -75,6 +75,9 @@ typedef struct sd_pipeline_stats {
     atomic_int n_lags;
 } sd_pipeline_stats_t;
 
+/* Events that went through the store, whatever became of them. */
+long sd_stats_processed(const sd_pipeline_stats_t *s);
+
 /* Writer side. */
 void sd_stats_event(sd_pipeline_stats_t *s, const char *topic, int event_type);
 void sd_stats_dead_letter(sd_pipeline_stats_t *s, const char *reason);

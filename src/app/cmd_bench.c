@@ -199,12 +199,6 @@ static void *run_pipeline(void *arg)
     return NULL;
 }
 
-static long processed(const sd_pipeline_stats_t *s)
-{
-    return atomic_load(&s->applied) + atomic_load(&s->unchanged) + atomic_load(&s->ignored) +
-           atomic_load(&s->dead_lettered);
-}
-
 /* ---- the run ---- */
 
 typedef struct results {
@@ -281,7 +275,7 @@ static sd_err_t publish_all(chunks_t c, const sd_kafka_settings_t *kafka, pipeli
         sd_workload_t w = {0};
         rc = next_chunk(&c, &w, err);
         for (size_t i = 0; rc == SD_OK && i < w.count && sent < events; i++, sent++) {
-            while (sent - (size_t)processed(&run->stats) > WINDOW && !atomic_load(&run->finished))
+            while (sent - (size_t)sd_stats_processed(&run->stats) > WINDOW && !atomic_load(&run->finished))
                 sleep_ms(5);
             const sd_workload_line_t *l = &w.lines[i];
             rc = sd_producer_send(producer, "task-events", l->key, l->json, strlen(l->json), NULL,
@@ -328,7 +322,7 @@ static sd_err_t measure_pipeline(chunks_t c, sd_store_t *store, size_t events, r
     double t0 = 0, t1 = 0;
     long at_t0 = 0;
     while (rc == SD_OK && !atomic_load(&run.finished)) {
-        long done = processed(&run.stats);
+        long done = sd_stats_processed(&run.stats);
         if (!t0 && done > 0) {
             t0 = now_s();
             at_t0 = done;

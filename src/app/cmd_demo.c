@@ -93,12 +93,6 @@ static sd_err_t publish(const sd_kafka_settings_t *kafka, const sd_workload_t *w
     return rc;
 }
 
-static long processed(const sd_pipeline_stats_t *s)
-{
-    return atomic_load(&s->applied) + atomic_load(&s->unchanged) + atomic_load(&s->ignored) +
-           atomic_load(&s->dead_lettered);
-}
-
 /* Waits until every message sent went through the store, showing progress
  * (a live line on a terminal, a line every two seconds otherwise); *secs
  * is the time from the first batch applied to the last. */
@@ -110,7 +104,7 @@ static int wait_processed(demo_t *d, size_t sent, double *secs)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int started = 0; /* the clock starts with the first batch, once the group formed */
     for (;;) {
-        long done = processed(&d->stats);
+        long done = sd_stats_processed(&d->stats);
         if (!started && done > 0) {
             clock_gettime(CLOCK_MONOTONIC, &t0);
             started = 1;

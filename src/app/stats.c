@@ -22,6 +22,12 @@ static int topic_slot(sd_pipeline_stats_t *s, const char *topic)
     return n;
 }
 
+long sd_stats_processed(const sd_pipeline_stats_t *s)
+{
+    return atomic_load(&s->applied) + atomic_load(&s->unchanged) + atomic_load(&s->ignored) +
+           atomic_load(&s->dead_lettered);
+}
+
 void sd_stats_event(sd_pipeline_stats_t *s, const char *topic, int event_type)
 {
     int t = topic_slot(s, topic);
