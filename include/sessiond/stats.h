@@ -49,11 +49,9 @@ typedef struct sd_pipeline_stats {
     atomic_long events;        /* consumed */
     atomic_long applied;       /* changed the store */
     atomic_long unchanged;
-    atomic_long ignored;
     atomic_long ignored_by[SD_IGNORE_SCRAPING + 1]; /* by sd_ignore_t */
     atomic_long dead_lettered;
-    atomic_long changes;       /* produced, expiries included */
-    atomic_long changes_by_type[SD_CHANGE_EXPIRED + 1];
+    atomic_long changes_by_type[SD_CHANGE_EXPIRED + 1]; /* produced, expiries included */
     atomic_long expired;       /* session.expired produced by the sweeper */
     atomic_long sweep_errors;
     atomic_long store_errors[SD_ERR_FATAL + 1]; /* by class: transient, event, fatal */
@@ -77,6 +75,9 @@ typedef struct sd_pipeline_stats {
 
 /* Events that went through the store, whatever became of them. */
 long sd_stats_processed(const sd_pipeline_stats_t *s);
+/* Totals of the per-reason and per-type counts. */
+long sd_stats_ignored(const sd_pipeline_stats_t *s);
+long sd_stats_changes(const sd_pipeline_stats_t *s);
 
 /* Writer side. */
 void sd_stats_event(sd_pipeline_stats_t *s, const char *topic, int event_type);

@@ -115,7 +115,7 @@ static int wait_processed(demo_t *d, size_t sent, double *secs)
         if (tty || finished || t - last_line >= 2) {
             printf("%s  %ld of %zu events processed (%.0f%%), %ld changes out, %.0f events/s%s",
                    tty ? "\r" : "", done, sent, 100.0 * (double)done / (double)sent,
-                   atomic_load(&d->stats.changes), t > 0.1 ? (double)done / t : 0.0,
+                   sd_stats_changes(&d->stats), t > 0.1 ? (double)done / t : 0.0,
                    tty && !finished ? "   " : "\n");
             fflush(stdout);
             last_line = t;
@@ -189,7 +189,7 @@ static void print_summary(demo_t *d, size_t sent, size_t dups, size_t invalid, d
     printf("  %-22s %10ld\n", "sessions removed", atomic_load(&s->changes_by_type[SD_CHANGE_REMOVED]));
     printf("  %-22s %10ld  (the day after)\n", "sessions expired",
            atomic_load(&s->changes_by_type[SD_CHANGE_EXPIRED]));
-    printf("  %-22s %10ld\n", "changes out", atomic_load(&s->changes));
+    printf("  %-22s %10ld\n", "changes out", sd_stats_changes(s));
     long batches = atomic_load(&s->batches);
     printf("  %-22s %10ld  (%.0f events each)\n", "batches", batches,
            batches ? (double)sent / (double)batches : 0.0);

@@ -34,10 +34,10 @@ static void print_summary(const sd_pipeline_stats_t *s, int emit, long to_read)
     printf("  %-16s %ld of %ld\n", "events read", atomic_load(&s->events), to_read);
     printf("  %-16s %ld\n", "applied", atomic_load(&s->applied));
     printf("  %-16s %ld\n", "unchanged", atomic_load(&s->unchanged));
-    printf("  %-16s %ld\n", "ignored", atomic_load(&s->ignored));
+    printf("  %-16s %ld\n", "ignored", sd_stats_ignored(s));
     printf("  %-16s %ld%s\n", "dead-lettered", atomic_load(&s->dead_lettered),
            emit ? "" : " (invalid; not re-sent with --emit none)");
-    printf("  %-16s %ld\n", "changes emitted", atomic_load(&s->changes));
+    printf("  %-16s %ld\n", "changes emitted", sd_stats_changes(s));
     fflush(stdout);
 }
 

@@ -342,7 +342,6 @@ static size_t count_results(pipeline_t *p, const sd_store_item_t *items, const s
             atomic_fetch_add(&s->unchanged, 1);
             break;
         case SD_APPLY_IGNORED:
-            atomic_fetch_add(&s->ignored, 1);
             atomic_fetch_add(&s->ignored_by[items[k].intent.ignored], 1);
             break;
         }
@@ -618,7 +617,6 @@ static int replay_take(pipeline_t *p, const rd_kafka_message_t *m)
 
 static void count_changes(sd_pipeline_stats_t *s, const sd_outgoing_t *msgs, size_t n)
 {
-    atomic_fetch_add(&s->changes, (long)n);
     for (size_t i = 0; i < n; i++)
         atomic_fetch_add(&s->changes_by_type[msgs[i].change_type], 1);
 }
@@ -639,7 +637,6 @@ static sd_err_t sweep(pipeline_t *p, sd_error_t *err)
                                 p->cfg->delivery == SD_DELIVERY_EXACTLY_ONCE,
                                 p->cfg->output_topic, now_ms(p), SD_SWEEP_LIMIT, &published, &why);
     atomic_fetch_add(&p->stats->expired, (long)published);
-    atomic_fetch_add(&p->stats->changes, (long)published);
     atomic_fetch_add(&p->stats->changes_by_type[SD_CHANGE_EXPIRED], (long)published);
     int producer = rc != SD_OK && strcmp(why.field, "producer") == 0;
     if (rc == SD_ERR_FATAL && producer) {

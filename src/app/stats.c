@@ -22,9 +22,25 @@ static int topic_slot(sd_pipeline_stats_t *s, const char *topic)
     return n;
 }
 
+long sd_stats_ignored(const sd_pipeline_stats_t *s)
+{
+    long total = 0;
+    for (int why = 0; why <= SD_IGNORE_SCRAPING; why++)
+        total += atomic_load(&s->ignored_by[why]);
+    return total;
+}
+
+long sd_stats_changes(const sd_pipeline_stats_t *s)
+{
+    long total = 0;
+    for (int type = 0; type <= SD_CHANGE_EXPIRED; type++)
+        total += atomic_load(&s->changes_by_type[type]);
+    return total;
+}
+
 long sd_stats_processed(const sd_pipeline_stats_t *s)
 {
-    return atomic_load(&s->applied) + atomic_load(&s->unchanged) + atomic_load(&s->ignored) +
+    return atomic_load(&s->applied) + atomic_load(&s->unchanged) + sd_stats_ignored(s) +
            atomic_load(&s->dead_lettered);
 }
 
