@@ -11,18 +11,18 @@
  * flat whatever --events is. */
 #define _POSIX_C_SOURCE 200809L
 #include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "sessiond/clock.h"
 #include "sessiond/commands.h"
 #include "sessiond/config.h"
 #include "sessiond/log.h"
 #include "sessiond/pipeline.h"
+#include "sessiond/pipeline_thread.h"
 #include "sessiond/producer.h"
 #include "sessiond/store_backend.h"
 #include "sessiond/workload.h"
@@ -43,18 +43,7 @@ static const char usage[] =
     "bench_<pid>_* (left in place afterwards).\n"
     "exit status: 0 measured, 1 a step failed, 2 usage\n";
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
+static double now_s(void) { return (double)sd_monotonic_us() / 1e6; }
 
 /* ---- the workload, chunk by chunk ---- */
 
@@ -181,24 +170,6 @@ static double percentile_ms(latencies_t *l, double p)
 
 static int64_t fixed_clock(void *arg) { return *(const int64_t *)arg; }
 
-typedef struct pipeline_run {
-    sd_pipeline_config_t cfg;
-    sd_store_t *store;
-    sd_pipeline_stats_t stats;
-    volatile sig_atomic_t stop;
-    atomic_int finished;
-    sd_err_t rc;
-    sd_error_t err;
-} pipeline_run_t;
-
-static void *run_pipeline(void *arg)
-{
-    pipeline_run_t *r = arg;
-    r->rc = sd_pipeline_run(&r->cfg, r->store, &r->stop, &r->stats, &r->err);
-    atomic_store(&r->finished, 1);
-    return NULL;
-}
-
 /* ---- the run ---- */
 
 typedef struct results {
@@ -265,7 +236,7 @@ static sd_err_t measure_store(chunks_t c, sd_store_t *store, size_t events, resu
     return rc;
 }
 
-static sd_err_t publish_all(chunks_t c, const sd_kafka_settings_t *kafka, pipeline_run_t *run,
+static sd_err_t publish_all(chunks_t c, const sd_kafka_settings_t *kafka, sd_pipeline_thread_t *run,
                             size_t events, sd_error_t *err)
 {
     sd_producer_t *producer = NULL;
@@ -276,7 +247,7 @@ static sd_err_t publish_all(chunks_t c, const sd_kafka_settings_t *kafka, pipeli
         rc = next_chunk(&c, &w, err);
         for (size_t i = 0; rc == SD_OK && i < w.count && sent < events; i++, sent++) {
             while (sent - (size_t)sd_stats_processed(&run->stats) > WINDOW && !atomic_load(&run->finished))
-                sleep_ms(5);
+                sd_sleep_ms(5);
             const sd_workload_line_t *l = &w.lines[i];
             rc = sd_producer_send(producer, "task-events", l->key, l->json, strlen(l->json), NULL,
                                   0, err);
@@ -303,7 +274,7 @@ static sd_err_t measure_pipeline(chunks_t c, sd_store_t *store, size_t events, r
     }
     static const char *const inputs[] = {"task-events"};
     latencies_t lat = {0};
-    pipeline_run_t run = {.store = store};
+    sd_pipeline_thread_t run = {.store = store};
     int64_t now = c.now;
     run.cfg = (sd_pipeline_config_t){
         .kafka = {sd_embedded_bootstraps(kafka), NULL, 0, 1},
@@ -312,34 +283,19 @@ static sd_err_t measure_pipeline(chunks_t c, sd_store_t *store, size_t events, r
         .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = BATCH, .batch_ms = 20,
         .backoff_max_ms = 5000, .now_ms = fixed_clock, .clock_arg = &now,
         .on_batch = on_batch, .batch_arg = &lat};
-    pthread_t thread;
-    if (pthread_create(&thread, NULL, run_pipeline, &run) != 0) {
+    if ((rc = sd_pipeline_thread_start(&run, err)) != SD_OK) {
         sd_embedded_stop(kafka);
-        return sd_error_set(err, SD_ERR_FATAL, "", "cannot start the pipeline's thread");
+        return rc;
     }
     rc = publish_all(c, &run.cfg.kafka, &run, events, err);
-    /* The first batch waited for the group to form: the clock starts after it. */
-    double t0 = 0, t1 = 0;
-    long at_t0 = 0;
-    while (rc == SD_OK && !atomic_load(&run.finished)) {
-        long done = sd_stats_processed(&run.stats);
-        if (!t0 && done > 0) {
-            t0 = now_s();
-            at_t0 = done;
-        }
-        if (done >= (long)events) {
-            t1 = now_s();
-            break;
-        }
-        sleep_ms(2);
-    }
-    run.stop = 1;
-    pthread_join(thread, NULL);
-    if (rc == SD_OK && run.rc != SD_OK) {
-        *err = run.err;
-        rc = run.rc;
-    }
-    r->pipeline_eps = t1 > t0 ? (double)((long)events - at_t0) / (t1 - t0) : 0;
+    double secs = 0;
+    long first_batch = 0;
+    int all = rc == SD_OK &&
+              sd_pipeline_thread_wait(&run, (long)events, 2, NULL, NULL, &secs, &first_batch);
+    sd_err_t stopped = sd_pipeline_thread_stop(&run, rc == SD_OK ? err : &(sd_error_t){0});
+    if (rc == SD_OK)
+        rc = stopped;
+    r->pipeline_eps = all && secs > 0 ? (double)((long)events - first_batch) / secs : 0;
     r->p50_ms = percentile_ms(&lat, 0.50);
     r->p99_ms = percentile_ms(&lat, 0.99);
     free(lat.us);

@@ -5,19 +5,19 @@
  * consumes it, a day that passes so the sweeper expires what it should,
  * a summary, and the store checked against the reference model. */
 #define _POSIX_C_SOURCE 200809L
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "model.h"
+#include "sessiond/clock.h"
 #include "sessiond/commands.h"
 #include "sessiond/config.h"
 #include "sessiond/log.h"
 #include "sessiond/pipeline.h"
 #include "sessiond/pipeline_cli.h"
+#include "sessiond/pipeline_thread.h"
 #include "sessiond/producer.h"
 #include "sessiond/workload.h"
 
@@ -37,39 +37,7 @@ static const char usage[] =
     "exit status: 0 the store matches the model, 1 it does not or a step\n"
     "failed, 2 usage\n";
 
-typedef struct demo {
-    sd_pipeline_config_t cfg;
-    sd_store_t *store;
-    sd_pipeline_stats_t stats;
-    volatile sig_atomic_t *stop;
-    atomic_llong now; /* the pipeline's clock */
-    atomic_int finished; /* the pipeline returned: rc and err are set */
-    sd_err_t rc;
-    sd_error_t err;
-} demo_t;
-
 static int64_t demo_clock(void *arg) { return atomic_load((atomic_llong *)arg); }
-
-static void *run_pipeline(void *arg)
-{
-    demo_t *d = arg;
-    d->rc = sd_pipeline_run(&d->cfg, d->store, d->stop, &d->stats, &d->err);
-    atomic_store(&d->finished, 1);
-    return NULL;
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* Sends every line, keyed as producers do, every twentieth valid one twice
  * (a producer's retry); *sent counts messages, *dups the second copies. */
@@ -93,39 +61,26 @@ static sd_err_t publish(const sd_kafka_settings_t *kafka, const sd_workload_t *w
     return rc;
 }
 
-/* Waits until every message sent went through the store, showing progress
- * (a live line on a terminal, a line every two seconds otherwise); *secs
- * is the time from the first batch applied to the last. */
-static int wait_processed(demo_t *d, size_t sent, double *secs)
+/* Progress while the pipeline works: a live line on a terminal, a line
+ * every two seconds otherwise. */
+typedef struct progress {
+    const sd_pipeline_stats_t *stats;
+    size_t sent;
+    int tty;
+    double last_line;
+} progress_t;
+
+static void show_progress(void *arg, long done, double secs, int finished)
 {
-    int tty = isatty(STDOUT_FILENO);
-    double last_line = -2;
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int started = 0; /* the clock starts with the first batch, once the group formed */
-    for (;;) {
-        long done = sd_stats_processed(&d->stats);
-        if (!started && done > 0) {
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            started = 1;
-        }
-        double t = seconds_since(&t0);
-        *secs = t;
-        int finished = done >= (long)sent;
-        if (tty || finished || t - last_line >= 2) {
-            printf("%s  %ld of %zu events processed (%.0f%%), %ld changes out, %.0f events/s%s",
-                   tty ? "\r" : "", done, sent, 100.0 * (double)done / (double)sent,
-                   sd_stats_changes(&d->stats), t > 0.1 ? (double)done / t : 0.0,
-                   tty && !finished ? "   " : "\n");
-            fflush(stdout);
-            last_line = t;
-        }
-        if (finished)
-            return 1;
-        if (*d->stop || atomic_load(&d->finished))
-            return 0;
-        sleep_ms(tty ? 100 : 200);
-    }
+    progress_t *p = arg;
+    if (!p->tty && !finished && secs - p->last_line < 2)
+        return;
+    printf("%s  %ld of %zu events processed (%.0f%%), %ld changes out, %.0f events/s%s",
+           p->tty ? "\r" : "", done, p->sent, 100.0 * (double)done / (double)p->sent,
+           sd_stats_changes(p->stats), secs > 0.1 ? (double)done / secs : 0.0,
+           p->tty && !finished ? "   " : "\n");
+    fflush(stdout);
+    p->last_line = secs;
 }
 
 /* Valid lines parsed back into events: the model's input. */
@@ -177,10 +132,9 @@ static int check_model(sd_store_t *store, const sd_model_result_t *model, int64_
     return ok;
 }
 
-static void print_summary(demo_t *d, size_t sent, size_t dups, size_t invalid, double secs,
-                          int64_t now)
+static void print_summary(const sd_pipeline_stats_t *s, sd_store_t *store, size_t sent,
+                          size_t dups, size_t invalid, double secs, int64_t now)
 {
-    const sd_pipeline_stats_t *s = &d->stats;
     printf("\n  %-22s %10zu  (%zu duplicates, %zu invalid)\n", "events in", sent, dups, invalid);
     printf("  %-22s %10ld\n", "dead-lettered", atomic_load(&s->dead_lettered));
     printf("  %-22s %10ld\n", "sessions created", atomic_load(&s->changes_by_type[SD_CHANGE_CREATED]));
@@ -197,7 +151,7 @@ static void print_summary(demo_t *d, size_t sent, size_t dups, size_t invalid, d
     sd_type_count_t *counts;
     size_t n;
     sd_error_t err;
-    if (sd_store_count_by_type(d->store, now, &counts, &n, &err) == SD_OK) {
+    if (sd_store_count_by_type(store, now, &counts, &n, &err) == SD_OK) {
         printf("  live sessions by type\n");
         for (size_t i = 0; i < n; i++)
             printf("    %-20s %10lld\n", counts[i].task_type, (long long)counts[i].live);
@@ -294,7 +248,8 @@ int sd_cmd_demo(int argc, char **argv)
     sd_event_t *events = NULL;
     size_t n_events = 0, bytes = 0, invalid = 0, sent = 0, dups = 0;
     sd_model_result_t before = {0}, after = {0};
-    demo_t d = {.store = NULL};
+    sd_pipeline_thread_t d = {.store = NULL};
+    atomic_llong clock_now = now; /* the pipeline's: a day passes on it */
     sd_workload_params_t wp = {.seed = (uint64_t)seed, .tasks = (size_t)tasks, .now_ms = now,
                                .ttl_ms = ttl, .invalid_percent = 1, .id_prefix = ""};
     if (sd_workload_generate(&wp, &w, &err) != SD_OK)
@@ -319,46 +274,39 @@ int sd_cmd_demo(int argc, char **argv)
            (long long)tasks, (long long)seed, w.count, partitions, masked);
 
     static const char *const inputs[] = {"task-events"};
-    atomic_store(&d.now, now);
     d.cfg = (sd_pipeline_config_t){
         .kafka = {sd_embedded_bootstraps(kafka), NULL, 0, 1},
         .group = "sessiond-demo", .inputs = inputs, .n_inputs = 1,
         .output_topic = "session-changes", .dlq_topic = "task-events.dlq",
         .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = 1000, .batch_ms = 20,
-        .backoff_max_ms = 5000, .now_ms = demo_clock, .clock_arg = &d.now,
+        .backoff_max_ms = 5000, .now_ms = demo_clock, .clock_arg = &clock_now,
         .sweep_interval_ms = 250};
     d.stop = sd_pipeline_cli_trap_signals();
-    pthread_t thread;
-    if (pthread_create(&thread, NULL, run_pipeline, &d) != 0) {
-        sd_error_set(&err, SD_ERR_FATAL, "", "cannot start the pipeline's thread");
+    if (sd_pipeline_thread_start(&d, &err) != SD_OK)
         goto fail;
-    }
     double secs = 0;
     sd_err_t rc = publish(&d.cfg.kafka, &w, &sent, &dups, &err);
-    int ok = rc == SD_OK && wait_processed(&d, sent, &secs);
+    progress_t progress = {&d.stats, sent, isatty(STDOUT_FILENO), -2};
+    int ok = rc == SD_OK && sd_pipeline_thread_wait(&d, (long)sent, progress.tty ? 100 : 200,
+                                                    show_progress, &progress, &secs, NULL);
 
     /* A day passes: what reached its TTL is expired by the sweeper. */
     long expected = (long)before.count - (long)after.count;
     if (ok) {
         printf("  a day passes: %ld sessions reach their TTL\n", expected);
-        atomic_store(&d.now, now + DAY_MS);
+        atomic_store(&clock_now, now + DAY_MS);
         for (int i = 0; i < 600 && atomic_load(&d.stats.expired) < expected && !*d.stop &&
                         !atomic_load(&d.finished);
              i++)
-            sleep_ms(100);
+            sd_sleep_ms(100);
     }
-    *d.stop = 1;
-    pthread_join(thread, NULL);
-    if (rc != SD_OK || d.rc != SD_OK) {
-        if (d.rc != SD_OK)
-            err = d.err;
+    if (sd_pipeline_thread_stop(&d, &err) != SD_OK || rc != SD_OK)
         goto fail;
-    }
     if (!ok) {
         fprintf(stderr, "sessiond demo: interrupted\n");
         goto out;
     }
-    print_summary(&d, sent, dups, invalid, secs, now + DAY_MS);
+    print_summary(&d.stats, d.store, sent, dups, invalid, secs, now + DAY_MS);
     char why[640];
     int matches = check_model(d.store, &after, now + DAY_MS, why, sizeof why);
     if (matches && atomic_load(&d.stats.expired) != expected) {

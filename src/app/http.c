@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sessiond/clock.h"
 #include "sessiond/event.h"
 #include "sessiond/log.h"
 #include "sessiond/metrics.h"
@@ -74,9 +75,7 @@ static enum MHD_Result reply_error(const sd_http_t *h, struct MHD_Connection *c,
  * drops the sample (the family is left out) until the store answers. */
 static void sample_live(sd_http_t *h)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t mono = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t mono = sd_monotonic_ms();
     if (h->live_sampled && mono - h->live_sampled < LIVE_SAMPLE_MS)
         return;
     h->live_sampled = mono;

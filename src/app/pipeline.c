@@ -29,9 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "sessiond/clock.h"
 #include "sessiond/log.h"
 #include "sessiond/outgoing.h"
 #include "sessiond/producer.h"
@@ -72,23 +72,8 @@ typedef struct pipeline {
 
 #define SD_REPLAY_JOIN_S 60
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* The rules' clock (injectable); batching and backoff use monotonic_ms(). */
+/* The rules' clock (injectable); batching and backoff use the monotonic clock. */
 static int64_t now_ms(const pipeline_t *p) { return p->cfg->now_ms(p->cfg->clock_arg); }
-
-static int64_t monotonic_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t monotonic_ms(void) { return monotonic_us() / 1000; }
 
 /* ---- the batch in flight ---- */
 
@@ -293,7 +278,7 @@ static void back_off(pipeline_t *p, const char *what, const sd_error_t *err)
            SD_LOG_Q(err->message));
     for (int64_t waited = 0; waited < wait && !*p->stop; waited += 100) {
         if (!p->consumer) { /* not in the group yet */
-            sleep_ms(100);
+            sd_sleep_ms(100);
             continue;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 100);
@@ -398,11 +383,11 @@ static sd_err_t apply_batch(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, s
         sd_apply_result_t result = {0};
         int applied = 0;
         if (rc == SD_OK) {
-            int64_t started = monotonic_us();
+            int64_t started = sd_monotonic_us();
             rc = sd_store_apply(p->store, items, n_items, now_ms(p), &result, err);
             applied = rc == SD_OK;
             if (applied)
-                sd_stats_batch_applied(p->stats, monotonic_us() - started);
+                sd_stats_batch_applied(p->stats, sd_monotonic_us() - started);
             else
                 atomic_fetch_add(&p->stats->store_errors[rc], 1);
         }
@@ -507,7 +492,7 @@ static sd_err_t publish_and_commit(pipeline_t *p, const sd_outgoing_t *msgs, siz
         sd_log(SD_LOG_DEBUG, "consumer", "offset commit failed, retried with the next batch",
                "error=%s", SD_LOG_Q(rd_kafka_err2str(cerr)));
         p->uncommitted = offsets;
-        p->uncommitted_tried = monotonic_ms();
+        p->uncommitted_tried = sd_monotonic_ms();
         return SD_OK;
     }
     rd_kafka_topic_partition_list_destroy(offsets);
@@ -586,9 +571,9 @@ static sd_err_t transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_
  * second while there is none, so the group's position keeps up. */
 static void retry_uncommitted(pipeline_t *p)
 {
-    if (!p->uncommitted || monotonic_ms() - p->uncommitted_tried < 1000)
+    if (!p->uncommitted || sd_monotonic_ms() - p->uncommitted_tried < 1000)
         return;
-    p->uncommitted_tried = monotonic_ms();
+    p->uncommitted_tried = sd_monotonic_ms();
     if (rd_kafka_commit(p->consumer, p->uncommitted, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_topic_partition_list_destroy(p->uncommitted);
         p->uncommitted = NULL;
@@ -623,7 +608,7 @@ static void count_changes(sd_pipeline_stats_t *s, const sd_outgoing_t *msgs, siz
 
 static int sweep_due(const pipeline_t *p)
 {
-    return p->cfg->sweep_interval_ms > 0 && !p->cfg->replay && monotonic_ms() >= p->next_sweep;
+    return p->cfg->sweep_interval_ms > 0 && !p->cfg->replay && sd_monotonic_ms() >= p->next_sweep;
 }
 
 /* A sweep that fails is logged and tried again after the interval: its
@@ -654,7 +639,7 @@ static sd_err_t sweep(pipeline_t *p, sd_error_t *err)
         sd_log(SD_LOG_INFO, "sweeper", "sessions expired", "count=%zu", published);
     }
     /* A full step means more are waiting: go on after the next batch. */
-    p->next_sweep = monotonic_ms() +
+    p->next_sweep = sd_monotonic_ms() +
                     (rc == SD_OK && published == SD_SWEEP_LIMIT ? 0 : p->cfg->sweep_interval_ms);
     return SD_OK;
 }
@@ -667,7 +652,7 @@ static sd_err_t collect(pipeline_t *p, sd_error_t *err)
             break;
         if (p->replay_refused[0])
             return sd_error_set(err, SD_ERR_FATAL, "group", "%s", p->replay_refused);
-        if (p->cfg->replay && !p->replay_started && monotonic_ms() > p->replay_deadline)
+        if (p->cfg->replay && !p->replay_started && sd_monotonic_ms() > p->replay_deadline)
             return sd_error_set(err, SD_ERR_FATAL, "group",
                                 "consumer group %s did not hand every input partition to the "
                                 "replay within %d s: does it have other members?",
@@ -684,7 +669,7 @@ static sd_err_t collect(pipeline_t *p, sd_error_t *err)
         }
         int64_t left = 100;
         if (p->batch.count) {
-            left = p->cfg->batch_ms - (monotonic_ms() - started);
+            left = p->cfg->batch_ms - (sd_monotonic_ms() - started);
             if (left <= 0)
                 break;
         }
@@ -714,7 +699,7 @@ static sd_err_t collect(pipeline_t *p, sd_error_t *err)
             continue;
         }
         if (p->batch.count == 0)
-            started = monotonic_ms();
+            started = sd_monotonic_ms();
         atomic_fetch_add(&p->stats->events, 1);
         if (batch_add(&p->batch, m)) {
             rd_kafka_message_destroy(m);
@@ -800,7 +785,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
                "failpoint=%s", fail);
     if (cfg->replay && !(p.replay_done = calloc((size_t)cfg->replay->end->cnt + 1, sizeof(int))))
         return sd_error_set(err, SD_ERR_FATAL, "", "out of memory");
-    p.replay_deadline = monotonic_ms() + SD_REPLAY_JOIN_S * 1000;
+    p.replay_deadline = sd_monotonic_ms() + SD_REPLAY_JOIN_S * 1000;
     atomic_store(&stats->store_ok, 1);
     atomic_store(&stats->kafka_ok, 1);
     sd_err_t rc = make_producer(&p, err);
@@ -828,7 +813,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
             break;
         sd_outgoing_t *msgs;
         size_t n_msgs, n_changes;
-        int64_t collected = monotonic_us();
+        int64_t collected = sd_monotonic_us();
         if ((rc = apply_batch(&p, &msgs, &n_msgs, &n_changes, err)) != SD_OK)
             break;
         if (p.batch.count) {
@@ -841,7 +826,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
                 count_changes(stats, msgs, n_changes);
             atomic_fetch_add(&stats->batches, 1);
             if (cfg->on_batch)
-                cfg->on_batch(cfg->batch_arg, p.batch.count, monotonic_us() - collected);
+                cfg->on_batch(cfg->batch_arg, p.batch.count, sd_monotonic_us() - collected);
         }
         sd_outgoing_free(msgs, n_msgs);
         batch_clear(&p.batch);
