@@ -123,7 +123,6 @@ typedef struct sd_store_io {
     uint64_t documents_written;
 } sd_store_io_t;
 sd_store_io_t sd_store_io(const sd_store_t *store);
-uint64_t sd_store_round_trips(const sd_store_t *store);
 
 /* Containers. */
 sd_err_t sd_change_list_add(sd_change_list_t *list, const sd_change_t *change);

@@ -112,11 +112,6 @@ sd_store_io_t sd_store_io(const sd_store_t *store)
     return store->ops->io ? store->ops->io(store) : (sd_store_io_t){0, 0};
 }
 
-uint64_t sd_store_round_trips(const sd_store_t *store)
-{
-    return sd_store_io(store).round_trips;
-}
-
 sd_err_t sd_type_count_add(sd_type_count_t **counts, size_t *n, const char *task_type,
                            int64_t live, sd_error_t *err)
 {

@@ -63,7 +63,7 @@ int main(int argc, char **argv)
     sd_error_t err;
     sd_err_t rc = sd_store_open(&cfg, &store, &err);
     for (int a = 1; a <= attempts; a++) {
-        uint64_t before = store ? sd_store_round_trips(store) : 0;
+        uint64_t before = store ? sd_store_io(store).round_trips : 0;
         if (rc == SD_OK) {
             sd_apply_result_t result;
             rc = sd_store_apply(store, items, n, INT64_C(1772366400000), &result, &err);
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
         json_t *line = json_pack("{s:i, s:s, s:s, s:I}", "attempt", a, "rc",
                                  rc == SD_OK ? "ok" : sd_err_name(rc), "message",
                                  rc == SD_OK ? "" : err.message, "commands",
-                                 (json_int_t)(store ? sd_store_round_trips(store) - before : 0));
+                                 (json_int_t)(store ? sd_store_io(store).round_trips - before : 0));
         char *text = json_dumps(line, JSON_COMPACT);
         puts(text);
         fflush(stdout);
