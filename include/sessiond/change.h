@@ -54,8 +54,10 @@ sd_err_t sd_change_id(const char *event_id, const char *task_id,
                       sd_change_type_t type, char out[SD_CHANGE_ID_BUFSZ],
                       sd_error_t *err);
 
-/* Serialises to one line of compact JSON.  *out is malloc'd and owned by
- * the caller; *out_len excludes the terminating NUL. */
+/* Serialises to one line of compact JSON, byte for byte what jansson's
+ * JSON_COMPACT would write.  session.metadata_json is written as it is: it
+ * must be JSON text (every store hands back what jansson wrote).  *out is
+ * malloc'd and owned by the caller; *out_len excludes the terminating NUL. */
 sd_err_t sd_change_to_json(const sd_change_t *change, char **out,
                            size_t *out_len, sd_error_t *err);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sessiond/json_write.h"
 #include "sessiond/timefmt.h"
 
 const char *sd_change_type_name(sd_change_type_t type)
@@ -46,76 +47,61 @@ sd_err_t sd_change_id(const char *event_id, const char *task_id,
     return SD_OK;
 }
 
-static json_t *time_json(int64_t ms)
-{
-    char buf[SD_TIME_BUFSZ];
-    sd_time_format(ms, buf);
-    return json_string(buf);
-}
-
-static json_t *nullable_string(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-static json_t *session_json(const sd_session_t *s)
-{
-    json_t *metadata = json_null();
-    if (s->metadata_json) {
-        metadata = json_loads(s->metadata_json, 0, NULL);
-        if (!metadata)
-            return NULL;
-    }
-    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:o}",
-                     "task_id", s->task_id, "short_id", s->short_id,
-                     "task_type", s->task_type, "user_id",
-                     nullable_string(s->user_id), "metadata", metadata,
-                     "status", sd_status_name(s->status), "created_at",
-                     time_json(s->created_at_ms), "updated_at",
-                     time_json(s->updated_at_ms));
-}
-
-static json_t *cause_json(const sd_cause_t *c)
-{
-    if (!c->topic)
-        return json_pack("{s:s, s:n, s:n, s:n}", "event_id", c->event_id,
-                         "topic", "partition", "offset");
-    return json_pack("{s:s, s:s, s:i, s:I}", "event_id", c->event_id, "topic",
-                     c->topic, "partition", (int)c->partition, "offset",
-                     (json_int_t)c->offset);
-}
-
 sd_err_t sd_change_to_json(const sd_change_t *c, char **out, size_t *out_len,
                            sd_error_t *err)
 {
+    const sd_session_t *s = &c->session;
+    if (!c->cause.event_id || !s->task_id || !s->short_id || !s->task_type)
+        return sd_error_set(err, SD_ERR_INVALID, "",
+                            "cannot serialise the change of task %s: a field is missing",
+                            s->task_id ? s->task_id : "(none)");
     char change_id[SD_CHANGE_ID_BUFSZ];
-    sd_err_t rc = sd_change_id(c->cause.event_id, c->session.task_id, c->type,
-                               change_id, err);
+    sd_err_t rc = sd_change_id(c->cause.event_id, s->task_id, c->type, change_id, err);
     if (rc != SD_OK)
         return rc;
 
-    json_t *session = session_json(&c->session);
-    json_t *cause = cause_json(&c->cause);
-    json_t *root = NULL;
-    if (session && cause)
-        root = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:O, s:O}", "schema",
-                         SD_CHANGE_SCHEMA, "change_id", change_id,
-                         "change_type", sd_change_type_name(c->type), "reason",
-                         sd_reason_name(c->reason), "version",
-                         (json_int_t)c->version, "occurred_at",
-                         time_json(c->occurred_at_ms), "session", session,
-                         "cause", cause);
-    json_decref(session);
-    json_decref(cause);
-    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    json_decref(root);
-    if (!text)
-        return sd_error_set(err, SD_ERR_INVALID, "",
-                            "cannot serialise the change of task %s: a field "
-                            "is missing or metadata is not JSON",
-                            c->session.task_id ? c->session.task_id : "(none)");
-    *out = text;
-    *out_len = strlen(text);
+    sd_jbuf_t b = {0};
+    sd_jbuf_lit(&b, "{\"schema\":\"" SD_CHANGE_SCHEMA "\",\"change_id\":\"");
+    sd_jbuf_lit(&b, change_id);
+    sd_jbuf_lit(&b, "\",\"change_type\":\"");
+    sd_jbuf_lit(&b, sd_change_type_name(c->type));
+    sd_jbuf_lit(&b, "\",\"reason\":\"");
+    sd_jbuf_lit(&b, sd_reason_name(c->reason));
+    sd_jbuf_lit(&b, "\",\"version\":");
+    sd_jbuf_int(&b, c->version);
+    sd_jbuf_lit(&b, ",\"occurred_at\":");
+    sd_jbuf_time(&b, c->occurred_at_ms);
+    sd_jbuf_lit(&b, ",\"session\":{\"task_id\":");
+    sd_jbuf_string(&b, s->task_id);
+    sd_jbuf_lit(&b, ",\"short_id\":");
+    sd_jbuf_string(&b, s->short_id);
+    sd_jbuf_lit(&b, ",\"task_type\":");
+    sd_jbuf_string(&b, s->task_type);
+    sd_jbuf_lit(&b, ",\"user_id\":");
+    sd_jbuf_string(&b, s->user_id);
+    sd_jbuf_lit(&b, ",\"metadata\":");
+    sd_jbuf_lit(&b, s->metadata_json ? s->metadata_json : "null");
+    sd_jbuf_lit(&b, ",\"status\":\"");
+    sd_jbuf_lit(&b, sd_status_name(s->status));
+    sd_jbuf_lit(&b, "\",\"created_at\":");
+    sd_jbuf_time(&b, s->created_at_ms);
+    sd_jbuf_lit(&b, ",\"updated_at\":");
+    sd_jbuf_time(&b, s->updated_at_ms);
+    sd_jbuf_lit(&b, "},\"cause\":{\"event_id\":");
+    sd_jbuf_string(&b, c->cause.event_id);
+    if (c->cause.topic) {
+        sd_jbuf_lit(&b, ",\"topic\":");
+        sd_jbuf_string(&b, c->cause.topic);
+        sd_jbuf_lit(&b, ",\"partition\":");
+        sd_jbuf_int(&b, c->cause.partition);
+        sd_jbuf_lit(&b, ",\"offset\":");
+        sd_jbuf_int(&b, c->cause.offset);
+        sd_jbuf_lit(&b, "}}");
+    } else {
+        sd_jbuf_lit(&b, ",\"topic\":null,\"partition\":null,\"offset\":null}}");
+    }
+    if (!(*out = sd_jbuf_take(&b, out_len)))
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory serialising a change");
     return SD_OK;
 }
 

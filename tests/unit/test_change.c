@@ -144,6 +144,38 @@ START_TEST(missing_required_session_field_is_an_error)
 }
 END_TEST
 
+/* The text is written by hand for speed; jansson decides what it should be.
+ * Loading it and dumping it again with JSON_COMPACT must give the same
+ * bytes, for strings with every kind of byte jansson escapes or keeps. */
+START_TEST(text_is_what_jansson_would_write)
+{
+    static const char *const awkward[] = {
+        "plain", "quote \" and backslash \\", "tab\tnewline\nreturn\rff\fbs\b",
+        "\x01\x1f\x7f control", "slash / stays", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+        "\xe2\x80\xa8 line separator", "",
+    };
+    for (size_t i = 0; i < sizeof awkward / sizeof awkward[0]; i++) {
+        sd_change_t c = sample();
+        c.session.user_id = awkward[i];
+        c.session.task_id = awkward[(i + 1) % 8];
+        c.cause.event_id = awkward[(i + 2) % 8];
+        c.version = i % 2 ? INT64_MAX : 1;
+        c.cause.offset = i % 2 ? 0 : INT64_MAX;
+        c.occurred_at_ms = i % 2 ? INT64_C(-62167219200000) : INT64_C(253402300799999);
+        char *text;
+        size_t len;
+        ck_assert_int_eq(sd_change_to_json(&c, &text, &len, NULL), SD_OK);
+        json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+        ck_assert_msg(root != NULL, "not JSON: %s", text);
+        char *again = json_dumps(root, JSON_COMPACT);
+        ck_assert_str_eq(text, again);
+        free(again);
+        free(text);
+        json_decref(root);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("change");
@@ -154,6 +186,7 @@ int main(void)
     tcase_add_test(tc, absent_values_are_null);
     tcase_add_test(tc, same_change_serialises_identically);
     tcase_add_test(tc, missing_required_session_field_is_an_error);
+    tcase_add_test(tc, text_is_what_jansson_would_write);
     suite_add_tcase(s, tc);
     return fx_run(s);
 }

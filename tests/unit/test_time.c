@@ -1,5 +1,8 @@
+#define _DEFAULT_SOURCE
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "fixtures.h"
 #include "sessiond/timefmt.h"
@@ -125,6 +128,29 @@ START_TEST(format_round_trips_every_day_of_a_leap_cycle)
 }
 END_TEST
 
+/* The calendar arithmetic is our own; the C library's is the reference.
+ * Every 97th day from 0000-01-01 to 9999-12-31 (primes walk all weekdays,
+ * months and leap rules) with a time of day that moves too. */
+START_TEST(format_agrees_with_gmtime_over_years_0000_to_9999)
+{
+    char ours[SD_TIME_BUFSZ], libc[64];
+    for (int64_t day = -719528; day < 2932897; day += 97) {
+        int64_t ms = day * 86400000 + (day * 7919 % 86400000 + 86400000) % 86400000;
+        sd_time_format(ms, ours);
+        int64_t frac = (ms % 1000 + 1000) % 1000;
+        time_t secs = (time_t)((ms - frac) / 1000);
+        struct tm tm;
+        ck_assert_ptr_nonnull(gmtime_r(&secs, &tm));
+        snprintf(libc, sizeof libc, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+        ck_assert_str_eq(ours, libc);
+        int64_t back;
+        ck_assert_int_eq(sd_time_parse_rfc3339(libc, strlen(libc), &back, NULL), SD_OK);
+        ck_assert_int_eq(back, ms);
+    }
+}
+END_TEST
+
 START_TEST(durations)
 {
     int64_t ms;
@@ -158,6 +184,7 @@ int main(void)
     tcase_add_test(tc, known_epoch_values);
     tcase_add_test(tc, length_bounds_the_input);
     tcase_add_test(tc, format_round_trips_every_day_of_a_leap_cycle);
+    tcase_add_test(tc, format_agrees_with_gmtime_over_years_0000_to_9999);
     tcase_add_test(tc, durations);
     suite_add_tcase(s, tc);
     return fx_run(s);
