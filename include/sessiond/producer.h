@@ -28,6 +28,11 @@ sd_err_t sd_producer_send(sd_producer_t *p, const char *topic, const char *key,
  * SD_ERR_FATAL when the producer cannot go on (fenced, idempotence lost). */
 sd_err_t sd_producer_flush(sd_producer_t *p, int timeout_ms, sd_error_t *err);
 
+/* Connects and learns the topics' partitions before the first message:
+ * otherwise the first batch waits a second for them.  A failure is left
+ * for the first send to report; returns whether the topics are known. */
+int sd_producer_warm(sd_producer_t *p, const char *const *topics, size_t n, int timeout_ms);
+
 rd_kafka_t *sd_producer_handle(sd_producer_t *p);
 void sd_producer_destroy(sd_producer_t *p);
 

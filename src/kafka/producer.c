@@ -93,6 +93,21 @@ sd_err_t sd_producer_flush(sd_producer_t *p, int timeout_ms, sd_error_t *err)
     return SD_OK;
 }
 
+int sd_producer_warm(sd_producer_t *p, const char *const *topics, size_t n, int timeout_ms)
+{
+    int known = 1;
+    for (size_t i = 0; known && i < n; i++) { /* one wait at most when no broker answers */
+        rd_kafka_topic_t *t = rd_kafka_topic_new(p->rk, topics[i], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        known &= t && rd_kafka_metadata(p->rk, 0, t, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (t)
+            rd_kafka_topic_destroy(t);
+    }
+    return known;
+}
+
 rd_kafka_t *sd_producer_handle(sd_producer_t *p) { return p->rk; }
 
 void sd_producer_destroy(sd_producer_t *p)
