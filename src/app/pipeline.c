@@ -728,6 +728,11 @@ static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
                           "isolation.level", "read_committed",
                           "enable.partition.eof", cfg->replay ? "true" : "false",
                           "statistics.interval.ms", "5000", /* consumer lag metrics */
+                          /* librdkafka would prefetch up to 64 MiB and fetch 50 MB
+                           * at once; batches of a thousand events need far less */
+                          "queued.max.messages.kbytes", "16384",
+                          "fetch.max.bytes", "2097152",
+                          "max.partition.fetch.bytes", "262144",
                           NULL};
     rd_kafka_conf_t *conf;
     sd_err_t rc = sd_kafka_conf(&cfg->kafka, SD_KAFKA_CONSUMER, role, &conf, err);

@@ -18,7 +18,7 @@ check "bench: every figure, positive" ok "$(/usr/bin/python3 -c '
 import json, sys
 d = json.loads(sys.argv[1]); kind = sys.argv[2]
 keys = ["core_events_per_s", "store_events_per_s", "pipeline_events_per_s", "batch_p50_ms",
-        "batch_p99_ms", "pipeline_over_store", "peak_rss_mib"]
+        "batch_p99_ms", "pipeline_over_store", "peak_rss_mib", "broker_peak_rss_mib"]
 if kind == "mongodb": keys += ["round_trips_per_1000", "documents_written_per_1000"]
 bad = [k for k in keys if not d.get(k, 0) > 0]
 print("ok" if not bad and d["store"] == kind else "missing or zero: %s" % bad)' "$out" "$kind")"
