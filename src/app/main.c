@@ -1,4 +1,6 @@
+#include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sessiond/commands.h"
@@ -30,6 +32,14 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* librdkafka's broker threads allocate fetch buffers that the pipeline's
+     * thread frees; with glibc's arena per thread the freed memory stays
+     * spread over many arenas.  One arena: a fifth less peak memory under
+     * `sessiond bench`, no loss of throughput.  MALLOC_ARENA_MAX still wins. */
+#ifdef M_ARENA_MAX
+    if (!getenv("MALLOC_ARENA_MAX") && !mallopt(M_ARENA_MAX, 1))
+        fprintf(stderr, "sessiond: mallopt(M_ARENA_MAX) refused; going on\n");
+#endif
     if (argc < 2) {
         usage(stderr);
         return 2;
