@@ -339,8 +339,9 @@ static sd_err_t broker_child_start(chunks_t c, size_t events, broker_child_t *b,
     else
         close(report[0]);
     line[strcspn(line, "\n")] = '\0';
-    if (got && line[0] != '!' && strlen(line) < sizeof b->bootstraps) {
-        snprintf(b->bootstraps, sizeof b->bootstraps, "%s", line);
+    size_t len = strlen(line);
+    if (got && line[0] != '!' && len < sizeof b->bootstraps) {
+        memcpy(b->bootstraps, line, len + 1);
         return SD_OK;
     }
     return sd_error_set(err, SD_ERR_FATAL, "", "the embedded broker process failed: %s",

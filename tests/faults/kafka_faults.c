@@ -77,6 +77,16 @@ static sd_err_t flaky_schema(sd_store_t *s, sd_error_t *err)
 static const sd_store_ops_t flaky_ops = {.kind = "flaky", .apply = flaky_apply,
                                          .ensure_schema = flaky_schema};
 
+/* Holds each batch 10 ms, so that a test acting "mid-stream" does not
+ * depend on how fast the pipeline is. */
+static void pace(void *arg, size_t events, int64_t micros)
+{
+    (void)arg;
+    (void)events;
+    (void)micros;
+    pfx_sleep_ms(10);
+}
+
 START_TEST(store_outage_pauses_then_resumes)
 {
     uint64_t seed = pfx_seed(20261201);
@@ -291,7 +301,8 @@ START_TEST(second_member_joins_mid_stream)
     sd_store_t *b_store = fx_store_open("members", PFX_TTL);
     run_t a, b;
     pfx_prepare(&a, kafka, a_store, "sessiond");
-    a.cfg.batch_max = 5; /* slow enough that the join lands mid-stream */
+    a.cfg.batch_max = 5;
+    a.cfg.on_batch = pace; /* slow enough that the join lands mid-stream */
     pfx_go(&a);
     for (int i = 0; i < 200 && atomic_load(&a.stats.events) < 20; i++)
         pfx_sleep_ms(50);
@@ -322,6 +333,7 @@ START_TEST(stop_mid_stream_and_restart)
     run_t r;
     pfx_prepare(&r, kafka, store, "sessiond");
     r.cfg.batch_max = 10;
+    r.cfg.on_batch = pace; /* the stop must land mid-stream however fast batches are */
     pfx_go(&r);
     for (int i = 0; i < 200 && atomic_load(&r.stats.events) < 40; i++)
         pfx_sleep_ms(20);
