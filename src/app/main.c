@@ -1,4 +1,3 @@
-#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +32,6 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    /* The MongoDB driver's counters live in /dev/shm/mongoc-<pid>, which a
-     * killed process leaves behind; a later process given the same pid then
-     * warns on stderr.  Nothing here reads those counters. */
-    if (setenv("MONGOC_DISABLE_SHM", "1", 0) != 0)
-        fprintf(stderr, "sessiond: cannot set MONGOC_DISABLE_SHM; going on\n");
     /* librdkafka's broker threads allocate fetch buffers that the pipeline's
      * thread frees; with glibc's arena per thread the freed memory stays
      * spread over many arenas.  One arena: a fifth less peak memory under
