@@ -24,24 +24,27 @@ const char *sd_event_type_name(sd_event_type_t type)
     return (unsigned)type < SD_EVENT_TYPE_COUNT ? event_type_names[type] : "?";
 }
 
-int sd_event_type_from_name(const char *name, sd_event_type_t *out)
+/* Index of the name of len bytes (not NUL-terminated) in names, or -1. */
+static int name_index(const char *const *names, int n, const char *name, size_t len)
 {
-    for (int i = 0; i < SD_EVENT_TYPE_COUNT; i++)
-        if (strcmp(name, event_type_names[i]) == 0) {
-            *out = (sd_event_type_t)i;
-            return 0;
-        }
+    for (int i = 0; i < n; i++)
+        if (strlen(names[i]) == len && memcmp(name, names[i], len) == 0)
+            return i;
     return -1;
 }
 
 static int event_type_from(const char *name, size_t len, sd_event_type_t *out)
 {
-    for (int i = 0; i < SD_EVENT_TYPE_COUNT; i++)
-        if (strlen(event_type_names[i]) == len && memcmp(name, event_type_names[i], len) == 0) {
-            *out = (sd_event_type_t)i;
-            return 0;
-        }
-    return -1;
+    int i = name_index(event_type_names, SD_EVENT_TYPE_COUNT, name, len);
+    if (i < 0)
+        return -1;
+    *out = (sd_event_type_t)i;
+    return 0;
+}
+
+int sd_event_type_from_name(const char *name, sd_event_type_t *out)
+{
+    return event_type_from(name, strlen(name), out);
 }
 
 sd_task_type_t sd_task_type_from_name(const char *name)
@@ -239,22 +242,18 @@ static const char *jkind_name(sd_jkind_t kind)
 static int on_member(void *arg, const char *key, size_t key_len, const sd_jvalue_t *v)
 {
     scanned_t *sc = arg;
-    for (int i = 0; i < F_COUNT; i++) {
-        if (strlen(field_names[i]) != key_len || memcmp(field_names[i], key, key_len))
-            continue;
-        if (v->kind == SD_JNULL)
-            return 0;
-        field_t *f = &sc->out->f[i];
-        f->type = jkind_name(v->kind);
-        f->value = v->text;
-        f->len = v->len;
-        if (i == F_METADATA && v->kind == SD_JOBJECT) {
-            sc->metadata_value = *v;
-            f->len = v->len - v->blanks;
-        }
-        return 0;
+    int i = name_index(field_names, F_COUNT, key, key_len);
+    if (i < 0 || v->kind == SD_JNULL)
+        return 0; /* unknown fields are ignored (forward compatibility) */
+    field_t *f = &sc->out->f[i];
+    f->type = jkind_name(v->kind);
+    f->value = v->text;
+    f->len = v->len;
+    if (i == F_METADATA && v->kind == SD_JOBJECT) {
+        sc->metadata_value = *v;
+        f->len = v->len - v->blanks;
     }
-    return 0; /* unknown fields are ignored (forward compatibility) */
+    return 0;
 }
 
 /* 1 and *out filled when the fast reader vouches for the message. */
