@@ -80,8 +80,8 @@ int sd_cmd_publish(int argc, char **argv)
         size_t len = (size_t)got;
         sd_event_t ev;
         if (sd_event_parse(buf, len, &ev, &err) != SD_OK) {
-            fprintf(stderr, "%s: line %ld: %s%s%s\n", path, lineno, err.field,
-                    err.field[0] ? ": " : "", err.message);
+            char text[SD_ERROR_TEXT_BUFSZ];
+            fprintf(stderr, "%s: line %ld: %s\n", path, lineno, sd_error_text(&err, text));
             invalid++;
             if (skip_invalid)
                 continue;

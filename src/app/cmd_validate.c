@@ -42,8 +42,8 @@ static int validate_stream(FILE *in, const char *prefix, tally_t *tally)
             continue;
         }
         tally->invalid++;
-        printf("%sline %ld: %s%s%s\n", prefix, lineno, err.field,
-               err.field[0] ? ": " : "", err.message);
+        char text[SD_ERROR_TEXT_BUFSZ];
+        printf("%sline %ld: %s\n", prefix, lineno, sd_error_text(&err, text));
     }
     int failed = ferror(in);
     free(line);

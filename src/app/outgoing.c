@@ -42,15 +42,13 @@ sd_err_t sd_outgoing_dead_letter(sd_outgoing_t *o, const char *topic,
                                  const rd_kafka_message_t *m, const sd_error_t *why,
                                  sd_error_t *err)
 {
-    char reason[640], number[32];
-    snprintf(reason, sizeof reason, "%s%s%s", why->field, why->field[0] ? ": " : "",
-             why->message);
+    char reason[SD_ERROR_TEXT_BUFSZ], number[32];
     *o = (sd_outgoing_t){.change_type = -1, .topic = topic, .len = m->len};
     o->key = m->key ? copy_bytes(m->key, m->key_len) : NULL;
     o->value = copy_bytes(m->payload, m->len);
     if (!o->value || (m->key && !o->key))
         return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory dead-lettering");
-    add_header(o, "error", reason);
+    add_header(o, "error", sd_error_text(why, reason));
     add_header(o, "source_topic", rd_kafka_topic_name(m->rkt));
     snprintf(number, sizeof number, "%d", (int)m->partition);
     add_header(o, "source_partition", number);

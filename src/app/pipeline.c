@@ -408,14 +408,12 @@ static sd_err_t apply_batch(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, s
                     sd_stats_dead_letter(p->stats, why[i].code == SD_ERR_EVENT ? "store"
                                                    : why[i].field[0]       ? why[i].field
                                                                            : "payload");
-                    char reason[600];
-                    snprintf(reason, sizeof reason, "%s%s%s", why[i].field,
-                             why[i].field[0] ? ": " : "", why[i].message);
+                    char reason[SD_ERROR_TEXT_BUFSZ];
                     sd_log(SD_LOG_WARN, "pipeline",
                            emit ? "dead-lettered" : "invalid event skipped (not re-sent)",
                            "topic=%s partition=%d offset=%lld error=%s",
                            rd_kafka_topic_name(b->msgs[i]->rkt), (int)b->msgs[i]->partition,
-                           (long long)b->msgs[i]->offset, SD_LOG_Q(reason));
+                           (long long)b->msgs[i]->offset, SD_LOG_Q(sd_error_text(&why[i], reason)));
                 }
             sd_apply_result_free(&result);
         }

@@ -24,6 +24,13 @@ void sd_error_clear(sd_error_t *err)
         memset(err, 0, sizeof *err);
 }
 
+const char *sd_error_text(const sd_error_t *err, char buf[SD_ERROR_TEXT_BUFSZ])
+{
+    snprintf(buf, SD_ERROR_TEXT_BUFSZ, "%s%s%s", err->field, err->field[0] ? ": " : "",
+             err->message);
+    return buf;
+}
+
 const char *sd_err_name(sd_err_t code)
 {
     switch (code) {
