@@ -33,6 +33,10 @@ typedef struct sd_embedded sd_embedded_t;
 sd_err_t sd_embedded_start(int brokers, sd_embedded_t **out, sd_error_t *err);
 sd_err_t sd_embedded_create_topic(sd_embedded_t *e, const char *topic, int partitions,
                                   sd_error_t *err);
+/* Partitions that hold bytes of messages (record overhead included)
+ * within the mock's retention of 5 MiB per partition, keeping 1 MiB spare;
+ * at least 8. */
+int sd_embedded_partitions_for(size_t bytes);
 const char *sd_embedded_bootstraps(const sd_embedded_t *e);
 rd_kafka_mock_cluster_t *sd_embedded_cluster(sd_embedded_t *e);
 void sd_embedded_stop(sd_embedded_t *e);

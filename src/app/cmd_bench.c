@@ -31,7 +31,6 @@
 
 #define CHUNK_TASKS 2500
 #define BATCH 1000
-#define PARTITION_BUDGET (4 * 1024 * 1024) /* the mock keeps 5 MiB per partition */
 
 static const char usage[] =
     "usage: sessiond bench [--events N] [--store URI] [--json]\n"
@@ -249,14 +248,6 @@ typedef struct broker_child {
     char bootstraps[256];
 } broker_child_t;
 
-/* The mock keeps 5 MiB per partition: at most 4 MiB of events in each. */
-static int input_partitions(size_t events)
-{
-    size_t per_partition = (size_t)PARTITION_BUDGET / 256; /* an event and its record */
-    size_t n = events / per_partition + 1;
-    return n < 8 ? 8 : (int)n;
-}
-
 static sd_err_t publish_all(chunks_t c, const char *bootstraps, size_t events, sd_error_t *err)
 {
     sd_kafka_settings_t kafka = {bootstraps, NULL, 0, 1};
@@ -287,9 +278,9 @@ static int broker_child_main(chunks_t c, size_t events, int report_fd, int hold_
     sd_embedded_t *kafka = NULL;
     sd_err_t rc = sd_embedded_start(3, &kafka, &err);
     const char *topics[] = {"task-events", "session-changes", "task-events.dlq"};
+    int input = sd_embedded_partitions_for(events * 256); /* an event and its record */
     for (size_t i = 0; rc == SD_OK && i < 3; i++)
-        rc = sd_embedded_create_topic(kafka, topics[i], i == 0 ? input_partitions(events) : 8,
-                                      &err);
+        rc = sd_embedded_create_topic(kafka, topics[i], i == 0 ? input : 8, &err);
     if (rc == SD_OK)
         rc = publish_all(c, sd_embedded_bootstraps(kafka), events, &err);
     char line[700];

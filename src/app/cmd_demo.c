@@ -22,7 +22,6 @@
 #include "sessiond/workload.h"
 
 #define DAY_MS (INT64_C(24) * 3600 * 1000)
-#define PARTITION_BUDGET (4 * 1024 * 1024) /* the mock keeps 5 MiB per partition */
 
 static const char usage[] =
     "usage: sessiond demo [--tasks N] [--seed S] [--store URI]\n"
@@ -196,9 +195,7 @@ static sd_err_t open_empty_store(sd_store_config_t *cfg, int64_t now, sd_store_t
 static sd_err_t start_broker(size_t bytes, sd_embedded_t **kafka, int *partitions,
                              sd_error_t *err)
 {
-    *partitions = (int)(bytes / PARTITION_BUDGET) + 1;
-    if (*partitions < 8)
-        *partitions = 8;
+    *partitions = sd_embedded_partitions_for(bytes);
     sd_err_t rc = sd_embedded_start(3, kafka, err);
     const char *topics[] = {"task-events", "session-changes", "task-events.dlq"};
     for (size_t i = 0; rc == SD_OK && i < 3; i++)

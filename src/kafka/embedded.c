@@ -6,6 +6,14 @@
 
 #include "sessiond/kafka.h"
 
+#define PARTITION_BUDGET ((size_t)4 * 1024 * 1024)
+
+int sd_embedded_partitions_for(size_t bytes)
+{
+    size_t n = bytes / PARTITION_BUDGET + 1;
+    return n < 8 ? 8 : (int)n;
+}
+
 struct sd_embedded {
     rd_kafka_t *host;
     rd_kafka_mock_cluster_t *cluster;
