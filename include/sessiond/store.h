@@ -76,6 +76,9 @@ typedef struct sd_type_count {
 sd_err_t sd_store_open(const sd_store_config_t *cfg, sd_store_t **out, sd_error_t *err);
 void sd_store_close(sd_store_t *store);
 const char *sd_store_kind(const sd_store_t *store); /* "mongodb" or "sqlite" */
+/* Deletes a closed SQLite store: its file and the -wal and -shm files
+ * beside it.  Missing files are not an error. */
+void sd_store_remove_sqlite(const char *path);
 
 /* Creates indexes / tables when missing; safe to call on every start. */
 sd_err_t sd_store_ensure_schema(sd_store_t *store, sd_error_t *err);

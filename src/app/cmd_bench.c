@@ -427,13 +427,12 @@ static sd_err_t open_fresh(const sd_store_config_t *base, const char *dir, const
 
 static void remove_dir(const char *dir)
 {
-    static const char *const phases[] = {"ceiling", "pipeline"}, *const tails[] = {"", "-wal", "-shm"};
+    static const char *const phases[] = {"ceiling", "pipeline"};
     char path[600];
-    for (size_t p = 0; p < 2; p++)
-        for (size_t t = 0; t < 3; t++) {
-            snprintf(path, sizeof path, "%s/%s.db%s", dir, phases[p], tails[t]);
-            unlink(path);
-        }
+    for (size_t p = 0; p < 2; p++) {
+        snprintf(path, sizeof path, "%s/%s.db", dir, phases[p]);
+        sd_store_remove_sqlite(path);
+    }
     rmdir(dir);
 }
 

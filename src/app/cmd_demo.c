@@ -158,17 +158,6 @@ static void print_summary(const sd_pipeline_stats_t *s, sd_store_t *store, size_
     }
 }
 
-static void remove_temp_store(const char *dir)
-{
-    static const char *const files[] = {"sessions.db", "sessions.db-wal", "sessions.db-shm"};
-    char path[600];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        unlink(path);
-    }
-    rmdir(dir);
-}
-
 /* An empty store only: the model knows nothing of what is already there,
  * and a demo must not write into a store someone uses. */
 static sd_err_t open_empty_store(sd_store_config_t *cfg, int64_t now, sd_store_t **out,
@@ -329,7 +318,9 @@ out:
     sd_store_close(d.store);
     sd_embedded_stop(kafka);
     sd_workload_free(&w);
-    if (temp)
-        remove_temp_store(dir);
+    if (temp) {
+        sd_store_remove_sqlite(uri + strlen("sqlite:"));
+        rmdir(dir);
+    }
     return status;
 }

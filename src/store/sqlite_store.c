@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sessiond/store_backend.h"
 
@@ -774,4 +775,13 @@ sd_err_t sd_sqlite_store_open(const sd_store_config_t *cfg, const char *path,
     }
     *out = &s->base;
     return SD_OK;
+}
+
+void sd_store_remove_sqlite(const char *path)
+{
+    static const char *const tails[] = {"", "-wal", "-shm"};
+    char file[4096];
+    for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++)
+        if (snprintf(file, sizeof file, "%s%s", path, tails[i]) < (int)sizeof file)
+            unlink(file);
 }

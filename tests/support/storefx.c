@@ -40,12 +40,7 @@ void fx_store_cleanup(void)
     mongoc_client_t *client = NULL;
     for (size_t i = 0; i < n_created; i++) {
         if (strncmp(created[i], "sqlite:", 7) == 0) {
-            static const char *const suffixes[] = {"", "-wal", "-shm"};
-            for (size_t k = 0; k < 3; k++) {
-                char path[600];
-                snprintf(path, sizeof path, "%s%s", created[i] + 7, suffixes[k]);
-                unlink(path);
-            }
+            sd_store_remove_sqlite(created[i] + 7);
             continue;
         }
         if (!client && !(client = mongoc_client_new(getenv("SESSIOND_TEST_MONGO_URI"))))
