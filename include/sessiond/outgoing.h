@@ -15,8 +15,8 @@ typedef struct sd_outgoing {
     char *value;
     size_t len;
     sd_header_t headers[4];
-    char header_store[4][640];
     size_t n_headers;
+    char *header_text; /* the headers' values, in one block */
 } sd_outgoing_t;
 
 /* A change for topic: key task_id, headers change_type and cause_event_id. */

@@ -4,11 +4,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void add_header(sd_outgoing_t *o, const char *name, const char *value)
+/* Names the headers and copies their values into one block; 0 on success. */
+static int set_headers(sd_outgoing_t *o, const char *const *names, const char *const *values,
+                       size_t n)
 {
-    size_t i = o->n_headers++;
-    snprintf(o->header_store[i], sizeof o->header_store[i], "%s", value);
-    o->headers[i] = (sd_header_t){name, o->header_store[i]};
+    size_t lens[4], total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += (lens[i] = strlen(values[i])) + 1;
+    char *at = o->header_text = malloc(total);
+    if (!at)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(at, values[i], lens[i] + 1);
+        o->headers[i] = (sd_header_t){names[i], at};
+        at += lens[i] + 1;
+    }
+    o->n_headers = n;
+    return 0;
 }
 
 static char *copy_bytes(const void *data, size_t len)
@@ -31,10 +43,11 @@ sd_err_t sd_outgoing_change(sd_outgoing_t *o, const char *topic, const sd_change
     if (rc != SD_OK)
         return rc;
     o->len = len;
-    if (!(o->key = copy_bytes(c->session.task_id, strlen(c->session.task_id))))
+    static const char *const names[] = {"change_type", "cause_event_id"};
+    const char *values[] = {sd_change_type_name(c->type), c->cause.event_id};
+    if (!(o->key = copy_bytes(c->session.task_id, strlen(c->session.task_id))) ||
+        set_headers(o, names, values, 2))
         return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for a change");
-    add_header(o, "change_type", sd_change_type_name(c->type));
-    add_header(o, "cause_event_id", c->cause.event_id);
     return SD_OK;
 }
 
@@ -42,18 +55,18 @@ sd_err_t sd_outgoing_dead_letter(sd_outgoing_t *o, const char *topic,
                                  const rd_kafka_message_t *m, const sd_error_t *why,
                                  sd_error_t *err)
 {
-    char reason[SD_ERROR_TEXT_BUFSZ], number[32];
+    static const char *const names[] = {"error", "source_topic", "source_partition",
+                                        "source_offset"};
+    char reason[SD_ERROR_TEXT_BUFSZ], partition[16], offset[32];
+    snprintf(partition, sizeof partition, "%d", (int)m->partition);
+    snprintf(offset, sizeof offset, "%lld", (long long)m->offset);
+    const char *values[] = {sd_error_text(why, reason), rd_kafka_topic_name(m->rkt), partition,
+                            offset};
     *o = (sd_outgoing_t){.change_type = -1, .topic = topic, .len = m->len};
     o->key = m->key ? copy_bytes(m->key, m->key_len) : NULL;
     o->value = copy_bytes(m->payload, m->len);
-    if (!o->value || (m->key && !o->key))
+    if (!o->value || (m->key && !o->key) || set_headers(o, names, values, 4))
         return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory dead-lettering");
-    add_header(o, "error", sd_error_text(why, reason));
-    add_header(o, "source_topic", rd_kafka_topic_name(m->rkt));
-    snprintf(number, sizeof number, "%d", (int)m->partition);
-    add_header(o, "source_partition", number);
-    snprintf(number, sizeof number, "%lld", (long long)m->offset);
-    add_header(o, "source_offset", number);
     return SD_OK;
 }
 
@@ -74,6 +87,7 @@ void sd_outgoing_free(sd_outgoing_t *msgs, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(msgs[i].key);
         free(msgs[i].value);
+        free(msgs[i].header_text);
     }
     free(msgs);
 }
