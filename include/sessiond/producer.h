@@ -4,6 +4,7 @@
 #define SESSIOND_PRODUCER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sessiond/kafka.h"
 
@@ -22,6 +23,11 @@ sd_err_t sd_producer_new(const sd_kafka_settings_t *s, const char *transactional
 sd_err_t sd_producer_send(sd_producer_t *p, const char *topic, const char *key,
                           const void *value, size_t len, const sd_header_t *headers,
                           size_t n_headers, sd_error_t *err);
+
+/* The same, to a given partition instead of the one the key hashes to. */
+sd_err_t sd_producer_send_to(sd_producer_t *p, const char *topic, int32_t partition,
+                             const char *key, const void *value, size_t len,
+                             const sd_header_t *headers, size_t n_headers, sd_error_t *err);
 
 /* Waits until everything queued is delivered.  SD_ERR_TRANSIENT when a
  * message could not be delivered in time (the caller sends it again);

@@ -833,7 +833,8 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
                 count_changes(stats, msgs, n_changes);
             atomic_fetch_add(&stats->batches, 1);
             if (cfg->on_batch)
-                cfg->on_batch(cfg->batch_arg, p.batch.count, sd_monotonic_us() - collected);
+                cfg->on_batch(cfg->batch_arg, p.batch.msgs, p.batch.count,
+                              sd_monotonic_us() - collected);
         }
         sd_outgoing_free(msgs, n_msgs);
         batch_clear(&p.batch);

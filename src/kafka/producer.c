@@ -53,12 +53,21 @@ sd_err_t sd_producer_send(sd_producer_t *p, const char *topic, const char *key,
                           const void *value, size_t len, const sd_header_t *headers,
                           size_t n_headers, sd_error_t *err)
 {
+    return sd_producer_send_to(p, topic, RD_KAFKA_PARTITION_UA, key, value, len, headers,
+                               n_headers, err);
+}
+
+sd_err_t sd_producer_send_to(sd_producer_t *p, const char *topic, int32_t partition,
+                             const char *key, const void *value, size_t len,
+                             const sd_header_t *headers, size_t n_headers, sd_error_t *err)
+{
     for (;;) {
         rd_kafka_headers_t *hdrs = rd_kafka_headers_new(n_headers);
         for (size_t i = 0; i < n_headers; i++)
             rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value, -1);
         rd_kafka_resp_err_t rc = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
             RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)

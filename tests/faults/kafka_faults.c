@@ -79,10 +79,11 @@ static const sd_store_ops_t flaky_ops = {.kind = "flaky", .apply = flaky_apply,
 
 /* Holds each batch 10 ms, so that a test acting "mid-stream" does not
  * depend on how fast the pipeline is. */
-static void pace(void *arg, size_t events, int64_t micros)
+static void pace(void *arg, rd_kafka_message_t *const *msgs, size_t n, int64_t micros)
 {
     (void)arg;
-    (void)events;
+    (void)msgs;
+    (void)n;
     (void)micros;
     pfx_sleep_ms(10);
 }
