@@ -727,9 +727,12 @@ static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
                           "enable.partition.eof", cfg->replay ? "true" : "false",
                           "statistics.interval.ms", "5000", /* consumer lag metrics */
                           /* librdkafka would prefetch up to 64 MiB and fetch 50 MB
-                           * at once; batches of a thousand events need far less */
-                          "queued.max.messages.kbytes", "16384",
-                          "fetch.max.bytes", "2097152",
+                           * at once; batches of a thousand events need far less.
+                           * The queue must still hold about a second of events:
+                           * librdkafka 2.0.2 looks at a full queue again only
+                           * when its broker thread wakes, up to 1 s later. */
+                          "queued.max.messages.kbytes", "12288",
+                          "fetch.max.bytes", "1048576",
                           "max.partition.fetch.bytes", "262144",
                           NULL};
     rd_kafka_conf_t *conf;

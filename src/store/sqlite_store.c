@@ -764,9 +764,10 @@ sd_err_t sd_sqlite_store_open(const sd_store_config_t *cfg, const char *path,
     }
     sqlite3_busy_timeout(s->db, cfg->timeout_ms);
     /* WAL: readers never block the writer; NORMAL sync is durable in WAL
-     * mode across process crashes (a power loss may drop the last commit). */
+     * mode across process crashes (a power loss may drop the last commit).
+     * An 8 MiB page cache: 16 MiB applied a million events no faster. */
     sd_err_t rc = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                          " PRAGMA cache_size=-16384;", err);
+                          " PRAGMA cache_size=-8192;", err);
     if (rc == SD_OK) /* statements need the tables: a file is usable once open */
         rc = sqlite_ensure_schema(&s->base, err);
     if (rc != SD_OK) {
