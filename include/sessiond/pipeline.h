@@ -43,8 +43,9 @@ typedef struct sd_pipeline_config {
     void *clock_arg;
     const sd_replay_bounds_t *replay; /* NULL: run until stopped */
     int64_t sweep_interval_ms;        /* expiry sweeps; 0: none (replays never sweep) */
-    /* Told each batch: its messages, in the order the store applied them,
-     * and its latency from applying to committed. */
+    /* Told each batch: its messages in order (those dead-lettered too: the
+     * store applied the rest in this order) and its latency from applying
+     * to committed. */
     void (*on_batch)(void *arg, rd_kafka_message_t *const *msgs, size_t n, int64_t micros);
     void *batch_arg;
 } sd_pipeline_config_t;
