@@ -85,7 +85,7 @@ static void pace(void *arg, rd_kafka_message_t *const *msgs, size_t n, int64_t m
     (void)msgs;
     (void)n;
     (void)micros;
-    pfx_sleep_ms(10);
+    sd_sleep_ms(10);
 }
 
 START_TEST(store_outage_pauses_then_resumes)
@@ -102,7 +102,7 @@ START_TEST(store_outage_pauses_then_resumes)
     int was_paused = 0;
     for (int i = 0; i < 200 && !was_paused; i++) {
         was_paused = atomic_load(&r.stats.paused);
-        pfx_sleep_ms(50);
+        sd_sleep_ms(50);
     }
     pfx_wait_consumed(&r, (long)pub.sent);
     pfx_finish(&r);
@@ -147,7 +147,7 @@ static pid_t start_jongodb(int *port)
         close(c);
         if (up)
             return pid;
-        pfx_sleep_ms(100);
+        sd_sleep_ms(100);
     }
     ck_abort_msg("jongodb did not start");
     return -1;
@@ -180,12 +180,12 @@ START_TEST(mongodb_goes_away_for_seconds)
     r.cfg.batch_max = 10;
     pfx_go(&r);
     for (int i = 0; i < 200 && atomic_load(&r.stats.events) == 0; i++)
-        pfx_sleep_ms(50);
+        sd_sleep_ms(50);
     fx_proxy_set_down(proxy, 1);
     int saw_outage = 0;
     for (int i = 0; i < 60; i++) { /* 3 s */
         saw_outage |= atomic_load(&r.stats.store_ok) == 0;
-        pfx_sleep_ms(50);
+        sd_sleep_ms(50);
     }
     fx_proxy_set_down(proxy, 0);
     pfx_wait_consumed(&r, (long)pub.sent);
@@ -220,9 +220,9 @@ START_TEST(exactly_once_abortable_error_retries_the_batch)
      * after it, then for the pipeline to go quiet. */
     for (int i = 0; i < 600 && (atomic_load(&r.stats.transactions_aborted) == 0 ||
                                 atomic_load(&r.stats.transactions_committed) == 0); i++)
-        pfx_sleep_ms(50);
+        sd_sleep_ms(50);
     pfx_wait_consumed(&r, (long)pub.sent);
-    pfx_sleep_ms(1500);
+    sd_sleep_ms(1500);
     pfx_finish(&r);
     ck_assert_msg(atomic_load(&r.stats.transactions_aborted) > 0, "no transaction was aborted");
     expect_converged(kafka, store, &pub, "exactly-once abort", seed);
@@ -242,11 +242,11 @@ START_TEST(brokers_down_for_seconds)
     run_t r;
     pfx_start(&r, kafka, store, "sessiond");
     for (int i = 0; i < 100 && atomic_load(&r.stats.events) == 0; i++)
-        pfx_sleep_ms(50);
+        sd_sleep_ms(50);
     rd_kafka_mock_cluster_t *mc = sd_embedded_cluster(kafka);
     for (int b = 1; b <= 3; b++)
         rd_kafka_mock_broker_set_down(mc, b);
-    pfx_sleep_ms(3000);
+    sd_sleep_ms(3000);
     for (int b = 1; b <= 3; b++)
         rd_kafka_mock_broker_set_up(mc, b);
     pfx_wait_consumed(&r, (long)pub.sent);
@@ -306,7 +306,7 @@ START_TEST(second_member_joins_mid_stream)
     a.cfg.on_batch = pace; /* slow enough that the join lands mid-stream */
     pfx_go(&a);
     for (int i = 0; i < 200 && atomic_load(&a.stats.events) < 20; i++)
-        pfx_sleep_ms(50);
+        sd_sleep_ms(50);
     pfx_prepare(&b, kafka, b_store, "sessiond");
     b.cfg.batch_max = 5;
     pfx_go(&b);
@@ -337,7 +337,7 @@ START_TEST(stop_mid_stream_and_restart)
     r.cfg.on_batch = pace; /* the stop must land mid-stream however fast batches are */
     pfx_go(&r);
     for (int i = 0; i < 200 && atomic_load(&r.stats.events) < 40; i++)
-        pfx_sleep_ms(20);
+        sd_sleep_ms(20);
     pfx_finish(&r); /* as SIGTERM does: finish or abort the batch, commit, leave */
     long first = atomic_load(&r.stats.events);
     ck_assert_msg(first < (long)pub.sent, "stopped too late to test anything");

@@ -152,7 +152,7 @@ START_TEST(the_sweeper_publishes_expiries)
     atomic_store(&r.now, later);
     for (int i = 0; i < 600 && atomic_load(&r.stats.expired) < expired_early + (long)live.count;
          i++)
-        pfx_sleep_ms(100);
+        sd_sleep_ms(100);
     pfx_finish(&r);
 
     char ctx[96];

@@ -61,7 +61,7 @@ static void one_life(fx_proc_t *p, sd_embedded_t *kafka, published_t *pub, size_
     if (kind < 0)
         return;
     if (kind == KILL_ANYTIME)
-        pfx_sleep_ms((long)sd_rng_below(rng, 400));
+        sd_sleep_ms((long)sd_rng_below(rng, 400));
     else
         fx_proc_wait(p, 5000); /* the failpoint fires, or there was too little to do */
     fx_proc_kill(p, SIGKILL);

@@ -8,7 +8,6 @@ static int n_partitions = 4;
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "sessiond/producer.h"
 
@@ -50,23 +49,17 @@ void pfx_start(run_t *r, sd_embedded_t *kafka, sd_store_t *store, const char *gr
     pfx_go(r);
 }
 
-void pfx_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Waits until the pipeline has consumed `events` and gone quiet. */
 void pfx_wait_consumed(run_t *r, long events)
 {
     for (int i = 0; i < 600; i++) { /* 60 s */
         if (atomic_load(&r->stats.events) >= events && atomic_load(&r->stats.paused) == 0) {
             long batches = atomic_load(&r->stats.batches);
-            pfx_sleep_ms(300);
+            sd_sleep_ms(300);
             if (atomic_load(&r->stats.batches) == batches)
                 return;
         }
-        pfx_sleep_ms(100);
+        sd_sleep_ms(100);
     }
     ck_abort_msg("the pipeline consumed %ld of %ld events in 60 s",
                  atomic_load(&r->stats.events), events);
@@ -252,7 +245,7 @@ void pfx_wait_committed(sd_embedded_t *kafka, const char *group)
         }
         rd_kafka_topic_partition_list_destroy(parts);
         if (!done)
-            pfx_sleep_ms(200);
+            sd_sleep_ms(200);
     }
     rd_kafka_destroy(rk);
     ck_assert_msg(done, "group %s did not commit every event within 60 s", group);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "fixtures.h"
+#include "sessiond/clock.h"
 #include "sessiond/pipeline.h"
 #include "sessiond/workload.h"
 #include "storefx.h"
@@ -72,6 +73,5 @@ sd_embedded_t *pfx_start_kafka(void);
 sd_embedded_t *pfx_start_kafka_with(int partitions);
 
 uint64_t pfx_seed(uint64_t dflt);
-void pfx_sleep_ms(long ms);
 
 #endif

@@ -1,6 +1,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "proxy.h"
 
+#include "sessiond/clock.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -8,7 +10,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -131,8 +132,7 @@ void fx_proxy_stop(fx_proxy_t *p)
     pthread_join(p->acceptor, NULL);
     close(p->listener);
     while (atomic_load(&p->active) > 0) { /* each pump notices within 100 ms */
-        struct timespec ts = {0, 20000000};
-        nanosleep(&ts, NULL);
+        sd_sleep_ms(20);
     }
     free(p);
 }
