@@ -60,9 +60,10 @@ sd_err_t sd_mongo_doc_session(const bson_t *doc, sd_session_list_t *out, sd_erro
 
 /* What one read-back document publishes for this batch: the changes its
  * log entries of ctx->batch_id made, or, when it made none, its latest
- * change if that change's cause is among cause_ids (a redelivery). */
+ * change if one of the batch's items (sorted by event id) is the message
+ * that caused it (a redelivery, sd_store_item_caused). */
 sd_err_t sd_mongo_doc_changes(const bson_t *doc, const sd_mongo_ctx_t *ctx,
-                              const char *const *sorted_cause_ids, size_t n_causes,
+                              const sd_store_item_t *const *by_event, size_t n_events,
                               sd_change_list_t *out, int *republished, sd_error_t *err);
 
 /* The latest change a document published, if any (*latest gets 0 or 1). */

@@ -85,10 +85,20 @@ sd_err_t sd_store_ensure_schema(sd_store_t *store, sd_error_t *err);
 
 /* Applies items in order at now_ms.  *out is filled (and must be released
  * with sd_apply_result_free) whenever SD_OK is returned.  A redelivered
- * event yields its change again (same content) while it is the session's
- * latest. */
+ * message yields its change again (same content) while it is the
+ * session's latest (see sd_store_item_caused). */
 sd_err_t sd_store_apply(sd_store_t *store, const sd_store_item_t *items, size_t n,
                         int64_t now_ms, sd_apply_result_t *out, sd_error_t *err);
+
+/* Whether item is the very message that caused a change, read again: the
+ * same event from the same topic, partition and offset.  Only that message
+ * re-publishes the change: its offset was not committed, so neither (in
+ * exactly-once) was the change, nor (at-least-once) need it have been
+ * delivered.  Another message of the same event, as from a producer that
+ * sent it twice, re-publishes nothing: the first one's change is out, or
+ * the first one comes again.  An item read from nowhere (topic NULL) is
+ * matched by its event id alone. */
+int sd_store_item_caused(const sd_store_item_t *item, const sd_cause_t *cause);
 
 /* Visible sessions at now_ms. */
 sd_err_t sd_store_get(sd_store_t *store, const char *task_id, int64_t now_ms,

@@ -63,8 +63,8 @@ typedef struct mongo_batch {
     size_t n;
     sd_apply_result_t *out;
     size_t *op_start; /* first operation of item i in the current bulk */
-    const char **sorted_ids; /* the batch's event ids, sorted */
-    size_t n_ids;
+    const sd_store_item_t **by_event; /* the batch's events, sorted by event id */
+    size_t n_events;
     bson_t **covers; /* marker documents read for scenario creates */
     size_t n_covers;
     const char **expire_ids; /* the sweep's candidates */
@@ -200,6 +200,12 @@ static void append_in(bson_t *f, const char *field, const char *const *values, s
 static int by_string(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int by_event_id(const void *a, const void *b)
+{
+    return strcmp((*(const sd_store_item_t *const *)a)->intent.event->event_id,
+                  (*(const sd_store_item_t *const *)b)->intent.event->event_id);
 }
 
 /* Sorts and removes duplicates; returns the new count. */
@@ -399,7 +405,7 @@ static sd_err_t collect_changes(mongo_batch_t *b, bson_t **docs, size_t n_docs, 
     for (size_t d = 0; d < n_docs; d++) {
         size_t before = b->out->changes.count;
         int republished;
-        sd_err_t rc = sd_mongo_doc_changes(docs[d], &b->ctx, b->sorted_ids, b->n_ids,
+        sd_err_t rc = sd_mongo_doc_changes(docs[d], &b->ctx, b->by_event, b->n_events,
                                            &b->out->changes, &republished, err);
         if (rc != SD_OK)
             return rc;
@@ -425,11 +431,11 @@ sd_err_t sd_mongo_apply(sd_store_t *base, const sd_store_item_t *items, size_t n
                        .ctx = {batch_id, now_ms, base->cfg.session_ttl_ms,
                                base->cfg.retention_ms, 0}};
     b.op_start = calloc(n + 1, sizeof *b.op_start);
-    b.sorted_ids = malloc((n + 1) * sizeof *b.sorted_ids);
+    b.by_event = malloc((n + 1) * sizeof *b.by_event);
     bson_t **docs = NULL;
     size_t n_docs = 0;
     sd_err_t rc = SD_OK;
-    if (!b.op_start || !b.sorted_ids) {
+    if (!b.op_start || !b.by_event) {
         rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for a batch of %zu", n);
         goto done;
     }
@@ -439,9 +445,9 @@ sd_err_t sd_mongo_apply(sd_store_t *base, const sd_store_item_t *items, size_t n
                                                                   : SD_APPLY_UNCHANGED;
         has_save |= items[i].intent.kind == SD_INTENT_SAVE;
         if (items[i].intent.kind != SD_INTENT_IGNORE)
-            b.sorted_ids[b.n_ids++] = items[i].intent.event->event_id;
+            b.by_event[b.n_events++] = &items[i];
     }
-    b.n_ids = distinct(b.sorted_ids, b.n_ids);
+    qsort(b.by_event, b.n_events, sizeof *b.by_event, by_event_id);
 
     /* Mark: saves first, so creates and scans below see them. */
     if (has_save && (rc = run_bulk(&b, s->markers, fill_markers, "recording scenario saves",
@@ -474,7 +480,7 @@ done:
     sd_mongo_free_docs(docs, n_docs);
     sd_mongo_free_docs(b.covers, b.n_covers);
     free(b.op_start);
-    free(b.sorted_ids);
+    free(b.by_event);
     return rc;
 }
 

@@ -270,14 +270,22 @@ static int read_entry(const bson_iter_t *entry, const char *task_id, logged_t *l
     return l->kind == 'v' ? 0 : -1;
 }
 
-static int by_string(const void *a, const void *b)
+/* Whether one of the items (sorted by event id) is the message that
+ * caused the change (sd_store_item_caused). */
+static int redelivered(const sd_store_item_t *const *by_event, size_t n, const sd_cause_t *cause)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static int in_sorted(const char *id, const char *const *ids, size_t n)
-{
-    return n && bsearch(&id, ids, n, sizeof *ids, by_string) != NULL;
+    size_t lo = 0, hi = n; /* the first item of the cause's event id */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(by_event[mid]->intent.event->event_id, cause->event_id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < n && strcmp(by_event[lo]->intent.event->event_id, cause->event_id) == 0; lo++)
+        if (sd_store_item_caused(by_event[lo], cause))
+            return 1;
+    return 0;
 }
 
 /* Replays a document's log: the same transitions, in the order the server
@@ -343,7 +351,7 @@ static sd_err_t replay_log(const bson_t *doc, const sd_mongo_ctx_t *ctx, sd_chan
 }
 
 sd_err_t sd_mongo_doc_changes(const bson_t *doc, const sd_mongo_ctx_t *ctx,
-                              const char *const *sorted_cause_ids, size_t n_causes,
+                              const sd_store_item_t *const *by_event, size_t n_events,
                               sd_change_list_t *out, int *republished, sd_error_t *err)
 {
     *republished = 0;
@@ -351,7 +359,7 @@ sd_err_t sd_mongo_doc_changes(const bson_t *doc, const sd_mongo_ctx_t *ctx,
     sd_change_list_t latest = {0};
     sd_err_t rc = replay_log(doc, ctx, out, &latest, err);
     if (rc == SD_OK && out->count == before && latest.count &&
-        in_sorted(latest.items[0].cause.event_id, sorted_cause_ids, n_causes)) {
+        redelivered(by_event, n_events, &latest.items[0].cause)) {
         if (sd_change_list_add(out, &latest.items[0]) != SD_OK)
             rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading changes");
         *republished = 1;

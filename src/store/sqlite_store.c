@@ -408,8 +408,10 @@ static sd_err_t apply_save(batch_t *b, const sd_store_item_t *item, int *emitted
     return rc;
 }
 
-/* Publishes a change kept in a row's last_change (column col of q) again. */
-static sd_err_t add_kept_change(batch_t *b, sqlite3_stmt *q, int col, sd_error_t *err)
+/* Publishes a change kept in a row's last_change (column col of q) again:
+ * all of them (item NULL), or those item caused. */
+static sd_err_t add_kept_change(batch_t *b, sqlite3_stmt *q, int col,
+                                const sd_store_item_t *item, sd_error_t *err)
 {
     sd_change_t change;
     char *storage;
@@ -418,6 +420,10 @@ static sd_err_t add_kept_change(batch_t *b, sqlite3_stmt *q, int col, sd_error_t
                                       err);
     if (rc != SD_OK)
         return rc;
+    if (item && !sd_store_item_caused(item, &change.cause)) {
+        free(storage);
+        return SD_OK;
+    }
     if (sd_change_list_add(&b->out->changes, &change) != SD_OK ||
         note_emitted(b, b->out->changes.items[b->out->changes.count - 1].session.task_id))
         rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory re-publishing");
@@ -425,7 +431,7 @@ static sd_err_t add_kept_change(batch_t *b, sqlite3_stmt *q, int col, sd_error_t
     return rc;
 }
 
-/* A redelivered event re-publishes the latest change it caused. */
+/* A redelivered message re-publishes the latest change it caused. */
 static sd_err_t republish(batch_t *b, const sd_store_item_t *item, sd_error_t *err)
 {
     const sd_event_t *ev = item->intent.event;
@@ -437,7 +443,7 @@ static sd_err_t republish(batch_t *b, const sd_store_item_t *item, sd_error_t *e
     int step;
     while (rc == SD_OK && (step = sqlite3_step(q)) == SQLITE_ROW) {
         if (!emitted_in_batch(b, (const char *)sqlite3_column_text(q, 0)))
-            rc = add_kept_change(b, q, 1, err);
+            rc = add_kept_change(b, q, 1, item, err);
     }
     if (rc == SD_OK && step != SQLITE_DONE)
         rc = db_error(b->s, err, "reading the latest change");
@@ -535,7 +541,7 @@ static sd_err_t sqlite_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
     int step;
     sqlite3_bind_int64(s->unsent, 1, (sqlite3_int64)limit);
     while (rc == SD_OK && (step = sqlite3_step(s->unsent)) == SQLITE_ROW)
-        rc = add_kept_change(&b, s->unsent, 1, err);
+        rc = add_kept_change(&b, s->unsent, 1, NULL, err);
     if (rc == SD_OK && step != SQLITE_DONE)
         rc = db_error(s, err, "reading undelivered expiries");
     sqlite3_reset(s->unsent);

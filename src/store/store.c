@@ -124,6 +124,17 @@ sd_err_t sd_type_count_add(sd_type_count_t **counts, size_t *n, const char *task
     return SD_OK;
 }
 
+int sd_store_item_caused(const sd_store_item_t *item, const sd_cause_t *cause)
+{
+    const sd_event_t *ev = item->intent.event;
+    if (!ev || !cause->event_id || strcmp(ev->event_id, cause->event_id) != 0)
+        return 0;
+    if (!item->topic)
+        return 1;
+    return cause->topic && strcmp(item->topic, cause->topic) == 0 &&
+           item->partition == cause->partition && item->offset == cause->offset;
+}
+
 sd_change_t sd_store_change_of(const sd_state_t *st, const sd_emit_t *emit)
 {
     sd_change_t c = {

@@ -536,6 +536,73 @@ START_TEST(unacknowledged_expiries_are_published_again)
 }
 END_TEST
 
+/* A producer that sent an event twice: the second message (another offset)
+ * publishes nothing, even while the first one's change is the latest;
+ * the first message read again re-publishes that change. */
+static void apply_at(sd_store_t *store, const fx_events_t *e, int64_t offset0,
+                     sd_change_list_t *changes)
+{
+    sd_store_item_t *items = calloc(e->count, sizeof *items);
+    ck_assert_ptr_nonnull(items);
+    for (size_t i = 0; i < e->count; i++)
+        items[i] = (sd_store_item_t){sd_rules_intent(&e->items[i]), "task-events", 0,
+                                     offset0 + (int64_t)i};
+    sd_apply_result_t result;
+    sd_error_t err;
+    ck_assert_msg(sd_store_apply(store, items, e->count, NOW, &result, &err) == SD_OK, "%s",
+                  err.message);
+    for (size_t c = 0; c < result.changes.count; c++)
+        ck_assert_int_eq(sd_change_list_add(changes, &result.changes.items[c]), SD_OK);
+    sd_apply_result_free(&result);
+    free(items);
+}
+
+START_TEST(another_message_of_an_event_publishes_nothing)
+{
+    fx_events_t e = {0};
+    fx_create(&e, "c1", "t1", "image_analysis", "s1", 10);
+    fx_create(&e, "c2", "t2", "scenario_generation", "s2", 10);
+    fx_terminal(&e, "x2", "task.failed", "t2", "scenario_generation", 20);
+    fx_create(&e, "c3", "t3", "scenario_generation", "s3", 10);
+    fx_save(&e, "v3", "s3", 20);
+    sd_store_t *store = fx_store_open(case_name("twice"), TTL);
+    sd_change_list_t first = {0}, copies = {0}, again = {0};
+    apply_at(store, &e, 0, &first);
+    ck_assert_uint_gt(first.count, 2);
+    apply_at(store, &e, 100, &copies); /* the same events at other offsets */
+    ck_assert_msg(copies.count == 0, "a second message of an event re-published %zu changes",
+                  copies.count);
+    apply_at(store, &e, 0, &again); /* the first messages, redelivered */
+    /* each session's latest change, again */
+    size_t sessions = 0;
+    for (size_t k = 0; k < first.count; k++) {
+        const sd_change_t *latest = &first.items[k];
+        int is_latest = 1;
+        for (size_t j = k + 1; j < first.count; j++)
+            is_latest &= strcmp(first.items[j].session.task_id, latest->session.task_id) != 0;
+        if (!is_latest)
+            continue;
+        sessions++;
+        char *want = fx_change_json(latest), *got = NULL;
+        for (size_t i = 0; i < again.count && !got; i++)
+            if (strcmp(again.items[i].session.task_id, latest->session.task_id) == 0)
+                got = fx_change_json(&again.items[i]);
+        ck_assert_msg(got != NULL, "%s: its latest change was not re-published",
+                      latest->session.task_id);
+        ck_assert_str_eq(got, want);
+        free(got);
+        free(want);
+    }
+    ck_assert_uint_eq(again.count, sessions);
+    fx_expect_model(store, &e, NOW, TTL, "one event, two messages");
+    sd_change_list_free(&first);
+    sd_change_list_free(&copies);
+    sd_change_list_free(&again);
+    sd_store_close(store);
+    fx_events_free(&e);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
     tcase_add_test(tc, every_rule_in_one_batch_and_one_by_one);
@@ -543,6 +610,7 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, reads_by_task_short_id_and_type);
     tcase_add_test(tc, random_sets_match_the_model);
     tcase_add_test(tc, redelivery_repeats_the_latest_change_exactly);
+    tcase_add_test(tc, another_message_of_an_event_publishes_nothing);
     tcase_add_test(tc, two_connections_applying_overlapping_batches);
     tcase_add_test(tc, unacknowledged_expiries_are_published_again);
 }

@@ -97,10 +97,12 @@ void fx_apply(sd_store_t *store, const fx_events_t *events, const size_t *order,
     sd_store_item_t *items = calloc(n ? n : 1, sizeof *items);
     ck_assert_ptr_nonnull(items);
     for (size_t i = 0; i < n; i++) {
-        items[i].intent = sd_rules_intent(&events->items[order ? order[i] : i]);
+        /* Each event is one message, read from the same place every time. */
+        size_t at = order ? order[i] : i;
+        items[i].intent = sd_rules_intent(&events->items[at]);
         items[i].topic = "task-events";
-        items[i].partition = (int32_t)(i % 4);
-        items[i].offset = (int64_t)i;
+        items[i].partition = (int32_t)(at % 4);
+        items[i].offset = (int64_t)(at / 4);
     }
     size_t done = 0;
     for (size_t b = 0; done < n; b++) {

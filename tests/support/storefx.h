@@ -47,7 +47,9 @@ int fx_store_suite_main(int argc, char **argv, const char *program, const char *
 void fx_store_cleanup(void);
 
 /* Applies events[order[i]] for i < n in batches of the given sizes
- * (cycled), appending every published change to changes. */
+ * (cycled), appending every published change to changes.  Event k is one
+ * message, read from task-events partition k % 4 at offset k / 4 whatever
+ * the order: applying it again is a redelivery. */
 void fx_apply(sd_store_t *store, const fx_events_t *events, const size_t *order, size_t n,
               const size_t *batch_sizes, size_t n_sizes, int64_t now_ms,
               sd_change_list_t *changes);
