@@ -39,6 +39,14 @@ sd_err_t sd_producer_flush(sd_producer_t *p, int timeout_ms, sd_error_t *err);
  * for the first send to report; returns whether the topics are known. */
 int sd_producer_warm(sd_producer_t *p, const char *const *topics, size_t n, int timeout_ms);
 
+/* Whether the producer stopped because the broker fenced it: another
+ * producer took its transactional.id, or a transaction outlived
+ * transaction.timeout.ms and the coordinator aborted it (librdkafka 2.0.2
+ * reports both as "fenced by a newer instance"). */
+int sd_producer_fenced(sd_producer_t *p);
+/* Its transaction.timeout.ms (librdkafka's default, or as -X set it). */
+int64_t sd_producer_transaction_timeout_ms(sd_producer_t *p);
+
 rd_kafka_t *sd_producer_handle(sd_producer_t *p);
 void sd_producer_destroy(sd_producer_t *p);
 

@@ -19,9 +19,11 @@
  * step per loop while a backlog lasts, otherwise one per interval; an
  * empty batch is cut short when a turn is due.
  *
- * SESSIOND_FAILPOINT=after-store:N|after-produce:N (for the crash tests)
- * kills the process with SIGKILL right after the Nth batch's store write,
- * or after its changes are delivered but before its offsets are committed. */
+ * SESSIOND_FAILPOINT=after-store:N|after-produce:N[:stop] (for the crash
+ * tests) kills the process with SIGKILL right after the Nth batch's store
+ * write, or after its changes are delivered (exactly-once: inside the open
+ * transaction) but before its offsets are committed; with `:stop` it
+ * stops there with SIGSTOP instead, as a long pause would, until SIGCONT. */
 #define _POSIX_C_SOURCE 200809L
 #include "sessiond/pipeline.h"
 
@@ -67,6 +69,7 @@ typedef struct pipeline {
     /* SESSIOND_FAILPOINT */
     char fail_where[32];
     long fail_batch;
+    int fail_signal;
     long batch_no;
 } pipeline_t;
 
@@ -187,6 +190,48 @@ static void on_replay_assign(pipeline_t *p, rd_kafka_topic_partition_list_t *par
     p->replay_started = 1;
 }
 
+/* Where the assigned partitions start: their committed offsets, once no
+ * transaction holds them any more.  An exactly-once member that died
+ * inside a transaction leaves its offsets pending until the broker aborts
+ * the transaction (transaction.timeout.ms later, unless a producer with the
+ * same transactional id starts first); meanwhile the coordinator answers
+ * UNSTABLE_OFFSET_COMMIT.  librdkafka 2.0.2 gives up after two quick
+ * retries and starts such a partition at auto.offset.reset, the earliest
+ * offset: all it holds would be read, and every latest change re-published,
+ * again.  So the offsets are fetched here, waiting while they are unstable;
+ * a partition without a committed offset is left to auto.offset.reset. */
+static void start_at_stable_offsets(pipeline_t *p, rd_kafka_t *rk,
+                                    rd_kafka_topic_partition_list_t *parts)
+{
+    int64_t started = sd_monotonic_ms(), logged = started;
+    while (!*p->stop) {
+        rd_kafka_topic_partition_list_t *asked = rd_kafka_topic_partition_list_copy(parts);
+        rd_kafka_resp_err_t err = rd_kafka_committed(rk, asked, 10000);
+        int unstable = 0;
+        for (int i = 0; !err && i < asked->cnt; i++)
+            unstable += asked->elems[i].err == RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT;
+        if (!err && !unstable)
+            for (int i = 0; i < asked->cnt; i++)
+                parts->elems[i].offset = asked->elems[i].offset; /* INVALID: none committed */
+        rd_kafka_topic_partition_list_destroy(asked);
+        if (err) { /* librdkafka fetches them itself, as it would have */
+            sd_log(SD_LOG_WARN, "consumer", "cannot fetch the committed offsets", "error=%s",
+                   SD_LOG_Q(rd_kafka_err2str(err)));
+            return;
+        }
+        if (!unstable)
+            return;
+        if (sd_monotonic_ms() - logged >= 5000) {
+            logged = sd_monotonic_ms();
+            sd_log(SD_LOG_WARN, "consumer",
+                   "waiting for a transaction to end: it holds the committed offsets of "
+                   "assigned partitions (a member that died inside a transaction?)",
+                   "partitions=%d waited_ms=%lld", unstable, (long long)(logged - started));
+        }
+        sd_sleep_ms(200);
+    }
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -198,6 +243,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
         p->ever_assigned = 1;
         if (p->cfg->replay)
             on_replay_assign(p, parts);
+        else
+            start_at_stable_offsets(p, rk, parts);
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
         else
@@ -294,6 +341,69 @@ static void back_off(pipeline_t *p, const char *what, const sd_error_t *err)
         if (m)
             rd_kafka_message_destroy(m);
     }
+}
+
+/* ---- the producer ---- */
+
+static sd_err_t make_producer(pipeline_t *p, sd_error_t *err)
+{
+    int eos = p->cfg->delivery == SD_DELIVERY_EXACTLY_ONCE;
+    sd_err_t rc = sd_producer_new(&p->cfg->kafka, eos ? p->cfg->transactional_id : NULL,
+                                  &p->producer, err);
+    const char *const outputs[] = {p->cfg->output_topic, p->cfg->dlq_topic};
+    if (rc == SD_OK && !sd_producer_warm(p->producer, outputs, 2, 2000))
+        sd_log(SD_LOG_DEBUG, "producer", "output topics not known yet: the first batch waits",
+               NULL);
+    if (rc != SD_OK || !eos)
+        return rc;
+    rd_kafka_error_t *e = rd_kafka_init_transactions(sd_producer_handle(p->producer), 30000);
+    if (!e)
+        return SD_OK;
+    rc = sd_error_set(err, rd_kafka_error_is_fatal(e) ? SD_ERR_FATAL : SD_ERR_TRANSIENT,
+                      "producer", "cannot start transactions (transactional.id %s): %s",
+                      p->cfg->transactional_id, rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    return rc;
+}
+
+/* make_producer, retried while the brokers cannot start transactions. */
+static sd_err_t start_producer(pipeline_t *p, sd_error_t *err)
+{
+    sd_err_t rc = make_producer(p, err);
+    while (rc == SD_ERR_TRANSIENT && !*p->stop) {
+        sd_producer_destroy(p->producer);
+        p->producer = NULL;
+        back_off(p, "cannot start transactions", err);
+        rc = make_producer(p, err);
+    }
+    return rc;
+}
+
+/* The broker fenced the producer during a transaction that began at
+ * `began` (monotonic ms).  If the transaction outlived
+ * transaction.timeout.ms, the coordinator aborted it: a new producer takes
+ * over and SD_ERR_TRANSIENT has the caller go on (the transaction's work is
+ * done again).  Otherwise another producer took the transactional id. */
+static sd_err_t after_fencing(pipeline_t *p, int64_t began, sd_error_t *err)
+{
+    int64_t took = sd_monotonic_ms() - began;
+    int64_t timeout = sd_producer_transaction_timeout_ms(p->producer);
+    if (took < timeout)
+        return sd_error_set(err, SD_ERR_FATAL, "producer",
+                            "another producer took transactional id %s (this one was fenced): "
+                            "every sessiond needs a --transactional-id of its own; this one "
+                            "stops",
+                            p->cfg->transactional_id);
+    sd_log(SD_LOG_WARN, "producer",
+           "a transaction outlived transaction.timeout.ms and the broker aborted it: a new "
+           "producer takes over, and what it held is done again",
+           "took_ms=%lld timeout_ms=%lld transactional_id=%s", (long long)took,
+           (long long)timeout, p->cfg->transactional_id);
+    atomic_fetch_add(&p->stats->transactions_aborted, 1);
+    sd_producer_destroy(p->producer);
+    p->producer = NULL;
+    sd_err_t rc = start_producer(p, err);
+    return rc == SD_OK ? SD_ERR_TRANSIENT : rc;
 }
 
 /* ---- one batch ---- */
@@ -444,13 +554,19 @@ static sd_err_t apply_batch(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, s
     }
 }
 
-static void failpoint(const pipeline_t *p, const char *where)
+static void failpoint(const pipeline_t *p, const char *where, size_t n_msgs)
 {
-    if (p->fail_batch == p->batch_no && strcmp(p->fail_where, where) == 0) {
-        sd_log(SD_LOG_WARN, "pipeline", "failpoint: killing the process", "at=%s batch=%ld",
-               where, p->batch_no);
-        raise(SIGKILL);
-    }
+    if (p->fail_batch != p->batch_no || strcmp(p->fail_where, where) != 0)
+        return;
+    /* "after produce" means on the brokers: a transaction's messages are
+     * otherwise sent only by its commit. */
+    if (strcmp(where, "after-produce") == 0)
+        rd_kafka_flush(sd_producer_handle(p->producer), 10000);
+    sd_log(SD_LOG_WARN, "pipeline",
+           p->fail_signal == SIGSTOP ? "failpoint: stopping the process"
+                                     : "failpoint: killing the process",
+           "at=%s batch=%ld messages=%zu", where, p->batch_no, n_msgs);
+    raise(p->fail_signal);
 }
 
 /* At-least-once: deliver everything, then commit. */
@@ -470,7 +586,7 @@ static sd_err_t publish_and_commit(pipeline_t *p, const sd_outgoing_t *msgs, siz
     atomic_store(&p->stats->kafka_ok, 1);
     if (p->batch.count == 0)
         return SD_OK;
-    failpoint(p, "after-produce");
+    failpoint(p, "after-produce", n);
     /* Offsets an earlier commit failed on (a rebalance in progress, say)
      * go along, for the partitions still ours. */
     rd_kafka_topic_partition_list_t *offsets = batch_offsets(&p->batch, 1);
@@ -521,6 +637,7 @@ static void rewind_batch(pipeline_t *p)
 static sd_err_t transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_error_t *err)
 {
     rd_kafka_t *rk = sd_producer_handle(p->producer);
+    int64_t began = sd_monotonic_ms();
     rd_kafka_error_t *e = rd_kafka_begin_transaction(rk);
     sd_err_t rc = SD_OK;
     if (!e && (rc = sd_outgoing_send(p->producer, msgs, n, err)) == SD_OK && p->batch.count) {
@@ -529,12 +646,23 @@ static sd_err_t transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_
         e = rd_kafka_send_offsets_to_transaction(rk, offsets, cgmd, -1);
         rd_kafka_consumer_group_metadata_destroy(cgmd);
         rd_kafka_topic_partition_list_destroy(offsets);
+        if (!e)
+            failpoint(p, "after-produce", n);
     }
     if (!e && rc == SD_OK)
         e = rd_kafka_commit_transaction(rk, -1);
     if (!e && rc == SD_OK) {
         atomic_store(&p->stats->kafka_ok, 1);
         atomic_fetch_add(&p->stats->transactions_committed, 1);
+        return SD_OK;
+    }
+    if (sd_producer_fenced(p->producer)) {
+        if (e)
+            rd_kafka_error_destroy(e);
+        rc = after_fencing(p, began, err);
+        if (rc != SD_ERR_TRANSIENT)
+            return rc;
+        rewind_batch(p);
         return SD_OK;
     }
     if (e && rd_kafka_error_is_fatal(e)) {
@@ -616,11 +744,17 @@ static sd_err_t sweep(pipeline_t *p, sd_error_t *err)
 {
     size_t published;
     sd_error_t why = {0};
+    int64_t began = sd_monotonic_ms();
     sd_err_t rc = sd_sweep_step(p->store, p->producer,
                                 p->cfg->delivery == SD_DELIVERY_EXACTLY_ONCE,
                                 p->cfg->output_topic, now_ms(p), SD_SWEEP_LIMIT, &published, &why);
     atomic_fetch_add(&p->stats->expired, (long)published);
     atomic_fetch_add(&p->stats->changes_by_type[SD_CHANGE_EXPIRED], (long)published);
+    if (rc == SD_ERR_FATAL && sd_producer_fenced(p->producer) &&
+        (rc = after_fencing(p, began, &why)) == SD_ERR_FATAL) {
+        *err = why;
+        return rc;
+    }
     int producer = rc != SD_OK && strcmp(why.field, "producer") == 0;
     if (rc == SD_ERR_FATAL && producer) {
         *err = why;
@@ -760,52 +894,30 @@ static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
     return SD_OK;
 }
 
-static sd_err_t make_producer(pipeline_t *p, sd_error_t *err)
-{
-    int eos = p->cfg->delivery == SD_DELIVERY_EXACTLY_ONCE;
-    sd_err_t rc = sd_producer_new(&p->cfg->kafka, eos ? p->cfg->transactional_id : NULL,
-                                  &p->producer, err);
-    const char *const outputs[] = {p->cfg->output_topic, p->cfg->dlq_topic};
-    if (rc == SD_OK && !sd_producer_warm(p->producer, outputs, 2, 2000))
-        sd_log(SD_LOG_DEBUG, "producer", "output topics not known yet: the first batch waits",
-               NULL);
-    if (rc != SD_OK || !eos)
-        return rc;
-    rd_kafka_error_t *e = rd_kafka_init_transactions(sd_producer_handle(p->producer), 30000);
-    if (!e)
-        return SD_OK;
-    rc = sd_error_set(err, rd_kafka_error_is_fatal(e) ? SD_ERR_FATAL : SD_ERR_TRANSIENT,
-                      "producer", "cannot start transactions (transactional.id %s): %s",
-                      p->cfg->transactional_id, rd_kafka_error_string(e));
-    rd_kafka_error_destroy(e);
-    return rc;
-}
-
 sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
                          volatile sig_atomic_t *stop, sd_pipeline_stats_t *stats,
                          sd_error_t *err)
 {
     pipeline_t p = {.cfg = cfg, .store = store, .stop = stop, .stats = stats};
     const char *fail = getenv("SESSIOND_FAILPOINT");
-    if (fail && *fail)
+    if (fail && *fail) {
+        char action[8] = "kill";
+        int fields = sscanf(fail, "%31[a-z-]:%ld:%7s", p.fail_where, &p.fail_batch, action);
+        p.fail_signal = strcmp(action, "stop") == 0 ? SIGSTOP : SIGKILL;
+        int armed = fields >= 2 && (!strcmp(action, "kill") || !strcmp(action, "stop"));
+        if (!armed)
+            p.fail_batch = -1;
         sd_log(SD_LOG_WARN, "pipeline",
-               sscanf(fail, "%31[a-z-]:%ld", p.fail_where, &p.fail_batch) == 2
-                   ? "failpoint armed (testing only)"
-                   : "SESSIOND_FAILPOINT ignored: not after-store:N or after-produce:N",
+               armed ? "failpoint armed (testing only)"
+                     : "SESSIOND_FAILPOINT ignored: not after-store:N or after-produce:N[:stop]",
                "failpoint=%s", fail);
+    }
     if (cfg->replay && !(p.replay_done = calloc((size_t)cfg->replay->end->cnt + 1, sizeof(int))))
         return sd_error_set(err, SD_ERR_FATAL, "", "out of memory");
     p.replay_deadline = sd_monotonic_ms() + SD_REPLAY_JOIN_S * 1000;
     atomic_store(&stats->store_ok, 1);
     atomic_store(&stats->kafka_ok, 1);
-    sd_err_t rc = make_producer(&p, err);
-    /* init_transactions may wait for a broker: retry while not stopped */
-    while (rc == SD_ERR_TRANSIENT && !*stop) {
-        sd_producer_destroy(p.producer);
-        p.producer = NULL;
-        back_off(&p, "cannot start transactions", err);
-        rc = make_producer(&p, err);
-    }
+    sd_err_t rc = start_producer(&p, err); /* init_transactions may wait for a broker */
     if (rc == SD_OK)
         rc = make_consumer(&p, err);
     if (rc == SD_OK)
@@ -828,7 +940,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
             break;
         if (p.batch.count) {
             p.batch_no++;
-            failpoint(&p, "after-store");
+            failpoint(&p, "after-store", n_msgs);
             long aborted = atomic_load(&stats->transactions_aborted);
             rc = cfg->delivery == SD_DELIVERY_EXACTLY_ONCE ? transact(&p, msgs, n_msgs, err)
                                                            : publish_and_commit(&p, msgs, n_msgs, err);

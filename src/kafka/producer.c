@@ -117,6 +117,24 @@ int sd_producer_warm(sd_producer_t *p, const char *const *topics, size_t n, int 
     return known;
 }
 
+int sd_producer_fenced(sd_producer_t *p)
+{
+    char why[256];
+    rd_kafka_resp_err_t e = rd_kafka_fatal_error(p->rk, why, sizeof why);
+    return e == RD_KAFKA_RESP_ERR__FENCED || e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+           e == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+}
+
+int64_t sd_producer_transaction_timeout_ms(sd_producer_t *p)
+{
+    char value[32];
+    size_t size = sizeof value;
+    if (rd_kafka_conf_get(rd_kafka_conf(p->rk), "transaction.timeout.ms", value, &size) !=
+        RD_KAFKA_CONF_OK)
+        return 60000; /* librdkafka's default */
+    return strtoll(value, NULL, 10);
+}
+
 rd_kafka_t *sd_producer_handle(sd_producer_t *p) { return p->rk; }
 
 void sd_producer_destroy(sd_producer_t *p)
