@@ -1,6 +1,8 @@
 /* sessiond replay: re-consume the input topics into the store. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sessiond/commands.h"
 #include "sessiond/kafka_admin.h"
@@ -17,10 +19,11 @@ static const char usage[] =
     "Applying is idempotent: replaying into a store that saw the events changes\n"
     "nothing; replaying into an empty store rebuilds it.\n"
     "\n"
-    "The replay reads as consumer group sessiond-replay, leaving the live group\n"
-    "alone; --group G --reset instead moves a stopped group G: it reads as G and\n"
-    "commits as it goes, so G resumes where the replay ended.  Either way it\n"
-    "refuses to run while its group has other members.\n"
+    "The replay reads as a consumer group of its own, sessiond-replay-<host>-<pid>,\n"
+    "leaving the live group and other replays alone; --group G --reset instead\n"
+    "moves a stopped group G: it reads as G and commits as it goes, so G resumes\n"
+    "where the replay ended.  Either way it refuses to run while its group has\n"
+    "other members.\n"
     "\n"
     "--emit none (default) only rebuilds the store; --emit changes publishes what\n"
     "`run` would: changes (with their deterministic change_id) for downstream\n"
@@ -58,7 +61,7 @@ static sd_err_t check_group_idle(rd_kafka_t *admin, const char *group, sd_error_
 int sd_cmd_replay(int argc, char **argv)
 {
     sd_pipeline_cli_t c;
-    sd_pipeline_cli_init(&c, "sessiond-replay");
+    sd_pipeline_cli_init(&c, NULL); /* the group is set below */
     const char *from = NULL, *emit = "none", *group = NULL;
     int reset = 0;
     const sd_option_t opts[] = {
@@ -81,8 +84,18 @@ int sd_cmd_replay(int argc, char **argv)
         status = 0;
         goto out;
     }
-    if (group)
+    /* A group of this replay's own: replays of other topics or into other
+     * stores may run at the same time, and a shared group would split the
+     * partitions between them. */
+    char own_group[200];
+    if (group) {
         c.cfg.group = group;
+    } else {
+        char host[128] = "localhost";
+        gethostname(host, sizeof host - 1);
+        snprintf(own_group, sizeof own_group, "sessiond-replay-%s-%ld", host, (long)getpid());
+        c.cfg.group = own_group;
+    }
     if (sd_pipeline_cli_finish(&c, &err) != SD_OK)
         goto usage_error;
     if (!from) {
