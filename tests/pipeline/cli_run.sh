@@ -1,16 +1,37 @@
 #!/usr/bin/env bash
-# `sessiond run --brokers embedded` as an operator runs it, with publish,
-# tail, kcat for raw invalid messages, and real signals.
-# usage: cli_run.sh SESSIOND
+# `sessiond run` as an operator runs it, with publish, tail, kcat for raw
+# invalid messages, and real signals: on its embedded broker (mock), or on
+# Apache Kafka (kafka: the ctest fixture's, in SESSIOND_TEST_KAFKA_DIR, with
+# topics of this run's own that Kafka's kafka-topics tool creates).
+# usage: cli_run.sh SESSIOND [mock|kafka]
 set -uo pipefail
 bin=$1
+broker=${2:-mock}
 tmp=$(mktemp -d)
 pids=()
-trap 'kill -9 "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
 source "$(dirname "$0")/../support/check.sh"
 
+if [ "$broker" = kafka ]; then
+  kafka_sh=${SESSIOND_TEST_KAFKA_SH:?names scripts/kafka.sh}
+  kafka_dir=${SESSIOND_TEST_KAFKA_DIR:?names the broker the ctest fixture kafka.start started}
+  bootstrap=$(cat "$kafka_dir/bootstrap") || exit 1
+  prefix="cli$$."
+  in=${prefix}task-events out=${prefix}session-changes dlq=${prefix}task-events.dlq
+  for t in "$in:4" "$out:4" "$dlq:1"; do
+    "$kafka_sh" topics "$kafka_dir" --create --topic "${t%:*}" --partitions "${t##*:}" >/dev/null || exit 1
+  done
+  brokers=(--brokers "$bootstrap" --input-topics "$in" --output-topic "$out" --dlq-topic "$dlq"
+           --group "${prefix}sessiond")
+  trap 'kill -9 "${pids[@]}" 2>/dev/null; rm -rf "$tmp"
+        for t in "$in" "$out" "$dlq"; do "$kafka_sh" topics "$kafka_dir" --delete --topic "$t"; done' EXIT
+else
+  in=task-events out=session-changes dlq=task-events.dlq
+  brokers=(--brokers embedded)
+  trap 'kill -9 "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
+fi
+
 start_run() { # log file
-  SESSIOND_HTTP_TOKEN=s3cret "$bin" run --brokers embedded --store "sqlite:$tmp/run.db" \
+  SESSIOND_HTTP_TOKEN=s3cret "$bin" run "${brokers[@]}" --store "sqlite:$tmp/run.db" \
     --batch-ms 20ms --http-addr 127.0.0.1:0 >"$1" 2>&1 &
   pids+=($!)
   run_pid=$!
@@ -18,7 +39,7 @@ start_run() { # log file
     grep -q 'partitions assigned' "$1" && break
     sleep 0.1
   done
-  bootstrap=$(grep -o 'bootstrap=[^ ]*' "$1" | head -1 | cut -d= -f2)
+  [ "$broker" = kafka ] || bootstrap=$(grep -o 'bootstrap=[^ ]*' "$1" | head -1 | cut -d= -f2)
   http=$(grep -o 'msg=listening addr=[^ ]*' "$1" | head -1 | cut -d= -f3)
 }
 
@@ -46,31 +67,33 @@ with open(sys.argv[1], "w") as f:
 PY
 
 start_run "$tmp/run.log"
-check "run: embedded broker says it keeps nothing on disk" 1 "$(grep -c 'keeps nothing on disk' "$tmp/run.log")"
-check "run: bootstrap address logged" 1 "$([ -n "$bootstrap" ] && echo 1)"
+if [ "$broker" = mock ]; then
+  check "run: embedded broker says it keeps nothing on disk" 1 "$(grep -c 'keeps nothing on disk' "$tmp/run.log")"
+  check "run: bootstrap address logged" 1 "$([ -n "$bootstrap" ] && echo 1)"
+fi
 
-"$bin" publish --brokers "$bootstrap" "$tmp/events.jsonl" 2>"$tmp/pub.err"; rc=$?
+"$bin" publish --brokers "$bootstrap" --topic "$in" "$tmp/events.jsonl" 2>"$tmp/pub.err"; rc=$?
 check "publish: exit 0" 0 "$rc"
-check "publish: summary" "sessiond publish: 4 events published to task-events" "$(cat "$tmp/pub.err")"
+check "publish: summary" "sessiond publish: 4 events published to $in" "$(cat "$tmp/pub.err")"
 
-out=$("$bin" tail --brokers "$bootstrap" --from earliest --count 4 --idle 15s)
-check "tail: four changes" 4 "$(grep -c . <<<"$out")"
+changes=$("$bin" tail --brokers "$bootstrap" --topic "$out" --from earliest --count 4 --idle 15s)
+check "tail: four changes" 4 "$(grep -c . <<<"$changes")"
 check "tail: t1 created, completed; t2 created, removed" \
   "t1 session.created|t1 session.status_changed|t2 session.created|t2 session.removed" \
-  "$(/usr/bin/python3 -c 'import json,sys; print("|".join(sorted(c["session"]["task_id"]+" "+c["change_type"] for c in map(json.loads, sys.stdin))))' <<<"$out")"
+  "$(/usr/bin/python3 -c 'import json,sys; print("|".join(sorted(c["session"]["task_id"]+" "+c["change_type"] for c in map(json.loads, sys.stdin))))' <<<"$changes")"
 
 printf '{"event_id":"bad1","event_type":"task.created"\n' > "$tmp/bad.jsonl"
-"$bin" publish --brokers "$bootstrap" "$tmp/bad.jsonl" 2>"$tmp/bad.err"; rc=$?
+"$bin" publish --brokers "$bootstrap" --topic "$in" "$tmp/bad.jsonl" 2>"$tmp/bad.err"; rc=$?
 check "publish invalid: exit 1" 1 "$rc"
 check "publish invalid: names the line" 1 "$(grep -c 'line 1: not JSON' "$tmp/bad.err")"
 
 # A producer that does not validate: the event goes to the dead-letter topic.
-kcat -P -b "$bootstrap" -t task-events -k t9 "$tmp/bad.jsonl" 2>/dev/null
-dlq=$("$bin" tail --brokers "$bootstrap" --topic task-events.dlq --from earliest --count 1 --idle 15s)
-check "dead letter: the message as sent" '{"event_id":"bad1","event_type":"task.created"' "$dlq"
-headers=$(kcat -C -b "$bootstrap" -t task-events.dlq -o beginning -c 1 -e -f '%h' 2>/dev/null)
+kcat -P -b "$bootstrap" -t "$in" -k t9 "$tmp/bad.jsonl" 2>/dev/null
+dead=$("$bin" tail --brokers "$bootstrap" --topic "$dlq" --from earliest --count 1 --idle 15s)
+check "dead letter: the message as sent" '{"event_id":"bad1","event_type":"task.created"' "$dead"
+headers=$(kcat -C -b "$bootstrap" -t "$dlq" -o beginning -c 1 -e -f '%h' 2>/dev/null)
 check "dead letter: error and source headers" 1 \
-  "$(grep -c 'error=not JSON.*source_topic=task-events,source_partition=[0-9]*,source_offset=[0-9]*' <<<"$headers")"
+  "$(grep -Fc "source_topic=$in,source_partition=" <<<"$(grep 'error=not JSON.*,source_offset=[0-9]*' <<<"$headers")")"
 
 sessions=$("$bin" sessions --store "sqlite:$tmp/run.db" --short-id s1)
 check "sessions: t1 completed remains" "t1 completed" \
@@ -89,7 +112,7 @@ done
 metric() { grep -F "$1 " <<<"$metrics" | awk '{print $NF}'; }
 check "metrics: Prometheus text 0.0.4" 1 "$(grep -c 'Content-Type: text/plain; version=0.0.4' "$tmp/headers")"
 check "metrics: events by topic and type" "2 1 1 1" "$(for t in task.created task.completed task.failed invalid; do
-  metric "sessiond_events_consumed_total{topic=\"task-events\",event_type=\"$t\"}"; done | xargs)"
+  metric "sessiond_events_consumed_total{topic=\"$in\",event_type=\"$t\"}"; done | xargs)"
 check "metrics: applied by result, ignored by reason" "4 0 0 0" "$(metric 'sessiond_events_applied_total{result="changed"}') $(metric 'sessiond_events_applied_total{result="unchanged"}') $(metric 'sessiond_events_applied_total{result="ignored",reason="no_short_id"}') $(metric 'sessiond_events_applied_total{result="ignored",reason="scraping"}')"
 check "metrics: dead-lettered by reason" 1 "$(metric 'sessiond_events_dead_lettered_total{reason="payload"}')"
 check "metrics: changes by type" "2 1 1 0" "$(for t in created status_changed removed expired; do
@@ -99,7 +122,7 @@ check "metrics: batch apply histogram, +Inf bucket = count" 1 "$(
   [ "$(metric sessiond_batch_apply_duration_seconds_count)" -ge 1 ] && echo 1)"
 check "metrics: store errors by class" "0 0 0" "$(for c in transient event fatal; do
   metric "sessiond_store_errors_total{class=\"$c\"}"; done | xargs)"
-check "metrics: consumer lag per partition" 1 "$(grep -c '^sessiond_consumer_lag{topic="task-events",partition="[0-9]"} 0$' <<<"$metrics" | awk '{print ($1 > 0)}')"
+check "metrics: consumer lag per partition" 1 "$(grep -Fc "sessiond_consumer_lag{topic=\"$in\",partition=" <<<"$(grep '} 0$' <<<"$metrics")" | awk '{print ($1 > 0)}')"
 check "metrics: live sessions by task type" 1 "$(metric 'sessiond_live_sessions{task_type="scenario_generation"}')"
 check "metrics: build info and start time" 2 "$(grep -c '^sessiond_build_info{version="[0-9.]*"} 1$\|^sessiond_process_start_time_seconds [0-9]' <<<"$metrics")"
 check "API by short_id" "200 s1 1 t1" "$(http GET /api/v1/sessions/s1 | /usr/bin/python3 -c '
@@ -127,7 +150,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 check "DELETE: the session is gone" 404 "$(http GET /api/v1/sessions/task/t1 | cut -d' ' -f1)"
-removed=$("$bin" tail --brokers "$bootstrap" --from earliest --count 5 --idle 15s | grep '"reason":"manual"')
+removed=$("$bin" tail --brokers "$bootstrap" --topic "$out" --from earliest --count 5 --idle 15s | grep '"reason":"manual"')
 check "DELETE: session.removed, reason manual" 1 "$(grep -c '"task_id":"t1"' <<<"$removed")"
 
 kill -TERM "$run_pid"
@@ -143,6 +166,10 @@ for _ in $(seq 50); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.1; done
 wait "$run_pid"; rc=$?
 check "second signal: exits at once (128 + signal)" 1 "$([ "$rc" -eq 130 ] || [ "$rc" -eq 143 ]; echo $((1 - $?)))"
 
+if [ "$broker" = kafka ]; then # the configuration checks below need no broker
+  finish cli_run.kafka
+  exit
+fi
 "$bin" run --store "sqlite:$tmp/x.db" 2>"$tmp/err"; rc=$?
 check "run without brokers: exit 2" 2 "$rc"
 check "run without brokers: says how" 1 "$(grep -c 'use --brokers' "$tmp/err")"

@@ -1,8 +1,9 @@
 /* The pipeline end to end through real topics: the mock cluster hosted
- * here, a seeded workload published to it, the pipeline in a thread, and
- * what a consumer of the output topics sees checked against the model.
+ * here or Apache Kafka, a seeded workload published to it, the pipeline in
+ * a thread, and what a consumer of the output topics sees checked against
+ * the model.
  *
- *   pipeline_test sqlite | mongodb      (SESSIOND_TEST_SEED=N replays) */
+ *   pipeline_test sqlite|mongodb [mock|kafka]   (SESSIOND_TEST_SEED=N replays) */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 START_TEST(every_event_through_real_topics)
 {
     uint64_t seed = pfx_seed(20261121);
-    sd_embedded_t *kafka = pfx_start_kafka();
+    fx_kafka_t *kafka = fx_kafka_start(4);
     published_t pub;
     pfx_publish(kafka, seed, 150, &pub);
     sd_store_t *store = fx_store_open("e2e", PFX_TTL);
@@ -27,8 +28,8 @@ START_TEST(every_event_through_real_topics)
     snprintf(ctx, sizeof ctx, "seed %llu", (unsigned long long)seed);
     fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, ctx);
     seen_t out, dlq;
-    pfx_read_topic(kafka, "session-changes", &out);
-    pfx_read_topic(kafka, "task-events.dlq", &dlq);
+    pfx_read_topic(kafka, kafka->output, &out);
+    pfx_read_topic(kafka, kafka->dlq, &dlq);
     sd_change_list_t changes = {0};
     pfx_parse_changes(&out, &changes);
     fx_expect_fold(&changes, &pub.valid, PFX_NOW, PFX_TTL, ctx);
@@ -36,9 +37,10 @@ START_TEST(every_event_through_real_topics)
 
     /* Every invalid event is on the dead-letter topic, with its headers. */
     ck_assert_uint_eq(dlq.count, pub.invalid);
+    char source[160];
+    snprintf(source, sizeof source, "source_topic=%s;", kafka->input);
     for (size_t i = 0; i < dlq.count; i++)
-        ck_assert_msg(strstr(dlq.headers[i], "error=") &&
-                          strstr(dlq.headers[i], "source_topic=task-events;") &&
+        ck_assert_msg(strstr(dlq.headers[i], "error=") && strstr(dlq.headers[i], source) &&
                           strstr(dlq.headers[i], "source_partition=") &&
                           strstr(dlq.headers[i], "source_offset="),
                       "dead letter headers: %s", dlq.headers[i]);
@@ -49,7 +51,7 @@ START_TEST(every_event_through_real_topics)
     pfx_seen_free(&dlq);
     sd_store_close(store);
     pfx_published_free(&pub);
-    sd_embedded_stop(kafka);
+    fx_kafka_stop(kafka);
 }
 END_TEST
 
@@ -59,7 +61,7 @@ START_TEST(redelivered_input_republishes_exact_copies)
      * any commit: every change it publishes is an exact copy of one already
      * out, and only of a session's latest. */
     uint64_t seed = pfx_seed(20261122);
-    sd_embedded_t *kafka = pfx_start_kafka();
+    fx_kafka_t *kafka = fx_kafka_start(4);
     published_t pub;
     pfx_publish(kafka, seed, 80, &pub);
     sd_store_t *store = fx_store_open("redeliver", PFX_TTL);
@@ -68,13 +70,13 @@ START_TEST(redelivered_input_republishes_exact_copies)
     pfx_wait_consumed(&r, (long)pub.sent);
     pfx_finish(&r);
     seen_t first;
-    pfx_read_topic(kafka, "session-changes", &first);
+    pfx_read_topic(kafka, kafka->output, &first);
 
     pfx_start(&r, kafka, store, "second");
     pfx_wait_consumed(&r, (long)pub.sent);
     pfx_finish(&r);
     seen_t all;
-    pfx_read_topic(kafka, "session-changes", &all);
+    pfx_read_topic(kafka, kafka->output, &all);
     ck_assert_uint_gt(all.count, first.count);
 
     sd_change_list_t first_changes = {0}, all_changes = {0};
@@ -97,18 +99,18 @@ START_TEST(redelivered_input_republishes_exact_copies)
     pfx_seen_free(&all);
     sd_store_close(store);
     pfx_published_free(&pub);
-    sd_embedded_stop(kafka);
+    fx_kafka_stop(kafka);
 }
 END_TEST
 
 START_TEST(input_topics_by_pattern)
 {
     uint64_t seed = pfx_seed(20261123);
-    sd_embedded_t *kafka = pfx_start_kafka();
+    fx_kafka_t *kafka = fx_kafka_start(4);
     published_t pub;
     pfx_publish(kafka, seed, 30, &pub);
     sd_store_t *store = fx_store_open("regex", PFX_TTL);
-    static const char *pattern[] = {"^task-ev[a-z]+$"}; /* not task-events.dlq */
+    const char *pattern[] = {fx_kafka_pattern(kafka, "task-ev[a-z]+$")}; /* not the .dlq */
     run_t r;
     pfx_prepare(&r, kafka, store, "sessiond");
     r.cfg.inputs = pattern;
@@ -119,7 +121,7 @@ START_TEST(input_topics_by_pattern)
     fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, "pattern subscription");
     sd_store_close(store);
     pfx_published_free(&pub);
-    sd_embedded_stop(kafka);
+    fx_kafka_stop(kafka);
 }
 END_TEST
 
@@ -130,7 +132,7 @@ START_TEST(the_sweeper_publishes_expiries)
 {
     int eos = _i;
     uint64_t seed = pfx_seed(20261124);
-    sd_embedded_t *kafka = pfx_start_kafka();
+    fx_kafka_t *kafka = fx_kafka_start(4);
     published_t pub;
     pfx_publish(kafka, seed, 60, &pub);
     sd_model_result_t live;
@@ -141,10 +143,8 @@ START_TEST(the_sweeper_publishes_expiries)
     run_t r;
     pfx_prepare(&r, kafka, store, "sessiond");
     r.cfg.sweep_interval_ms = 50;
-    if (eos) {
-        r.cfg.delivery = SD_DELIVERY_EXACTLY_ONCE;
-        r.cfg.transactional_id = "sweeper-test";
-    }
+    if (eos)
+        pfx_exactly_once(&r, kafka, "sweeper-test");
     pfx_go(&r);
     pfx_wait_consumed(&r, (long)pub.sent);
     long expired_early = atomic_load(&r.stats.expired);
@@ -163,7 +163,7 @@ START_TEST(the_sweeper_publishes_expiries)
                   atomic_load(&r.stats.expired) - expired_early, live.count);
     fx_expect_model(store, &pub.valid, later, PFX_TTL, ctx);
     seen_t out;
-    pfx_read_topic(kafka, "session-changes", &out);
+    pfx_read_topic(kafka, kafka->output, &out);
     sd_change_list_t changes = {0};
     pfx_parse_changes(&out, &changes);
     fx_expect_fold(&changes, &pub.valid, later, PFX_TTL, ctx);
@@ -184,7 +184,7 @@ START_TEST(the_sweeper_publishes_expiries)
     sd_model_result_free(&live);
     sd_store_close(store);
     pfx_published_free(&pub);
-    sd_embedded_stop(kafka);
+    fx_kafka_stop(kafka);
 }
 END_TEST
 
@@ -198,5 +198,5 @@ static void add_tests(TCase *tc)
 
 int main(int argc, char **argv)
 {
-    return fx_store_suite_main(argc, argv, "pipeline_test", "pipeline", 300, add_tests);
+    return pfx_suite_main(argc, argv, "pipeline_test", "pipeline", 300, add_tests);
 }

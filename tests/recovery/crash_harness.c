@@ -1,17 +1,22 @@
 /* Crash anywhere: `sessiond run` as a child process, SIGKILLed again and
  * again while a seeded workload (every event type, duplicates, reorders
  * across partitions, invalid events) arrives, then left to finish.  The
- * mock cluster lives here, so the broker outlives every daemon.  Kills
- * land at random moments and, through SESSIOND_FAILPOINT, right after a
- * batch's store write and after its changes are delivered but before its
- * offsets are committed.  At the end:
+ * broker outlives every daemon: the mock cluster lives here, Apache Kafka
+ * in a JVM of its own.  Kills land at random moments and, through
+ * SESSIOND_FAILPOINT, right after a batch's store write and after its
+ * changes are delivered (exactly-once: inside the open transaction) but
+ * before its offsets are committed.  At the end:
  *   - the store equals the reference model;
  *   - folding everything the output topic held gives the same sessions
  *     (SPEC §5), versions per task never go back, and two messages with
  *     one change_id are exact copies;
  *   - every invalid event is on the dead-letter topic, and nothing else.
+ * In exactly-once (on Apache Kafka), what a read_committed consumer sees
+ * holds no change_id twice and one dead letter per invalid message, while
+ * a read_uncommitted one sees the aborted transactions' messages too.
  *
- *   crash_harness sqlite|mongodb [--seed N] [--kills N] [--tasks N]
+ *   crash_harness sqlite|mongodb [mock|kafka] [--seed N] [--kills N]
+ *                 [--tasks N] [--delivery at-least-once|exactly-once]
  * The seed is printed; --seed N replays a run. */
 #include <check.h>
 #include <signal.h>
@@ -25,6 +30,8 @@
 static uint64_t seed;
 static long kills = 20;
 static long tasks = 300;
+static int exactly_once;
+static long aborted_kills; /* kills inside a transaction that had produced */
 
 typedef enum kill_kind { KILL_ANYTIME, KILL_AFTER_STORE, KILL_AFTER_PRODUCE } kill_kind_t;
 static const char *const kill_names[] = {"at a random moment", "after a store write",
@@ -33,7 +40,7 @@ static const char *const kill_names[] = {"at a random moment", "after a store wr
 /* One daemon's life: started; once it holds the partitions, lines
  * [*sent, to) of the workload arrive and it is killed while at them (or,
  * when kind < 0, left running). */
-static void one_life(fx_proc_t *p, sd_embedded_t *kafka, published_t *pub, size_t *sent,
+static void one_life(fx_proc_t *p, fx_kafka_t *kafka, published_t *pub, size_t *sent,
                      size_t to, int cycle, int kind, sd_rng_t *rng)
 {
     char log[512], name[32], failpoint[64] = "", batch[16];
@@ -41,7 +48,15 @@ static void one_life(fx_proc_t *p, sd_embedded_t *kafka, published_t *pub, size_
     rfx_path(log, sizeof log, name);
     unlink(log);
     snprintf(batch, sizeof batch, "%d", 2 + (int)sd_rng_below(rng, 14));
-    const char *extra[] = {"--batch-max", batch, "--batch-ms", "20ms", NULL};
+    const char *extra[9] = {"--batch-max", batch, "--batch-ms", "20ms"};
+    if (exactly_once) {
+        /* One transactional id for every life: each new one fences the
+         * last and aborts the transaction it left open. */
+        extra[4] = "--delivery";
+        extra[5] = "exactly-once";
+        extra[6] = "--transactional-id";
+        extra[7] = fx_kafka_name(kafka, "crash");
+    }
     rfx_args_t a;
     rfx_args(&a, "run", kafka, "crash", extra);
     if (kind == KILL_AFTER_STORE || kind == KILL_AFTER_PRODUCE)
@@ -70,23 +85,35 @@ static void one_life(fx_proc_t *p, sd_embedded_t *kafka, published_t *pub, size_
     text = fx_read_file(log);
     ck_assert_msg(code == 128 + SIGKILL, "cycle %d: sessiond ended with %d, not by SIGKILL:\n%s",
                   cycle, code, text);
-    int by_failpoint = strstr(text, "failpoint: killing") != NULL;
+    const char *fired = strstr(text, "failpoint: killing");
+    int by_failpoint = fired != NULL;
+    long produced = 0;
+    if (fired && kind == KILL_AFTER_PRODUCE && strstr(fired, "messages="))
+        produced = atol(strstr(fired, "messages=") + 9);
+    if (exactly_once && produced > 0)
+        aborted_kills++;
     free(text);
     printf("crash_harness: kill %d %s%s\n", cycle + 1, kill_names[kind],
            kind != KILL_ANYTIME && !by_failpoint ? " (too little to do: killed anyway)" : "");
     unlink(log);
 }
 
+/* Two messages with one change_id are exact copies; exactly-once: there
+ * are none. */
 static void expect_exact_duplicates(const seen_t *out)
 {
     for (size_t i = 0; i < out->count; i++) {
         const char *id = strstr(out->values[i], "\"change_id\":\"");
         ck_assert_ptr_nonnull(id);
         for (size_t k = i + 1; k < out->count; k++)
-            if (strncmp(strstr(out->values[k], "\"change_id\":\""), id, 47) == 0)
+            if (strncmp(strstr(out->values[k], "\"change_id\":\""), id, 47) == 0) {
+                ck_assert_msg(!exactly_once,
+                              "exactly-once: a read_committed consumer saw one change twice:\n%s",
+                              out->values[i]);
                 ck_assert_msg(strcmp(out->values[k], out->values[i]) == 0,
                               "two changes with one change_id differ:\n%s\n%s", out->values[i],
                               out->values[k]);
+            }
     }
 }
 
@@ -103,18 +130,23 @@ static void expect_dead_letters(const seen_t *dlq, const published_t *pub)
             ck_assert_msg(found, "an invalid event is not on the dead-letter topic: %s",
                           line->json);
     }
+    if (exactly_once)
+        ck_assert_msg(dlq->count == pub->invalid,
+                      "exactly-once: %zu dead letters for %zu invalid messages", dlq->count,
+                      pub->invalid);
 }
 
 START_TEST(crash_anywhere_then_converge)
 {
     char ctx[160];
-    snprintf(ctx, sizeof ctx, "seed %llu (replay: crash_harness %s --seed %llu)",
-             (unsigned long long)seed, fx_store_kind(), (unsigned long long)seed);
-    printf("crash_harness: %s store, %ld kills, %ld tasks, %s\n", fx_store_kind(), kills, tasks,
-           ctx);
+    snprintf(ctx, sizeof ctx, "seed %llu (replay: crash_harness %s %s --seed %llu%s)",
+             (unsigned long long)seed, fx_store_kind(), fx_kafka_kind(), (unsigned long long)seed,
+             exactly_once ? " --delivery exactly-once" : "");
+    printf("crash_harness: %s store, %s broker, %s, %ld kills, %ld tasks, %s\n", fx_store_kind(),
+           fx_kafka_kind(), exactly_once ? "exactly-once" : "at-least-once", kills, tasks, ctx);
     sd_rng_t rng;
     sd_rng_seed(&rng, seed);
-    sd_embedded_t *kafka = pfx_start_kafka();
+    fx_kafka_t *kafka = fx_kafka_start(4);
     published_t pub;
     pfx_generate(seed, (size_t)tasks, "", &pub);
     sd_store_t *store = fx_store_open("crash", PFX_TTL); /* creates it and its schema */
@@ -138,8 +170,8 @@ START_TEST(crash_anywhere_then_converge)
 
     fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, ctx);
     seen_t out, dlq;
-    pfx_read_topic(kafka, "session-changes", &out);
-    pfx_read_topic(kafka, "task-events.dlq", &dlq);
+    pfx_read_topic(kafka, kafka->output, &out);
+    pfx_read_topic(kafka, kafka->dlq, &dlq);
     sd_change_list_t changes = {0};
     pfx_parse_changes(&out, &changes);
     fx_expect_fold(&changes, &pub.valid, PFX_NOW, PFX_TTL, ctx);
@@ -148,13 +180,31 @@ START_TEST(crash_anywhere_then_converge)
     printf("crash_harness: %zu events sent (%zu invalid), %zu changes and %zu dead letters "
            "out: consistent\n",
            pub.sent, pub.invalid, out.count, dlq.count);
+    if (exactly_once) {
+        /* The kills inside transactions left messages that were aborted:
+         * there, and hidden from read_committed consumers. */
+        seen_t raw;
+        pfx_read_topic_as(kafka, kafka->output, "read_uncommitted", &raw);
+        seen_t raw_dlq;
+        pfx_read_topic_as(kafka, kafka->dlq, "read_uncommitted", &raw_dlq);
+        size_t aborted = raw.count + raw_dlq.count - out.count - dlq.count;
+        printf("crash_harness: %ld kills inside a transaction; %zu aborted messages, unseen by "
+               "read_committed\n",
+               aborted_kills, aborted);
+        if (aborted_kills > 0)
+            ck_assert_msg(aborted > 0, "%ld transactions were killed after producing, yet "
+                                       "read_uncommitted sees no more than read_committed",
+                          aborted_kills);
+        pfx_seen_free(&raw);
+        pfx_seen_free(&raw_dlq);
+    }
 
     sd_change_list_free(&changes);
     pfx_seen_free(&out);
     pfx_seen_free(&dlq);
     sd_store_close(store);
     pfx_published_free(&pub);
-    sd_embedded_stop(kafka);
+    fx_kafka_stop(kafka);
 }
 END_TEST
 
@@ -163,20 +213,28 @@ static void add_tests(TCase *tc) { tcase_add_test(tc, crash_anywhere_then_conver
 int main(int argc, char **argv)
 {
     seed = pfx_seed((uint64_t)time(NULL));
-    for (int i = 2; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--seed"))
+    int fixed = argc > 2 && strncmp(argv[2], "--", 2) != 0 ? 3 : 2; /* store [broker] */
+    int bad = argc < 2;
+    for (int i = fixed; !bad && i < argc; i += 2) {
+        if (i + 1 >= argc)
+            bad = 1;
+        else if (!strcmp(argv[i], "--seed"))
             seed = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--kills"))
             kills = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--tasks"))
             tasks = atol(argv[i + 1]);
-        else {
-            fprintf(stderr, "usage: crash_harness sqlite|mongodb [--seed N] [--kills N] "
-                            "[--tasks N]\n");
-            return 2;
-        }
+        else if (!strcmp(argv[i], "--delivery") && !strcmp(argv[i + 1], "exactly-once"))
+            exactly_once = 1;
+        else if (strcmp(argv[i], "--delivery") || strcmp(argv[i + 1], "at-least-once"))
+            bad = 1;
+    }
+    if (bad) {
+        fprintf(stderr, "usage: crash_harness sqlite|mongodb [mock|kafka] [--seed N] [--kills N] "
+                        "[--tasks N] [--delivery at-least-once|exactly-once]\n");
+        return 2;
     }
     setvbuf(stdout, NULL, _IONBF, 0);
-    return fx_store_suite_main(argc > 2 ? 2 : argc, argv, "crash_harness", "crash",
-                               (int)(60 + kills * 30), add_tests);
+    return pfx_suite_main(fixed, argv, "crash_harness", "crash", (int)(60 + kills * 30),
+                          add_tests);
 }

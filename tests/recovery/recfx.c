@@ -10,12 +10,14 @@
 #include "sessiond/session_json.h"
 #include "sessiond/timefmt.h"
 
-/* The mock cluster: short fetch waits and sessions (SPEC §6).  A killed
- * member holds the group for session.timeout.ms; the mock's first join
- * takes 3 s and needs a longer session than that. */
+/* Short sessions: a killed member holds the group for session.timeout.ms
+ * (the test broker allows 1 s and more; the mock's first join takes 3 s
+ * and needs a longer session than that).  The mock answers an empty fetch
+ * only after the full wait (SPEC §6); Apache Kafka answers as soon as
+ * data arrives. */
 static const char *const kafka_props[] = {
-    "-X", "fetch.wait.max.ms=5", "-X", "session.timeout.ms=4000",
-    "-X", "heartbeat.interval.ms=300", "-X", "max.poll.interval.ms=10000", NULL};
+    "-X", "session.timeout.ms=4000", "-X", "heartbeat.interval.ms=300",
+    "-X", "max.poll.interval.ms=10000", NULL};
 
 static const char *keep(rfx_args_t *a, const char *s)
 {
@@ -27,7 +29,7 @@ static const char *keep(rfx_args_t *a, const char *s)
     return at;
 }
 
-void rfx_args(rfx_args_t *a, const char *cmd, sd_embedded_t *kafka, const char *store_name,
+void rfx_args(rfx_args_t *a, const char *cmd, fx_kafka_t *kafka, const char *store_name,
               const char *const *extra)
 {
     memset(a, 0, sizeof *a);
@@ -36,7 +38,13 @@ void rfx_args(rfx_args_t *a, const char *cmd, sd_embedded_t *kafka, const char *
     fx_store_locate(store_name, uri, sizeof uri, database, sizeof database);
     a->argv[n++] = cmd;
     a->argv[n++] = "--brokers";
-    a->argv[n++] = keep(a, sd_embedded_bootstraps(kafka));
+    a->argv[n++] = keep(a, kafka->bootstraps);
+    a->argv[n++] = "--input-topics";
+    a->argv[n++] = keep(a, kafka->input);
+    a->argv[n++] = "--output-topic";
+    a->argv[n++] = keep(a, kafka->output);
+    a->argv[n++] = "--dlq-topic";
+    a->argv[n++] = keep(a, kafka->dlq);
     a->argv[n++] = "--store";
     a->argv[n++] = keep(a, uri);
     if (database[0]) {
@@ -47,7 +55,13 @@ void rfx_args(rfx_args_t *a, const char *cmd, sd_embedded_t *kafka, const char *
     }
     for (size_t i = 0; kafka_props[i]; i++)
         a->argv[n++] = kafka_props[i];
+    if (!kafka->real) {
+        a->argv[n++] = "-X";
+        a->argv[n++] = "fetch.wait.max.ms=5";
+    }
     if (strcmp(cmd, "run") == 0) {
+        a->argv[n++] = "--group";
+        a->argv[n++] = fx_kafka_name(kafka, "sessiond");
         a->argv[n++] = "--http-addr"; /* any free port: tests run side by side */
         a->argv[n++] = "127.0.0.1:0";
     }

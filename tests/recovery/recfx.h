@@ -1,21 +1,22 @@
-/* What the recovery tests share: sessiond children pointed at a mock
- * cluster hosted in the test, with the rules' clock frozen at PFX_NOW. */
+/* What the recovery tests share: sessiond children pointed at the test's
+ * broker (kafkafx.h) and topics, with the rules' clock frozen at PFX_NOW. */
 #ifndef SESSIOND_RECFX_H
 #define SESSIOND_RECFX_H
 
 #include "pipefx.h"
 #include "procfx.h"
 
-/* Arguments for `sessiond CMD` against kafka and the store fx_store_locate
+/* Arguments for `sessiond CMD` against kafka's broker and topics (run:
+ * as group "sessiond" with kafka's prefix) and the store fx_store_locate
  * names `store_name`, then `extra` (NULL-terminated), into args (cap
  * entries, NULL-terminated).  Strings live in buf. */
 typedef struct rfx_args {
-    const char *argv[48];
+    const char *argv[64];
     char buf[2048];
     size_t used;
 } rfx_args_t;
 
-void rfx_args(rfx_args_t *a, const char *cmd, sd_embedded_t *kafka, const char *store_name,
+void rfx_args(rfx_args_t *a, const char *cmd, fx_kafka_t *kafka, const char *store_name,
               const char *const *extra);
 
 /* SESSIOND_NOW=PFX_NOW and the given extras, NULL-terminated. */

@@ -1,15 +1,22 @@
-/* `sessiond replay` as an operator runs it, against a mock cluster hosted
- * here: rebuilding a store from the input topic, re-publishing changes for
- * downstream consumers, moving a stopped group (and refusing a live one),
- * and the same workload converging whatever the partitions and batches.
+/* `sessiond replay` as an operator runs it, against the mock cluster
+ * hosted here or Apache Kafka: rebuilding a store from the input topic,
+ * re-publishing changes for downstream consumers, moving a stopped group
+ * (and refusing a live one), two replays at once, the same workload
+ * converging whatever the partitions and batches, and (Apache Kafka only)
+ * replaying from a time.
  *
- *   replay_test sqlite | mongodb      (SESSIOND_TEST_SEED=N replays) */
+ *   replay_test sqlite|mongodb [mock|kafka]   (SESSIOND_TEST_SEED=N replays) */
+#define _POSIX_C_SOURCE 200809L
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "recfx.h"
+#include "sessiond/timefmt.h"
 
 static void expect_in(const char *log, const char *text)
 {
@@ -45,7 +52,7 @@ START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
     char ctx[64], log_path[512], line[128];
     snprintf(ctx, sizeof ctx, "seed %llu", (unsigned long long)seed);
     rfx_path(log_path, sizeof log_path, "replay.log");
-    sd_embedded_t *kafka = pfx_start_kafka();
+    fx_kafka_t *kafka = fx_kafka_start(4);
     published_t pub;
     pfx_publish(kafka, seed, 150, &pub);
 
@@ -56,7 +63,7 @@ START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
     pfx_wait_consumed(&r, (long)pub.sent);
     pfx_finish(&r);
     seen_t before;
-    pfx_read_topic(kafka, "session-changes", &before);
+    pfx_read_topic(kafka, kafka->output, &before);
 
     /* the whole topic into an empty store: the same sessions, nothing out */
     rfx_args_t a;
@@ -78,7 +85,7 @@ START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
     free(want);
     free(got);
     seen_t after_none;
-    pfx_read_topic(kafka, "session-changes", &after_none);
+    pfx_read_topic(kafka, kafka->output, &after_none);
     ck_assert_uint_eq(after_none.count, before.count);
     pfx_seen_free(&after_none);
 
@@ -91,7 +98,7 @@ START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
     expect_in(log, "sessiond replay: caught up");
     expect_in(log, "applied          0\n");
     seen_t after;
-    pfx_read_topic(kafka, "session-changes", &after);
+    pfx_read_topic(kafka, kafka->output, &after);
     ck_assert_uint_gt(after.count, before.count);
     snprintf(line, sizeof line, "changes emitted  %zu\n", after.count - before.count);
     expect_in(log, line);
@@ -118,7 +125,7 @@ START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
     sd_store_close(rebuilt);
     sd_store_close(live);
     pfx_published_free(&pub);
-    sd_embedded_stop(kafka);
+    fx_kafka_stop(kafka);
 }
 END_TEST
 
@@ -128,7 +135,7 @@ START_TEST(replay_moves_a_stopped_group_and_refuses_a_live_one)
     char ctx[64], log_path[512];
     snprintf(ctx, sizeof ctx, "seed %llu", (unsigned long long)seed);
     rfx_path(log_path, sizeof log_path, "reset.log");
-    sd_embedded_t *kafka = pfx_start_kafka();
+    fx_kafka_t *kafka = fx_kafka_start(4);
     published_t pub;
     pfx_generate(seed, 80, "", &pub);
     size_t half = pub.workload.count / 2;
@@ -141,14 +148,15 @@ START_TEST(replay_moves_a_stopped_group_and_refuses_a_live_one)
 
     rfx_args_t a;
     char *log;
-    const char *unconfirmed[] = {"--from", "earliest", "--group", "live", NULL};
+    const char *live = fx_kafka_name(kafka, "live");
+    const char *unconfirmed[] = {"--from", "earliest", "--group", live, NULL};
     rfx_args(&a, "replay", kafka, "reset", unconfirmed);
     ck_assert_int_eq(rfx_run(&a, log_path, 30, &log), 2);
     expect_in(log, "add --reset to confirm");
     free(log);
 
     /* stopped: the replay reads as the group and leaves it at the end */
-    const char *reset[] = {"--from", "earliest", "--group", "live", "--reset", NULL};
+    const char *reset[] = {"--from", "earliest", "--group", live, "--reset", NULL};
     rfx_args(&a, "replay", kafka, "reset", reset);
     ck_assert_msg(rfx_run(&a, log_path, 120, &log) == 0, "%s", log);
     expect_in(log, "sessiond replay: caught up");
@@ -163,21 +171,127 @@ START_TEST(replay_moves_a_stopped_group_and_refuses_a_live_one)
     ck_assert_int_eq(atomic_load(&r.stats.events), (long)(pub.sent - sent_before));
     fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, ctx);
 
-    /* and while it runs, a replay as the group is refused.  The mock
-     * waits the last joiner's session timeout for the others to rejoin: a
-     * long one keeps a slow (sanitised) live member in the group. */
-    const char *reset_slow[] = {"--from", "earliest", "--group", "live", "--reset",
+    /* and while it runs, a replay as the group is refused: Apache Kafka
+     * describes the group before the replay starts; the mock cannot, and
+     * the replay finds out when it joins.  The mock waits the last
+     * joiner's session timeout for the others to rejoin: a long one keeps
+     * a slow (sanitised) live member in the group. */
+    const char *reset_slow[] = {"--from", "earliest", "--group", live, "--reset",
                                 "-X", "session.timeout.ms=15000",
                                 "-X", "max.poll.interval.ms=30000", NULL};
     rfx_args(&a, "replay", kafka, "reset", reset_slow);
     ck_assert_int_eq(rfx_run(&a, log_path, 120, &log), 1);
-    expect_in(log, "consumer group live has other members");
+    char refused[256];
+    snprintf(refused, sizeof refused,
+             kafka->real ? "consumer group %s has 1 member(s): stop them first"
+                         : "consumer group %s has other members",
+             live);
+    expect_in(log, refused);
     free(log);
     pfx_finish(&r);
 
     sd_store_close(store);
     pfx_published_free(&pub);
-    sd_embedded_stop(kafka);
+    fx_kafka_stop(kafka);
+}
+END_TEST
+
+/* Two replays of one topic into two stores at once (rebuilding a store
+ * and a copy, say): each reads as a group of its own, so each reads every
+ * partition instead of half of them and a refusal. */
+START_TEST(two_replays_at_once)
+{
+    uint64_t seed = pfx_seed(20261204);
+    char ctx[64];
+    snprintf(ctx, sizeof ctx, "seed %llu", (unsigned long long)seed);
+    fx_kafka_t *kafka = fx_kafka_start(4);
+    published_t pub;
+    pfx_publish(kafka, seed, 60, &pub);
+    const char *from[] = {"--from", "earliest", NULL};
+    static const char *const names[] = {"twin0", "twin1"};
+    rfx_args_t a[2];
+    fx_proc_t p[2];
+    char logs[2][512];
+    for (int i = 0; i < 2; i++) {
+        rfx_path(logs[i], sizeof logs[i], names[i]);
+        unlink(logs[i]);
+        rfx_args(&a[i], "replay", kafka, names[i], from);
+        fx_proc_start(&p[i], a[i].argv, rfx_env(NULL), logs[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        int ended = fx_proc_wait(&p[i], 120000);
+        if (!ended)
+            fx_proc_kill(&p[i], SIGKILL);
+        char *log = fx_read_file(logs[i]);
+        ck_assert_msg(ended && fx_proc_exit_code(&p[i]) == 0, "replay %d: exit %d:\n%s", i,
+                      fx_proc_exit_code(&p[i]), log);
+        expect_in(log, "sessiond replay: caught up");
+        free(log);
+        unlink(logs[i]);
+        sd_store_t *store = fx_store_open(names[i], PFX_TTL);
+        fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, ctx);
+        sd_store_close(store);
+    }
+    pfx_published_free(&pub);
+    fx_kafka_stop(kafka);
+}
+END_TEST
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Apache Kafka only (the mock cannot look offsets up by time): the second
+ * half of a workload arrives after a time T; a replay --from T into an
+ * empty store reads exactly that half and rebuilds the model of its
+ * events, and a replay from before everything reads it all. */
+START_TEST(replay_from_a_time)
+{
+    uint64_t seed = pfx_seed(20261205);
+    char ctx[64], log_path[512], line[128], from[SD_TIME_BUFSZ], before[SD_TIME_BUFSZ];
+    snprintf(ctx, sizeof ctx, "seed %llu", (unsigned long long)seed);
+    rfx_path(log_path, sizeof log_path, "from.log");
+    fx_kafka_t *kafka = fx_kafka_start(4);
+    published_t pub;
+    pfx_generate(seed, 80, "", &pub);
+    size_t half = pub.workload.count / 2;
+    sd_time_format(wall_ms() - 60000, before);
+    pfx_send(kafka, &pub, 0, half);
+    size_t sent_first = pub.sent, valid_first = pub.valid.count;
+    sd_sleep_ms(20); /* message timestamps are milliseconds */
+    sd_time_format(wall_ms(), from);
+    sd_sleep_ms(20);
+    pfx_send(kafka, &pub, half, pub.workload.count);
+
+    const char *at[] = {"--from", from, NULL};
+    rfx_args_t a;
+    rfx_args(&a, "replay", kafka, "second-half", at);
+    char *log;
+    ck_assert_msg(rfx_run(&a, log_path, 120, &log) == 0, "%s", log);
+    snprintf(line, sizeof line, "events read      %zu of %zu\n", pub.sent - sent_first,
+             pub.sent - sent_first);
+    expect_in(log, line);
+    free(log);
+    fx_events_t second = {.items = pub.valid.items + valid_first,
+                          .count = pub.valid.count - valid_first};
+    sd_store_t *store = fx_store_open("second-half", PFX_TTL);
+    fx_expect_model(store, &second, PFX_NOW, PFX_TTL, ctx);
+    sd_store_close(store);
+
+    const char *all[] = {"--from", before, NULL};
+    rfx_args(&a, "replay", kafka, "all", all);
+    ck_assert_msg(rfx_run(&a, log_path, 120, &log) == 0, "%s", log);
+    snprintf(line, sizeof line, "events read      %zu of %zu\n", pub.sent, pub.sent);
+    expect_in(log, line);
+    free(log);
+    store = fx_store_open("all", PFX_TTL);
+    fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, ctx);
+    sd_store_close(store);
+    pfx_published_free(&pub);
+    fx_kafka_stop(kafka);
 }
 END_TEST
 
@@ -185,17 +299,19 @@ START_TEST(replay_says_what_it_cannot_do)
 {
     char log_path[512];
     rfx_path(log_path, sizeof log_path, "usage.log");
-    sd_embedded_t *kafka = pfx_start_kafka();
+    fx_kafka_t *kafka = fx_kafka_start(4);
     published_t pub;
     pfx_publish(kafka, 1, 5, &pub);
     rfx_args_t a;
     char *log;
 
-    const char *at_time[] = {"--from", "2026-02-27T00:00:00Z", NULL};
-    rfx_args(&a, "replay", kafka, "usage", at_time);
-    ck_assert_int_eq(rfx_run(&a, log_path, 60, &log), 1);
-    expect_in(log, "--from TIME needs a Kafka broker");
-    free(log);
+    if (!kafka->real) { /* Apache Kafka looks offsets up: replay_from_a_time */
+        const char *at_time[] = {"--from", "2026-02-27T00:00:00Z", NULL};
+        rfx_args(&a, "replay", kafka, "usage", at_time);
+        ck_assert_int_eq(rfx_run(&a, log_path, 60, &log), 1);
+        expect_in(log, "--from TIME needs a Kafka broker");
+        free(log);
+    }
 
     /* after every message: nothing to replay, and the broker is not asked
      * to look anything up that it cannot */
@@ -213,7 +329,8 @@ START_TEST(replay_says_what_it_cannot_do)
 
     /* a pattern reads what matches it, and only that */
     char line[64];
-    const char *pattern[] = {"--from", "earliest", "--input-topics", "^task-ev[a-z]+s$", NULL};
+    const char *pattern[] = {"--from", "earliest", "--input-topics",
+                             fx_kafka_pattern(kafka, "task-ev[a-z]+s$"), NULL};
     rfx_args(&a, "replay", kafka, "usage", pattern);
     ck_assert_msg(rfx_run(&a, log_path, 60, &log) == 0, "%s", log);
     snprintf(line, sizeof line, "events read      %zu of %zu\n", pub.sent, pub.sent);
@@ -233,7 +350,7 @@ START_TEST(replay_says_what_it_cannot_do)
     free(log);
 
     pfx_published_free(&pub);
-    sd_embedded_stop(kafka);
+    fx_kafka_stop(kafka);
 }
 END_TEST
 
@@ -250,7 +367,7 @@ START_TEST(replays_converge_whatever_the_partitions_and_batches)
     for (int v = 0; v < 3; v++) {
         snprintf(ctx, sizeof ctx, "seed %llu, %d partitions, batches of %s",
                  (unsigned long long)seed, partitions[v], batches[v]);
-        sd_embedded_t *kafka = pfx_start_kafka_with(partitions[v]);
+        fx_kafka_t *kafka = fx_kafka_start(partitions[v]);
         published_t pub;
         pfx_publish(kafka, seed, 120, &pub);
         char name[32];
@@ -272,7 +389,7 @@ START_TEST(replays_converge_whatever_the_partitions_and_batches)
         }
         sd_store_close(store);
         pfx_published_free(&pub);
-        sd_embedded_stop(kafka);
+        fx_kafka_stop(kafka);
     }
     free(first);
 }
@@ -282,11 +399,14 @@ static void add_tests(TCase *tc)
 {
     FX_ADD_TEST(tc, replay_rebuilds_the_store_and_republishes_for_downstream);
     FX_ADD_TEST(tc, replay_moves_a_stopped_group_and_refuses_a_live_one);
+    FX_ADD_TEST(tc, two_replays_at_once);
     FX_ADD_TEST(tc, replay_says_what_it_cannot_do);
+    if (fx_kafka_is_real())
+        FX_ADD_TEST(tc, replay_from_a_time);
     FX_ADD_TEST(tc, replays_converge_whatever_the_partitions_and_batches);
 }
 
 int main(int argc, char **argv)
 {
-    return fx_store_suite_main(argc, argv, "replay_test", "replay", 300, add_tests);
+    return pfx_suite_main(argc, argv, "replay_test", "replay", 300, add_tests);
 }

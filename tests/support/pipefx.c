@@ -1,9 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pipefx.h"
 
-/* of the cluster the last pfx_start_kafka*() started */
-static int n_partitions = 4;
-
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,20 +19,25 @@ static void *run_pipeline(void *arg)
     return NULL;
 }
 
-static const char *inputs[] = {"task-events"};
-
-void pfx_prepare(run_t *r, sd_embedded_t *kafka, sd_store_t *store, const char *group)
+void pfx_prepare(run_t *r, fx_kafka_t *kafka, sd_store_t *store, const char *group)
 {
     memset(r, 0, sizeof *r);
     r->now = PFX_NOW;
     r->store = store;
+    r->inputs[0] = kafka->input;
     r->cfg = (sd_pipeline_config_t){
-        .kafka = {sd_embedded_bootstraps(kafka), NULL, 0, 1},
-        .group = group, .inputs = inputs, .n_inputs = 1,
-        .output_topic = "session-changes", .dlq_topic = "task-events.dlq",
+        .kafka = fx_kafka_settings(kafka),
+        .group = fx_kafka_name(kafka, group), .inputs = r->inputs, .n_inputs = 1,
+        .output_topic = kafka->output, .dlq_topic = kafka->dlq,
         .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = 200, .batch_ms = 20,
         .backoff_max_ms = 1000, .now_ms = test_clock, .clock_arg = &r->now,
     };
+}
+
+void pfx_exactly_once(run_t *r, fx_kafka_t *kafka, const char *txid)
+{
+    r->cfg.delivery = SD_DELIVERY_EXACTLY_ONCE;
+    r->cfg.transactional_id = fx_kafka_name(kafka, txid);
 }
 
 void pfx_go(run_t *r)
@@ -43,7 +45,7 @@ void pfx_go(run_t *r)
     ck_assert_int_eq(pthread_create(&r->thread, NULL, run_pipeline, r), 0);
 }
 
-void pfx_start(run_t *r, sd_embedded_t *kafka, sd_store_t *store, const char *group)
+void pfx_start(run_t *r, fx_kafka_t *kafka, sd_store_t *store, const char *group)
 {
     pfx_prepare(r, kafka, store, group);
     pfx_go(r);
@@ -84,14 +86,20 @@ void pfx_seen_free(seen_t *s)
     memset(s, 0, sizeof *s);
 }
 
-void pfx_read_topic(sd_embedded_t *kafka, const char *topic, seen_t *out)
+void pfx_read_topic(const fx_kafka_t *kafka, const char *topic, seen_t *out)
 {
-    sd_kafka_settings_t ks = {sd_embedded_bootstraps(kafka), NULL, 0, 1};
+    /* The mock cluster has no transaction isolation (SPEC §5) and can
+     * leave a read_committed reader behind an aborted transaction. */
+    pfx_read_topic_as(kafka, topic, kafka->real ? "read_committed" : "read_uncommitted", out);
+}
+
+void pfx_read_topic_as(const fx_kafka_t *kafka, const char *topic, const char *isolation,
+                       seen_t *out)
+{
+    sd_kafka_settings_t ks = fx_kafka_settings(kafka);
+    const int n_partitions = kafka->partitions;
     const char *role[] = {"group.id", "pipeline-test-reader", "enable.partition.eof", "true",
-                          /* The mock cluster has no transaction isolation (SPEC §5)
-                           * and can leave a read_committed reader behind an
-                           * aborted transaction: read everything. */
-                          "isolation.level", "read_uncommitted", NULL};
+                          "isolation.level", isolation, NULL};
     rd_kafka_conf_t *conf;
     sd_error_t err;
     ck_assert_int_eq(sd_kafka_conf(&ks, SD_KAFKA_CONSUMER, role, &conf, &err), SD_OK);
@@ -165,9 +173,9 @@ void pfx_generate(uint64_t seed, size_t tasks, const char *id_prefix, published_
     ck_assert_int_eq(sd_workload_generate(&p, &out->workload, &err), SD_OK);
 }
 
-void pfx_send(sd_embedded_t *kafka, published_t *pub, size_t from, size_t to)
+void pfx_send(fx_kafka_t *kafka, published_t *pub, size_t from, size_t to)
 {
-    sd_kafka_settings_t ks = {sd_embedded_bootstraps(kafka), NULL, 0, 1};
+    sd_kafka_settings_t ks = fx_kafka_settings(kafka);
     sd_producer_t *producer;
     sd_error_t err;
     ck_assert_msg(sd_producer_new(&ks, NULL, &producer, &err) == SD_OK, "%s", err.message);
@@ -176,7 +184,7 @@ void pfx_send(sd_embedded_t *kafka, published_t *pub, size_t from, size_t to)
         /* every tenth event twice, as a producer retrying without
          * idempotence would send it */
         for (int copy = 0; copy <= (i % 10 == 0); copy++)
-            ck_assert_int_eq(sd_producer_send(producer, "task-events", line->key, line->json,
+            ck_assert_int_eq(sd_producer_send(producer, kafka->input, line->key, line->json,
                                               strlen(line->json), NULL, 0, &err), SD_OK);
         pub->sent += 1 + (i % 10 == 0);
         if (line->valid)
@@ -188,7 +196,7 @@ void pfx_send(sd_embedded_t *kafka, published_t *pub, size_t from, size_t to)
     sd_producer_destroy(producer);
 }
 
-void pfx_publish(sd_embedded_t *kafka, uint64_t seed, size_t tasks, published_t *out)
+void pfx_publish(fx_kafka_t *kafka, uint64_t seed, size_t tasks, published_t *out)
 {
     pfx_generate(seed, tasks, "", out);
     pfx_send(kafka, out, 0, out->workload.count);
@@ -200,20 +208,6 @@ void pfx_published_free(published_t *p)
     fx_events_free(&p->valid);
 }
 
-sd_embedded_t *pfx_start_kafka_with(int partitions)
-{
-    sd_embedded_t *kafka;
-    sd_error_t err;
-    ck_assert_int_eq(sd_embedded_start(3, &kafka, &err), SD_OK);
-    const char *topics[] = {"task-events", "session-changes", "task-events.dlq"};
-    for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(sd_embedded_create_topic(kafka, topics[i], partitions, &err), SD_OK);
-    n_partitions = partitions;
-    return kafka;
-}
-
-sd_embedded_t *pfx_start_kafka(void) { return pfx_start_kafka_with(4); }
-
 uint64_t pfx_seed(uint64_t dflt)
 {
     const char *s = getenv("SESSIOND_TEST_SEED");
@@ -221,9 +215,11 @@ uint64_t pfx_seed(uint64_t dflt)
 }
 
 
-void pfx_wait_committed(sd_embedded_t *kafka, const char *group)
+void pfx_wait_committed(fx_kafka_t *kafka, const char *group)
 {
-    sd_kafka_settings_t ks = {sd_embedded_bootstraps(kafka), NULL, 0, 1};
+    sd_kafka_settings_t ks = fx_kafka_settings(kafka);
+    const int n_partitions = kafka->partitions;
+    group = fx_kafka_name(kafka, group);
     const char *role[] = {"group.id", group, NULL};
     rd_kafka_conf_t *conf;
     sd_error_t err;
@@ -235,11 +231,11 @@ void pfx_wait_committed(sd_embedded_t *kafka, const char *group)
     for (int attempt = 0; attempt < 300 && !done; attempt++) {
         rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n_partitions);
         for (int p = 0; p < n_partitions; p++)
-            rd_kafka_topic_partition_list_add(parts, "task-events", p);
+            rd_kafka_topic_partition_list_add(parts, kafka->input, p);
         done = rd_kafka_committed(rk, parts, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
         for (int p = 0; done && p < n_partitions; p++) {
             int64_t low, high;
-            done = rd_kafka_query_watermark_offsets(rk, "task-events", p, &low, &high, 5000) ==
+            done = rd_kafka_query_watermark_offsets(rk, kafka->input, p, &low, &high, 5000) ==
                        RD_KAFKA_RESP_ERR_NO_ERROR &&
                    parts->elems[p].offset >= high;
         }
@@ -249,4 +245,15 @@ void pfx_wait_committed(sd_embedded_t *kafka, const char *group)
     }
     rd_kafka_destroy(rk);
     ck_assert_msg(done, "group %s did not commit every event within 60 s", group);
+}
+
+int pfx_suite_main(int argc, char **argv, const char *program, const char *tcase_name,
+                   int timeout_s, void (*add_tests)(TCase *tc))
+{
+    if (fx_kafka_kind_set(argc > 2 ? argv[2] : "mock") != 0) {
+        fprintf(stderr, "usage: %s sqlite|mongodb [mock|kafka]\n", program);
+        return 2;
+    }
+    return fx_store_suite_main(argc > 2 ? 2 : argc, argv, program, tcase_name, timeout_s,
+                               add_tests);
 }

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Apache Kafka for the real-broker test suites: one KRaft node (broker and
+# controller in one JVM) on loopback, from Maven Central.
+#
+#   scripts/kafka.sh start DIR [VERSION]   resolves the broker's jars (once;
+#                                          cached in ~/.m2 and .cache/kafka),
+#                                          formats a new broker in DIR (emptied
+#                                          first), starts it, waits until it
+#                                          answers and prints its bootstrap
+#                                          address
+#   scripts/kafka.sh restart DIR           stops it and starts it again on its
+#                                          data and ports; prints the address
+#   scripts/kafka.sh stop DIR              stops it (SIGTERM, then SIGKILL);
+#                                          DIR keeps its data and log
+#   scripts/kafka.sh topics DIR ARGS...    Kafka's own kafka-topics tool
+#                                          (TopicCommand) against it
+#
+# VERSION defaults to $SESSIOND_KAFKA_VERSION, else 3.9.2.  Needs java (17)
+# and mvn; without them, or without Maven Central, it fails and says so.
+# DIR/pid holds the JVM's pid (for SIGSTOP/SIGCONT), DIR/broker.log its log.
+set -euo pipefail
+cmd=${1:-}
+dir=${2:-}
+version=${3:-${SESSIOND_KAFKA_VERSION:-3.9.2}}
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+die() { echo "kafka.sh: $*" >&2; exit 1; }
+
+# The broker's classpath: kafka_2.13 and its dependencies, as Maven resolves them.
+resolve() {
+  local lib=$root/.cache/kafka/$version/lib
+  if [ ! -f "$lib/.complete" ]; then
+    command -v java >/dev/null || die "java is needed to run Apache Kafka (OpenJDK 17: apt-get install openjdk-17-jre-headless)"
+    command -v mvn >/dev/null || die "mvn is needed to fetch Apache Kafka from Maven Central (apt-get install maven)"
+    rm -rf "$lib"
+    mkdir -p "$lib"
+    if ! mvn -q -B -f "$root/tests/kafka/pom.xml" dependency:copy-dependencies \
+           -Dkafka.version="$version" -DoutputDirectory="$lib" >"$lib/../mvn.log" 2>&1; then
+      cat "$lib/../mvn.log" >&2
+      die "cannot resolve org.apache.kafka:kafka_2.13:$version from Maven Central (log above)"
+    fi
+    ls "$lib"/kafka_2.13-"$version".jar >/dev/null 2>&1 || die "Maven gave no kafka_2.13-$version.jar"
+    touch "$lib/.complete"
+  fi
+  classpath=$(printf '%s:' "$lib"/*.jar)
+}
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Settings for a test broker.  Against the defaults: one replica of the
+# internal topics, few partitions for them (50 would each be created at
+# first use), no delay before a group's first rebalance, session timeouts
+# down to 1 s allowed (the crash tests kill members and wait one out), and
+# timed-out transactions looked for every second instead of every ten.
+configure() {
+  local port ctl
+  port=$(free_port)
+  ctl=$(free_port)
+  mkdir -p "$dir/data"
+  cat >"$dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$ctl
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$ctl
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+num.partitions=4
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
+log.segment.bytes=16777216
+EOF
+  echo "127.0.0.1:$port" >"$dir/bootstrap"
+  local id
+  id=$(java -cp "$classpath" kafka.tools.StorageTool random-uuid 2>>"$dir/broker.log") ||
+    die "kafka.tools.StorageTool random-uuid failed: $(tail -5 "$dir/broker.log")"
+  java -cp "$classpath" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" \
+    >>"$dir/broker.log" 2>&1 || die "cannot format $dir: $(tail -5 "$dir/broker.log")"
+}
+
+# Starts the broker configured in $dir.
+launch() {
+  command -v kcat >/dev/null || die "kcat is needed to see the broker answer (scripts/deps.sh installs it)"
+  local bootstrap
+  bootstrap=$(cat "$dir/bootstrap")
+  # A small heap, one GC thread and the quick JIT: two cores run the tests too.
+  java -Xms128m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
+    -Dorg.slf4j.simpleLogger.showDateTime=true \
+    -cp "$classpath" kafka.Kafka "$dir/server.properties" >>"$dir/broker.log" 2>&1 &
+  echo $! >"$dir/pid"
+  for _ in $(seq 600); do # 60 s
+    if kcat -b "$bootstrap" -L -m 5 2>/dev/null | grep -q '1 brokers'; then
+      echo "$bootstrap"
+      return
+    fi
+    kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "kafka.sh: Apache Kafka $version did not answer on $bootstrap; the end of its log:" >&2
+  tail -30 "$dir/broker.log" >&2
+  stop
+  exit 1
+}
+
+stop() {
+  [ -f "$dir/pid" ] || return 0
+  local pid
+  pid=$(cat "$dir/pid")
+  kill -CONT "$pid" 2>/dev/null || true # a stopped JVM cannot act on SIGTERM
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 150); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$dir/pid"
+}
+
+[ -n "$dir" ] || die "usage: scripts/kafka.sh start|restart|stop|topics DIR [VERSION|ARGS...]"
+case $cmd in
+start)
+  [ -d "$dir" ] && stop
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  resolve
+  configure
+  echo "$version" >"$dir/version"
+  launch
+  ;;
+restart)
+  [ -f "$dir/server.properties" ] || die "$dir holds no broker: use start"
+  dir=$(cd "$dir" && pwd)
+  version=$(cat "$dir/version")
+  resolve
+  stop
+  launch
+  ;;
+stop) stop ;;
+topics)
+  version=$(cat "$dir/version")
+  resolve
+  shift 2
+  exec java -cp "$classpath" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "$(cat "$dir/bootstrap")" "$@"
+  ;;
+*) die "usage: scripts/kafka.sh start|restart|stop|topics DIR [VERSION|ARGS...]" ;;
+esac

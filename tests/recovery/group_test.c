@@ -1,0 +1,260 @@
+/* One consumer group on Apache Kafka's group and transaction coordinators,
+ * with `sessiond run` members as child processes:
+ *   - three members, mid-stream one killed, one added while the group
+ *     waits for the dead one, one stopped with SIGTERM, in both delivery
+ *     modes: the store and the fold equal the model, at-least-once repeats
+ *     only exact copies, exactly-once (read_committed) nothing at all;
+ *   - a second member with the same transactional id fences the first,
+ *     which stops with a message naming the id;
+ *   - a member frozen (SIGSTOP) inside a transaction past its
+ *     transaction.timeout.ms: the broker aborts it, the member takes a new
+ *     producer, and nothing is lost or seen twice.
+ *
+ *   group_test sqlite|mongodb kafka   (SESSIOND_TEST_SEED=N replays) */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "recfx.h"
+
+typedef struct member {
+    fx_proc_t proc;
+    char log[512];
+    char txid[128];
+} member_t;
+
+/* `sessiond run` as member `name` of the group, in the given mode; extra
+ * arguments and one environment entry may follow. */
+static void member_start(member_t *m, fx_kafka_t *kafka, const char *name, int exactly_once,
+                         const char *const *extra, const char *env)
+{
+    static int started;
+    memset(m, 0, sizeof *m);
+    char file[64];
+    snprintf(file, sizeof file, "member-%d-%s.log", ++started, name);
+    rfx_path(m->log, sizeof m->log, file);
+    unlink(m->log);
+    snprintf(m->txid, sizeof m->txid, "%s", fx_kafka_name(kafka, name));
+    const char *args[24] = {"--batch-max", "5", "--batch-ms", "20ms"};
+    size_t n = 4;
+    if (exactly_once) {
+        /* a member that died inside a transaction holds the output's
+         * read_committed readers (and its partitions' next owner) until
+         * the broker aborts it: 10 s instead of a minute */
+        args[n++] = "-X";
+        args[n++] = "transaction.timeout.ms=10000";
+        args[n++] = "--delivery";
+        args[n++] = "exactly-once";
+        args[n++] = "--transactional-id";
+        args[n++] = m->txid;
+    }
+    for (size_t i = 0; extra && extra[i]; i++)
+        args[n++] = extra[i];
+    rfx_args_t a;
+    rfx_args(&a, "run", kafka, "members", args);
+    fx_proc_start(&m->proc, a.argv, rfx_env(env), m->log);
+}
+
+static void member_wait_log(member_t *m, const char *text, long ms)
+{
+    if (fx_proc_log_has(&m->proc, text, ms))
+        return;
+    char *log = fx_read_file(m->log);
+    ck_abort_msg("no \"%s\" from member %s within %ld ms:\n%s", text, m->txid, ms, log);
+}
+
+/* Stops it with SIGTERM; it must leave and exit 0. */
+static void member_stop(member_t *m)
+{
+    fx_proc_kill(&m->proc, SIGTERM);
+    int ended = fx_proc_wait(&m->proc, 30000);
+    char *log = fx_read_file(m->log);
+    ck_assert_msg(ended && fx_proc_exit_code(&m->proc) == 0,
+                  "member %s did not stop cleanly (exit %d):\n%s", m->txid,
+                  fx_proc_exit_code(&m->proc), log);
+    free(log);
+    unlink(m->log);
+}
+
+/* The store equals the model; the output's fold does too; at-least-once
+ * repeats only exact copies, exactly-once nothing. */
+static void expect_consistent(fx_kafka_t *kafka, const published_t *pub, int exactly_once,
+                              const char *what, uint64_t seed)
+{
+    char ctx[160];
+    snprintf(ctx, sizeof ctx, "%s, %s, seed %llu", what,
+             exactly_once ? "exactly-once" : "at-least-once", (unsigned long long)seed);
+    sd_store_t *store = fx_store_open("members", PFX_TTL);
+    fx_expect_model(store, &pub->valid, PFX_NOW, PFX_TTL, ctx);
+    sd_store_close(store);
+    seen_t out, dlq;
+    pfx_read_topic(kafka, kafka->output, &out);
+    pfx_read_topic(kafka, kafka->dlq, &dlq);
+    sd_change_list_t changes = {0};
+    pfx_parse_changes(&out, &changes);
+    fx_expect_fold(&changes, &pub->valid, PFX_NOW, PFX_TTL, ctx);
+    size_t repeated = 0;
+    for (size_t i = 0; i < out.count; i++)
+        for (size_t k = i + 1; k < out.count; k++)
+            if (strncmp(strstr(out.values[i], "\"change_id\""),
+                        strstr(out.values[k], "\"change_id\""), 48) == 0) {
+                ck_assert_msg(strcmp(out.values[i], out.values[k]) == 0,
+                              "%s: two changes with one change_id differ:\n%s\n%s", ctx,
+                              out.values[i], out.values[k]);
+                ck_assert_msg(!exactly_once, "%s: read_committed saw a change twice:\n%s", ctx,
+                              out.values[i]);
+                repeated++;
+            }
+    if (exactly_once) {
+        ck_assert_msg(repeated == 0, "%s: read_committed saw %zu changes twice", ctx, repeated);
+        ck_assert_msg(dlq.count == pub->invalid, "%s: %zu dead letters for %zu invalid messages",
+                      ctx, dlq.count, pub->invalid);
+    } else {
+        ck_assert_msg(dlq.count >= pub->invalid, "%s: %zu dead letters for %zu invalid messages",
+                      ctx, dlq.count, pub->invalid);
+    }
+    printf("group_test: %s: %zu changes (%zu repeated), %zu dead letters\n", ctx, out.count,
+           repeated, dlq.count);
+    sd_change_list_free(&changes);
+    pfx_seen_free(&out);
+    pfx_seen_free(&dlq);
+}
+
+START_TEST(three_members_one_killed_one_added_one_stopped)
+{
+    int exactly_once = _i;
+    uint64_t seed = pfx_seed(20261210 + (uint64_t)exactly_once);
+    fx_kafka_t *kafka = fx_kafka_start(6);
+    published_t pub;
+    pfx_generate(seed, 300, "", &pub);
+    sd_store_close(fx_store_open("members", PFX_TTL)); /* creates it and its schema */
+    size_t slice = pub.workload.count / 4, sent = 0;
+
+    /* m1 dies at its second batch (exactly-once: inside the transaction) */
+    member_t m[4];
+    static const char *const names[] = {"m0", "m1", "m2", "m3"};
+    for (int i = 0; i < 3; i++)
+        member_start(&m[i], kafka, names[i], exactly_once, NULL,
+                     i == 1 ? "SESSIOND_FAILPOINT=after-produce:2" : NULL);
+    for (int i = 0; i < 3; i++)
+        member_wait_log(&m[i], "partitions assigned", 60000);
+    pfx_send(kafka, &pub, sent, sent + slice);
+    sent += slice;
+    ck_assert_msg(fx_proc_wait(&m[1].proc, 60000), "m1 never reached its failpoint");
+    ck_assert_int_eq(fx_proc_exit_code(&m[1].proc), 128 + SIGKILL);
+    unlink(m[1].log);
+
+    /* m3 joins while the group still waits for m1's session to end */
+    member_start(&m[3], kafka, names[3], exactly_once, NULL, NULL);
+    pfx_send(kafka, &pub, sent, sent + slice);
+    sent += slice;
+    member_wait_log(&m[3], "partitions assigned", 60000);
+
+    /* m2 stops while the third slice is being worked on */
+    pfx_send(kafka, &pub, sent, sent + slice);
+    sent += slice;
+    member_stop(&m[2]);
+    pfx_send(kafka, &pub, sent, pub.workload.count);
+    pfx_wait_committed(kafka, "sessiond");
+    member_stop(&m[0]);
+    member_stop(&m[3]);
+
+    expect_consistent(kafka, &pub, exactly_once, "three members", seed);
+    pfx_published_free(&pub);
+    fx_kafka_stop(kafka);
+}
+END_TEST
+
+START_TEST(a_second_member_with_the_transactional_id_stops_the_first)
+{
+    uint64_t seed = pfx_seed(20261212);
+    fx_kafka_t *kafka = fx_kafka_start(4);
+    published_t pub;
+    pfx_generate(seed, 120, "", &pub);
+    sd_store_close(fx_store_open("members", PFX_TTL));
+    size_t half = pub.workload.count / 2;
+
+    member_t first, second;
+    member_start(&first, kafka, "same", 1, NULL, NULL);
+    member_wait_log(&first, "partitions assigned", 60000);
+    pfx_send(kafka, &pub, 0, half);
+    pfx_wait_committed(kafka, "sessiond");
+
+    /* The second takes the id (its producer starts before it joins); the
+     * first finds out at its next transaction. */
+    member_start(&second, kafka, "same", 1, NULL, NULL);
+    member_wait_log(&second, "partitions assigned", 60000);
+    pfx_send(kafka, &pub, half, pub.workload.count);
+    int ended = fx_proc_wait(&first.proc, 60000);
+    char *log = fx_read_file(first.log);
+    ck_assert_msg(ended, "the fenced member still runs:\n%s", log);
+    ck_assert_msg(fx_proc_exit_code(&first.proc) == 1, "the fenced member exited %d:\n%s",
+                  fx_proc_exit_code(&first.proc), log);
+    char promised[256];
+    snprintf(promised, sizeof promised,
+             "another producer took transactional id %s (this one was fenced): every sessiond "
+             "needs a --transactional-id of its own",
+             first.txid);
+    ck_assert_msg(strstr(log, promised), "the fenced member did not say \"%s\":\n%s", promised,
+                  log);
+    free(log);
+    unlink(first.log);
+
+    pfx_wait_committed(kafka, "sessiond");
+    member_stop(&second);
+    expect_consistent(kafka, &pub, 1, "fenced member", seed);
+    pfx_published_free(&pub);
+    fx_kafka_stop(kafka);
+}
+END_TEST
+
+START_TEST(a_transaction_past_its_timeout_is_aborted_and_done_again)
+{
+    uint64_t seed = pfx_seed(20261213);
+    fx_kafka_t *kafka = fx_kafka_start(4);
+    published_t pub;
+    pfx_generate(seed, 80, "", &pub);
+    sd_store_close(fx_store_open("members", PFX_TTL));
+
+    const char *short_timeout[] = {"-X", "transaction.timeout.ms=2000", NULL};
+    member_t m;
+    member_start(&m, kafka, "frozen", 1, short_timeout, "SESSIOND_FAILPOINT=after-produce:2:stop");
+    member_wait_log(&m, "partitions assigned", 60000);
+    pfx_send(kafka, &pub, 0, pub.workload.count);
+    member_wait_log(&m, "failpoint: stopping the process", 60000);
+    /* frozen with its transaction open, until the broker (which looks for
+     * timed-out transactions every second here) has aborted it */
+    sd_sleep_ms(5000);
+    fx_proc_kill(&m.proc, SIGCONT);
+    member_wait_log(&m, "a transaction outlived transaction.timeout.ms", 30000);
+    pfx_wait_committed(kafka, "sessiond");
+    member_stop(&m);
+    expect_consistent(kafka, &pub, 1, "transaction timeout", seed);
+    pfx_published_free(&pub);
+    fx_kafka_stop(kafka);
+}
+END_TEST
+
+static void add_tests(TCase *tc)
+{
+    const char *only = getenv("SESSIOND_TEST_ONLY");
+    if (!only || !strcmp(only, "three_members_one_killed_one_added_one_stopped"))
+        tcase_add_loop_test(tc, three_members_one_killed_one_added_one_stopped, 0, 2);
+    FX_ADD_TEST(tc, a_second_member_with_the_transactional_id_stops_the_first);
+    FX_ADD_TEST(tc, a_transaction_past_its_timeout_is_aborted_and_done_again);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3 || strcmp(argv[2], "kafka") != 0) {
+        fprintf(stderr, "usage: group_test sqlite|mongodb kafka (Apache Kafka only: the mock "
+                        "cluster has no transaction isolation)\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IONBF, 0);
+    return pfx_suite_main(argc, argv, "group_test", "group", 300, add_tests);
+}
