@@ -14,7 +14,8 @@ packages=(
   libsqlite3-dev                         # embedded SQLite store
   libmicrohttpd-dev                      # HTTP health, metrics and API
   python3-mockupdb                       # MongoDB wire-protocol fault injection
-  docker-compose                         # validates compose/docker-compose.yml (no engine needed)
+  docker-compose python3-yaml            # validates and reads compose/docker-compose.yml (no engine needed)
+  openjdk-17-jre-headless maven          # Apache Kafka from Maven Central for the real-broker suites
   curl                                   # HTTP tests
 )
 
