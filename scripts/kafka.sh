@@ -29,8 +29,8 @@ die() { echo "kafka.sh: $*" >&2; exit 1; }
 # The broker's classpath: kafka_2.13 and its dependencies, as Maven resolves them.
 resolve() {
   local lib=$root/.cache/kafka/$version/lib
+  command -v java >/dev/null || die "java is needed to run Apache Kafka (OpenJDK 17: apt-get install openjdk-17-jre-headless)"
   if [ ! -f "$lib/.complete" ]; then
-    command -v java >/dev/null || die "java is needed to run Apache Kafka (OpenJDK 17: apt-get install openjdk-17-jre-headless)"
     command -v mvn >/dev/null || die "mvn is needed to fetch Apache Kafka from Maven Central (apt-get install maven)"
     rm -rf "$lib"
     mkdir -p "$lib"

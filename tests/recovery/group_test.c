@@ -1,9 +1,11 @@
 /* One consumer group on Apache Kafka's group and transaction coordinators,
  * with `sessiond run` members as child processes:
- *   - three members, mid-stream one killed, one added while the group
- *     waits for the dead one, one stopped with SIGTERM, in both delivery
- *     modes: the store and the fold equal the model, at-least-once repeats
- *     only exact copies, exactly-once (read_committed) nothing at all;
+ *   - three members, mid-stream one killed (exactly-once: inside a
+ *     transaction), one added while the group waits for the dead one,
+ *     another killed during that rebalance and started again, one stopped
+ *     with SIGTERM, in both delivery modes: the store and the fold equal
+ *     the model, at-least-once repeats only exact copies, exactly-once
+ *     (read_committed) nothing at all;
  *   - a second member with the same transactional id fences the first,
  *     which stops with a message naming the id;
  *   - a member frozen (SIGSTOP) inside a transaction past its
@@ -80,6 +82,13 @@ static void member_stop(member_t *m)
     unlink(m->log);
 }
 
+static void member_kill(member_t *m)
+{
+    fx_proc_kill(&m->proc, SIGKILL);
+    ck_assert(fx_proc_wait(&m->proc, 10000));
+    unlink(m->log);
+}
+
 /* The store equals the model; the output's fold does too; at-least-once
  * repeats only exact copies, exactly-once nothing. */
 static void expect_consistent(fx_kafka_t *kafka, const published_t *pub, int exactly_once,
@@ -124,7 +133,7 @@ static void expect_consistent(fx_kafka_t *kafka, const published_t *pub, int exa
     pfx_seen_free(&dlq);
 }
 
-START_TEST(three_members_one_killed_one_added_one_stopped)
+START_TEST(three_members_killed_added_and_stopped)
 {
     int exactly_once = _i;
     uint64_t seed = pfx_seed(20261210 + (uint64_t)exactly_once);
@@ -148,11 +157,15 @@ START_TEST(three_members_one_killed_one_added_one_stopped)
     ck_assert_int_eq(fx_proc_exit_code(&m[1].proc), 128 + SIGKILL);
     unlink(m[1].log);
 
-    /* m3 joins while the group still waits for m1's session to end */
+    /* m3 joins while the group still waits for m1's session to end, and
+     * m0 is killed while that rebalance is under way, then started again */
     member_start(&m[3], kafka, names[3], exactly_once, NULL, NULL);
+    member_wait_log(&m[3], "msg=started", 60000);
+    member_kill(&m[0]);
     pfx_send(kafka, &pub, sent, sent + slice);
     sent += slice;
     member_wait_log(&m[3], "partitions assigned", 60000);
+    member_start(&m[0], kafka, names[0], exactly_once, NULL, NULL);
 
     /* m2 stops while the third slice is being worked on */
     pfx_send(kafka, &pub, sent, sent + slice);
@@ -242,8 +255,8 @@ END_TEST
 static void add_tests(TCase *tc)
 {
     const char *only = getenv("SESSIOND_TEST_ONLY");
-    if (!only || !strcmp(only, "three_members_one_killed_one_added_one_stopped"))
-        tcase_add_loop_test(tc, three_members_one_killed_one_added_one_stopped, 0, 2);
+    if (!only || !strcmp(only, "three_members_killed_added_and_stopped"))
+        tcase_add_loop_test(tc, three_members_killed_added_and_stopped, 0, 2);
     FX_ADD_TEST(tc, a_second_member_with_the_transactional_id_stops_the_first);
     FX_ADD_TEST(tc, a_transaction_past_its_timeout_is_aborted_and_done_again);
 }
