@@ -130,10 +130,17 @@ static void set_prefix(fx_kafka_t *k)
     snprintf(k->prefix, sizeof k->prefix, "sd%d-%d.", (int)getpid(), ++calls);
 }
 
-static fx_kafka_t *new_mock(int partitions)
+static fx_kafka_t *new_kafka(int real)
 {
     fx_kafka_t *k = calloc(1, sizeof *k);
     ck_assert_ptr_nonnull(k);
+    k->real = real;
+    return k;
+}
+
+static fx_kafka_t *new_mock(int partitions)
+{
+    fx_kafka_t *k = new_kafka(0);
     sd_error_t err;
     ck_assert_msg(sd_embedded_start(3, &k->mock, &err) == SD_OK, "%s", err.message);
     snprintf(k->bootstraps, sizeof k->bootstraps, "%s", sd_embedded_bootstraps(k->mock));
@@ -165,9 +172,7 @@ fx_kafka_t *fx_kafka_start(int partitions)
 {
     if (!real_broker)
         return new_mock(partitions);
-    fx_kafka_t *k = calloc(1, sizeof *k);
-    ck_assert_ptr_nonnull(k);
-    k->real = 1;
+    fx_kafka_t *k = new_kafka(1);
     shared_bootstraps(k->bootstraps, sizeof k->bootstraps);
     set_prefix(k);
     create_topics(k, partitions);
@@ -202,9 +207,7 @@ fx_kafka_t *fx_kafka_start_private(int partitions)
 {
     if (!real_broker)
         return new_mock(partitions);
-    fx_kafka_t *k = calloc(1, sizeof *k);
-    ck_assert_ptr_nonnull(k);
-    k->real = 1;
+    fx_kafka_t *k = new_kafka(1);
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(k->dir, sizeof k->dir, "%s/sessiond-kafka-%d", tmp, (int)getpid());
     kafka_sh(k, "start");
