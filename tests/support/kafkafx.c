@@ -257,16 +257,22 @@ void fx_kafka_restart(fx_kafka_t *k)
     ck_assert_str_eq(k->bootstraps, before);
 }
 
+/* s, kept as long as k (once, however often it is asked for). */
+static const char *keep_name(fx_kafka_t *k, const char *s)
+{
+    for (int i = 0; i < k->n_names; i++)
+        if (strcmp(k->names[i], s) == 0)
+            return k->names[i];
+    ck_assert_int_lt(k->n_names, (int)(sizeof k->names / sizeof k->names[0]));
+    snprintf(k->names[k->n_names], sizeof k->names[0], "%s", s);
+    return k->names[k->n_names++];
+}
+
 const char *fx_kafka_name(fx_kafka_t *k, const char *base)
 {
     char want[128];
     snprintf(want, sizeof want, "%s%s", k->prefix, base);
-    for (int i = 0; i < k->n_names; i++)
-        if (strcmp(k->names[i], want) == 0)
-            return k->names[i];
-    ck_assert_int_lt(k->n_names, (int)(sizeof k->names / sizeof k->names[0]));
-    snprintf(k->names[k->n_names], sizeof k->names[0], "%s", want);
-    return k->names[k->n_names++];
+    return keep_name(k, want);
 }
 
 const char *fx_kafka_pattern(fx_kafka_t *k, const char *tail)
@@ -277,10 +283,7 @@ const char *fx_kafka_pattern(fx_kafka_t *k, const char *tail)
         n += (size_t)snprintf(regex + n, sizeof regex - n,
                               strchr(".-", *c) ? "[%c]" : "%c", *c);
     snprintf(regex + n, sizeof regex - n, "%s", tail);
-    /* kept with the names, without the prefix fx_kafka_name() adds */
-    ck_assert_int_lt(k->n_names, (int)(sizeof k->names / sizeof k->names[0]));
-    snprintf(k->names[k->n_names], sizeof k->names[0], "%s", regex);
-    return k->names[k->n_names++];
+    return keep_name(k, regex);
 }
 
 rd_kafka_mock_cluster_t *fx_kafka_mock(fx_kafka_t *k)

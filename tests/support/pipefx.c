@@ -147,6 +147,25 @@ void pfx_read_topic_as(const fx_kafka_t *kafka, const char *topic, const char *i
     rd_kafka_destroy(rk);
 }
 
+size_t pfx_expect_repeats(const seen_t *seen, int exactly_once, const char *context)
+{
+    size_t repeated = 0;
+    for (size_t i = 0; i < seen->count; i++) {
+        const char *id = strstr(seen->values[i], "\"change_id\":\"");
+        ck_assert_msg(id != NULL, "%s: not a change: %s", context, seen->values[i]);
+        for (size_t k = i + 1; k < seen->count; k++)
+            if (strncmp(strstr(seen->values[k], "\"change_id\":\""), id, 47) == 0) {
+                ck_assert_msg(!exactly_once, "%s: read_committed saw a change twice:\n%s",
+                              context, seen->values[i]);
+                ck_assert_msg(strcmp(seen->values[k], seen->values[i]) == 0,
+                              "%s: two changes with one change_id differ:\n%s\n%s", context,
+                              seen->values[i], seen->values[k]);
+                repeated++;
+            }
+    }
+    return repeated;
+}
+
 void pfx_parse_changes(const seen_t *seen, sd_change_list_t *changes)
 {
     for (size_t i = 0; i < seen->count; i++) {

@@ -58,6 +58,9 @@ void pfx_read_topic(const fx_kafka_t *kafka, const char *topic, seen_t *out);
 void pfx_read_topic_as(const fx_kafka_t *kafka, const char *topic, const char *isolation,
                        seen_t *out);
 void pfx_seen_free(seen_t *s);
+/* Two changes on the topic with one change_id must be exact copies; with
+ * exactly_once, there must be none.  Returns how many were repeated. */
+size_t pfx_expect_repeats(const seen_t *seen, int exactly_once, const char *context);
 /* Parses what a topic of changes held; checks each has its headers. */
 void pfx_parse_changes(const seen_t *seen, sd_change_list_t *changes);
 
