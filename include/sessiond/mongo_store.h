@@ -15,6 +15,7 @@ typedef struct sd_mongo_store {
     mongoc_write_concern_t *wc;
     uint64_t commands;  /* sent (command monitoring) */
     uint64_t documents; /* written, from the write commands' replies */
+    uint64_t bytes_sent, bytes_received; /* BSON of the commands and of their replies */
     char hosts[256];
     char user[128];
     char database[128];

@@ -79,6 +79,10 @@ const char *sd_store_kind(const sd_store_t *store); /* "mongodb" or "sqlite" */
 /* Deletes a closed SQLite store: its file and the -wal and -shm files
  * beside it.  Missing files are not an error. */
 void sd_store_remove_sqlite(const char *path);
+/* A closed SQLite store's size: the file's bytes (its WAL checkpointed
+ * first) and the session rows it holds, tombstones included. */
+sd_err_t sd_store_sqlite_footprint(const char *path, int64_t *bytes, int64_t *sessions,
+                                   sd_error_t *err);
 
 /* Creates indexes / tables when missing; safe to call on every start. */
 sd_err_t sd_store_ensure_schema(sd_store_t *store, sd_error_t *err);
@@ -128,12 +132,14 @@ sd_err_t sd_store_count_by_type(sd_store_t *store, int64_t now_ms, sd_type_count
 
 sd_err_t sd_store_ping(sd_store_t *store, sd_error_t *err);
 
-/* What a server store did so far (MongoDB; zeros for SQLite): commands
- * sent, counted by the driver's command monitoring, and documents the
- * write commands changed. */
+/* What a server store did so far (MongoDB; zeros for SQLite), counted by
+ * the driver's command monitoring: commands sent, documents the write
+ * commands changed, and the BSON of the commands and of their replies
+ * (the wire adds some 20-40 bytes of framing to each). */
 typedef struct sd_store_io {
     uint64_t round_trips;
     uint64_t documents_written;
+    uint64_t bytes_sent, bytes_received;
 } sd_store_io_t;
 sd_store_io_t sd_store_io(const sd_store_t *store);
 

@@ -22,6 +22,10 @@ uint64_t sd_rng_below(sd_rng_t *rng, uint64_t bound);
 /* 1 with probability percent/100. */
 int sd_rng_chance(sd_rng_t *rng, unsigned percent);
 
+/* How ids look: sequential ("task-000042", which keeps a B-tree's writes
+ * in one place) or random UUID v4, as most producers send them. */
+typedef enum sd_workload_ids { SD_IDS_SEQUENTIAL = 0, SD_IDS_UUID } sd_workload_ids_t;
+
 typedef struct sd_workload_params {
     uint64_t seed;
     size_t tasks;
@@ -29,6 +33,7 @@ typedef struct sd_workload_params {
     int64_t ttl_ms;          /* some sessions are made older than this */
     unsigned invalid_percent; /* share of extra invalid lines; 0 for none */
     const char *id_prefix;   /* keeps workloads of one store apart; "" */
+    sd_workload_ids_t ids;   /* with SD_IDS_UUID the prefix salts the ids instead */
 } sd_workload_params_t;
 
 typedef struct sd_workload_line {

@@ -3,23 +3,24 @@
  *   core      parse + validate + rules + change JSON, one thread
  *   pipeline  embedded broker -> store -> output topic, with batch latency
  *   memory    peak RSS of the above
- *   store     the store's own apply of the pipeline's batches: the ceiling
- *   MongoDB   round trips and documents written per 1,000 events
+ *   store     the store's own apply of the pipeline's batches: the ceiling,
+ *             its rate as the store fills, its CPU per event, the file's size
+ *   MongoDB   round trips, documents and bytes per event
  *
  * The workload is generated in chunks of CHUNK_TASKS tasks (each with its
- * own id prefix, so chunks never touch each other's sessions).
+ * own id prefix or UUID salt, so chunks never touch each other's sessions).
  *
  * The ceiling applies exactly the batches the pipeline applied, same events
  * in the same order: a consumer reads a backlog partition by partition, a
  * thousand events of one partition span some fifty thousand of the stream,
  * and a store applies such batches markedly slower than events in the
  * order they were generated.  Measured on the same batches, the ratio is
- * what the pipeline costs, not how the events happen to be ordered.  To
- * rebuild them, the bench chooses each event's partition itself (the
- * key's hash, as librdkafka's keyed partitioner would) and holds the whole
- * workload in memory for the ceiling, after the pipeline's memory is
- * measured. */
-#define _XOPEN_SOURCE 700 /* sync() */
+ * what the pipeline costs, not how the events happen to be ordered.  The
+ * bench chooses each event's partition itself (the key's hash, as
+ * librdkafka's keyed partitioner would), records the offsets of each
+ * batch, and reads them back from the broker's process for the ceiling,
+ * so that no phase holds the workload in memory. */
+#define _GNU_SOURCE /* sync(), RUSAGE_THREAD */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,16 +44,18 @@
 #define BATCH 1000
 
 static const char usage[] =
-    "usage: sessiond bench [--events N] [--store URI] [--json]\n"
+    "usage: sessiond bench [--events N] [--ids uuid|sequential] [--store URI] [--json]\n"
     "\n"
     "Measures, on this machine and in one run: the core (parse, validate, rules,\n"
     "change JSON) on one thread; the whole pipeline from the embedded broker\n"
     "through the store to the output topic, with batch latency; its peak memory;\n"
-    "the store alone applying the pipeline's batches again (the ceiling); and for\n"
-    "MongoDB the round trips and documents written per 1,000 events.  The\n"
-    "workload is held in memory for the ceiling.  The default store is SQLite\n"
-    "in a temporary directory; --store mongodb://… uses new collections named\n"
-    "bench_<pid>_* (left in place afterwards).\n"
+    "the store alone applying the pipeline's batches again (the ceiling), how its\n"
+    "rate changes as the store fills, its CPU per event and, for SQLite, the\n"
+    "file's size per million sessions; for MongoDB the round trips, documents\n"
+    "and bytes per event.  Task and short ids are random UUIDs unless --ids\n"
+    "sequential.  The store is SQLite in a temporary directory unless --store\n"
+    "sqlite:PATH (a file that must not exist: it is created and deleted) or\n"
+    "mongodb://… (new collections bench_<pid>_*, left in place afterwards).\n"
     "exit status: 0 measured, 1 a step failed, 2 usage\n";
 
 static double now_s(void) { return (double)sd_monotonic_us() / 1e6; }
@@ -61,6 +64,7 @@ static double now_s(void) { return (double)sd_monotonic_us() / 1e6; }
 
 typedef struct chunks {
     int64_t now, ttl;
+    sd_workload_ids_t ids;
     int32_t partitions; /* of the input topic */
     size_t index;
     char prefix[32];
@@ -70,7 +74,8 @@ static sd_err_t next_chunk(chunks_t *c, sd_workload_t *w, sd_error_t *err)
 {
     snprintf(c->prefix, sizeof c->prefix, "b%zu-", c->index);
     sd_workload_params_t p = {.seed = 1000 + c->index, .tasks = CHUNK_TASKS, .now_ms = c->now,
-                              .ttl_ms = c->ttl, .invalid_percent = 0, .id_prefix = c->prefix};
+                              .ttl_ms = c->ttl, .invalid_percent = 0, .id_prefix = c->prefix,
+                              .ids = c->ids};
     c->index++;
     return sd_workload_generate(&p, w, err);
 }
@@ -210,11 +215,16 @@ static int64_t fixed_clock(void *arg) { return *(const int64_t *)arg; }
 /* ---- the run ---- */
 
 typedef struct results {
-    const char *store_kind;
+    const char *store_kind, *ids;
     size_t events;
+    int32_t partitions; /* of the input topic */
+    int64_t now;        /* the clock of every phase */
     double core_eps, store_eps, pipeline_eps, p50_ms, p99_ms;
-    sd_store_io_t io; /* during the store ceiling */
-    size_t io_events; /* applied during the store ceiling */
+    double store_eps_at[3]; /* over the tenth of the run ending at 10 %, 50 %, 100 % */
+    double store_cpu_us;    /* this thread's CPU per event inside the store's apply */
+    sd_store_io_t io;       /* during the store ceiling */
+    size_t io_events;       /* applied during the store ceiling */
+    int64_t file_bytes, sessions; /* SQLite: the ceiling's file once closed */
     long rss_kib;        /* this process, up to the end of the pipeline phase */
     long broker_rss_kib; /* the embedded broker's process */
 } results_t;
@@ -240,96 +250,138 @@ static sd_err_t measure_core(chunks_t c, size_t events, results_t *r, sd_error_t
 
 /* ---- (b) the store ceiling: the pipeline's batches without Kafka ---- */
 
-/* The workload by partition: line k of partition p is the event at its
- * offset k, as the broker child published them. */
-typedef struct routed {
-    sd_workload_t *chunks;
-    size_t n_chunks, chunks_cap;
-    const sd_workload_line_t **lines; /* partition after partition */
-    size_t *first;                    /* partitions + 1 entries: where each partition starts */
+/* The broker child still holds every event: the ceiling reads each run of
+ * the pipeline's batches back from its partition, offset by offset, so its
+ * memory does not grow with the run.  Reading is not timed. */
+typedef struct reader {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *topic;
+    char *started; /* per partition: consuming */
     int32_t partitions;
-} routed_t;
+} reader_t;
 
-static void routed_free(routed_t *w)
+static void reader_close(reader_t *r)
 {
-    for (size_t i = 0; i < w->n_chunks; i++)
-        sd_workload_free(&w->chunks[i]);
-    free(w->chunks);
-    free(w->lines);
-    free(w->first);
+    for (int32_t p = 0; r->started && p < r->partitions; p++)
+        if (r->started[p])
+            rd_kafka_consume_stop(r->topic, p);
+    if (r->topic)
+        rd_kafka_topic_destroy(r->topic);
+    if (r->rk)
+        rd_kafka_destroy(r->rk);
+    free(r->started);
+    *r = (reader_t){0};
 }
 
-static sd_err_t route_all(chunks_t c, size_t events, routed_t *w, sd_error_t *err)
+static sd_err_t reader_open(const char *bootstraps, int32_t partitions, reader_t *r,
+                            sd_error_t *err)
 {
-    *w = (routed_t){.partitions = c.partitions};
-    size_t n = 0, *at = calloc((size_t)c.partitions, sizeof *at);
-    w->first = calloc((size_t)c.partitions + 1, sizeof *w->first);
-    w->lines = calloc(events, sizeof *w->lines);
-    sd_err_t rc = at && w->first && w->lines
-                      ? SD_OK
-                      : sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for the workload");
-    while (rc == SD_OK && n < events) {
-        if (grow(&w->chunks, &w->chunks_cap, w->n_chunks + 1, sizeof *w->chunks)) {
-            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for the workload");
-            break;
-        }
-        sd_workload_t *chunk = &w->chunks[w->n_chunks];
-        *chunk = (sd_workload_t){0};
-        if ((rc = next_chunk(&c, chunk, err)) != SD_OK)
-            break;
-        w->n_chunks++;
-        for (size_t i = 0; i < chunk->count && n < events; i++, n++)
-            w->first[partition_of(chunk->lines[i].key, c.partitions) + 1]++;
+    *r = (reader_t){.partitions = partitions};
+    /* Every partition is read at once: a small prefetch each keeps the
+     * whole at some tens of MiB even with hundreds of partitions. */
+    static const char *const props[] = {"queued.max.messages.kbytes", "256",
+                                        "queued.min.messages", "2000",
+                                        "fetch.message.max.bytes", "262144", NULL};
+    sd_kafka_settings_t kafka = {bootstraps, NULL, 0, 1};
+    rd_kafka_conf_t *conf;
+    char why[512];
+    sd_err_t rc = sd_kafka_conf(&kafka, SD_KAFKA_CONSUMER, props, &conf, err);
+    if (rc != SD_OK)
+        return rc;
+    if (!(r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {
+        rd_kafka_conf_destroy(conf);
+        return sd_error_set(err, SD_ERR_FATAL, "", "cannot read the broker back: %s", why);
     }
-    for (int32_t p = 0; rc == SD_OK && p < c.partitions; p++)
-        w->first[p + 1] += w->first[p];
-    n = 0;
-    for (size_t k = 0; rc == SD_OK && k < w->n_chunks; k++)
-        for (size_t i = 0; i < w->chunks[k].count && n < events; i++, n++) {
-            int32_t p = partition_of(w->chunks[k].lines[i].key, c.partitions);
-            w->lines[w->first[p] + at[p]++] = &w->chunks[k].lines[i];
-        }
-    free(at);
-    return rc;
-}
-
-/* Parses a run's events into evs/items from *n on. */
-static sd_err_t rebuild_run(const routed_t *w, const run_t *run, sd_event_t *evs,
-                            sd_store_item_t *items, size_t *n, sd_error_t *err)
-{
-    int32_t p = run->partition;
-    size_t held = p >= 0 && p < w->partitions ? w->first[p + 1] - w->first[p] : 0, bytes = 0;
-    if (run->offset < 0 || (size_t)run->offset + run->count > held)
-        return sd_error_set(err, SD_ERR_FATAL, "", "the pipeline read partition %d up to offset "
-                            "%lld, past the %zu events the bench published there",
-                            (int)p, (long long)run->offset + (long long)run->count, held);
-    for (size_t k = 0; k < run->count; k++) {
-        const char *json = w->lines[w->first[p] + (size_t)run->offset + k]->json;
-        size_t len = strlen(json);
-        sd_err_t rc = sd_event_parse(json, len, &evs[*n], err);
-        if (rc != SD_OK)
-            return rc;
-        items[*n] = (sd_store_item_t){sd_rules_intent(&evs[*n]), "task-events", p,
-                                      run->offset + (int64_t)k};
-        (*n)++;
-        bytes += len;
+    r->topic = rd_kafka_topic_new(r->rk, "task-events", NULL);
+    r->started = calloc((size_t)partitions, 1);
+    if (!r->topic || !r->started) {
+        reader_close(r);
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading the broker back");
     }
-    if (bytes != run->bytes)
-        return sd_error_set(err, SD_ERR_FATAL, "", "partition %d from offset %lld holds other "
-                            "events than the pipeline read: the ceiling cannot rebuild its "
-                            "batches", (int)p, (long long)run->offset);
     return SD_OK;
 }
 
-static sd_err_t measure_ceiling(chunks_t c, sd_store_t *store, size_t events,
+/* Parses a run's events into evs/items from *n on. */
+static sd_err_t rebuild_run(reader_t *rd, const run_t *run, sd_event_t *evs,
+                            sd_store_item_t *items, size_t *n, sd_error_t *err)
+{
+    int32_t p = run->partition;
+    if (p < 0 || p >= rd->partitions)
+        return sd_error_set(err, SD_ERR_FATAL, "", "the pipeline read partition %d, which the "
+                            "bench did not create", (int)p);
+    if (!rd->started[p]) {
+        if (rd_kafka_consume_start(rd->topic, p, run->offset) != 0)
+            return sd_error_set(err, SD_ERR_FATAL, "", "cannot read partition %d back: %s",
+                                (int)p, rd_kafka_err2str(rd_kafka_last_error()));
+        rd->started[p] = 1;
+    }
+    size_t bytes = 0;
+    sd_err_t rc = SD_OK;
+    for (size_t k = 0; rc == SD_OK && k < run->count; k++) {
+        int64_t want = run->offset + (int64_t)k;
+        rd_kafka_message_t *m = rd_kafka_consume(rd->topic, p, 30000);
+        if (!m)
+            return sd_error_set(err, SD_ERR_FATAL, "", "partition %d offset %lld did not come "
+                                "back from the broker in 30 s", (int)p, (long long)want);
+        if (m->err)
+            rc = sd_error_set(err, SD_ERR_FATAL, "", "reading partition %d back: %s", (int)p,
+                              rd_kafka_message_errstr(m));
+        else if (m->offset != want)
+            rc = sd_error_set(err, SD_ERR_FATAL, "", "partition %d gave offset %lld where the "
+                              "pipeline read %lld next", (int)p, (long long)m->offset,
+                              (long long)want);
+        else if ((rc = sd_event_parse(m->payload, m->len, &evs[*n], err)) == SD_OK) {
+            items[*n] = (sd_store_item_t){sd_rules_intent(&evs[*n]), "task-events", p, want};
+            (*n)++;
+            bytes += m->len;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    if (rc == SD_OK && bytes != run->bytes)
+        rc = sd_error_set(err, SD_ERR_FATAL, "", "partition %d from offset %lld holds other "
+                          "events than the pipeline read: the ceiling cannot rebuild its "
+                          "batches", (int)p, (long long)run->offset);
+    return rc;
+}
+
+static double thread_cpu_s(void)
+{
+    struct rusage u;
+    if (getrusage(RUSAGE_THREAD, &u) != 0)
+        return 0;
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+/* The store's rate over the tenth of the run that ends at each mark. */
+static void growth_curve(const size_t *cum_events, const double *cum_s, size_t n_batches,
+                         results_t *r)
+{
+    static const double marks[] = {0.10, 0.50, 1.00};
+    size_t total = n_batches ? cum_events[n_batches - 1] : 0;
+    for (size_t m = 0; m < 3; m++) {
+        size_t hi = (size_t)(marks[m] * (double)total), lo = hi - total / 10, b0 = 0, b1 = 0;
+        while (b1 + 1 < n_batches && cum_events[b1] < hi)
+            b1++;
+        while (b0 < b1 && cum_events[b0] < lo)
+            b0++;
+        size_t ev = cum_events[b1] - (b0 ? cum_events[b0 - 1] : 0);
+        double secs = cum_s[b1] - (b0 ? cum_s[b0 - 1] : 0);
+        r->store_eps_at[m] = secs > 0 ? (double)ev / secs : 0;
+    }
+}
+
+static sd_err_t measure_ceiling(const char *bootstraps, int32_t partitions, sd_store_t *store,
                                 const observed_t *o, results_t *r, sd_error_t *err)
 {
     if (o->lost)
         return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory recording the pipeline's batches");
-    routed_t w;
-    sd_err_t rc = route_all(c, events, &w, err);
-    size_t done = 0, run = 0;
-    double busy = 0;
+    reader_t rd;
+    sd_err_t rc = reader_open(bootstraps, partitions, &rd, err);
+    size_t done = 0, run = 0, *cum_events = calloc(o->n_batches + 1, sizeof *cum_events);
+    double busy = 0, cpu = 0, *cum_s = calloc(o->n_batches + 1, sizeof *cum_s);
+    if (rc == SD_OK && (!cum_events || !cum_s))
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for the ceiling");
     sd_store_io_t before = sd_store_io(store);
     for (size_t b = 0; rc == SD_OK && b < o->n_batches; b++) {
         size_t n = 0, parsed = 0;
@@ -340,27 +392,37 @@ static sd_err_t measure_ceiling(chunks_t c, sd_store_t *store, size_t events,
         if (!evs || !items)
             rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for a batch");
         for (; rc == SD_OK && run < o->batch_end[b]; run++)
-            rc = rebuild_run(&w, &o->runs[run], evs, items, &parsed, err);
+            rc = rebuild_run(&rd, &o->runs[run], evs, items, &parsed, err);
         if (rc == SD_OK) {
             sd_apply_result_t result;
-            double t0 = now_s();
-            rc = sd_store_apply(store, items, parsed, c.now, &result, err);
+            double t0 = now_s(), c0 = thread_cpu_s();
+            rc = sd_store_apply(store, items, parsed, r->now, &result, err);
+            cpu += thread_cpu_s() - c0;
             busy += now_s() - t0;
             if (rc == SD_OK)
                 sd_apply_result_free(&result);
             done += parsed;
+            cum_events[b] = done;
+            cum_s[b] = busy;
         }
         for (size_t i = 0; i < parsed; i++)
             sd_event_clear(&evs[i]);
         free(evs);
         free(items);
     }
-    routed_free(&w);
+    reader_close(&rd);
+    if (rc == SD_OK)
+        growth_curve(cum_events, cum_s, o->n_batches, r);
+    free(cum_events);
+    free(cum_s);
     sd_store_io_t after = sd_store_io(store);
     r->io = (sd_store_io_t){after.round_trips - before.round_trips,
-                            after.documents_written - before.documents_written};
+                            after.documents_written - before.documents_written,
+                            after.bytes_sent - before.bytes_sent,
+                            after.bytes_received - before.bytes_received};
     r->io_events = done;
     r->store_eps = busy > 0 ? (double)done / busy : 0;
+    r->store_cpu_us = done ? 1e6 * cpu / (double)done : 0;
     return rc;
 }
 
@@ -475,21 +537,14 @@ static long broker_child_stop(broker_child_t *b)
     return getrusage(RUSAGE_CHILDREN, &children) == 0 ? children.ru_maxrss : 0;
 }
 
-static sd_err_t measure_pipeline(chunks_t c, sd_store_t *store, size_t events, observed_t *seen,
+static sd_err_t measure_pipeline(const char *bootstraps, sd_store_t *store, observed_t *seen,
                                  results_t *r, sd_error_t *err)
 {
-    broker_child_t broker = {0};
-    sd_err_t rc = broker_child_start(c, events, &broker, err);
-    if (rc != SD_OK) {
-        if (broker.pid > 0)
-            broker_child_stop(&broker);
-        return rc;
-    }
     static const char *const inputs[] = {"task-events"};
     sd_pipeline_thread_t run = {.store = store};
-    int64_t now = c.now;
+    int64_t now = r->now;
     run.cfg = (sd_pipeline_config_t){
-        .kafka = {broker.bootstraps, NULL, 0, 1},
+        .kafka = {bootstraps, NULL, 0, 1},
         .group = "sessiond-bench", .inputs = inputs, .n_inputs = 1,
         .output_topic = "session-changes", .dlq_topic = "task-events.dlq",
         .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = BATCH, .batch_ms = 20,
@@ -498,14 +553,14 @@ static sd_err_t measure_pipeline(chunks_t c, sd_store_t *store, size_t events, o
     double secs = 0;
     long first_batch = 0;
     int all = 0;
-    if ((rc = sd_pipeline_thread_start(&run, err)) == SD_OK) {
-        all = sd_pipeline_thread_wait(&run, (long)events, 2, NULL, NULL, &secs, &first_batch);
+    sd_err_t rc = sd_pipeline_thread_start(&run, err);
+    if (rc == SD_OK) {
+        all = sd_pipeline_thread_wait(&run, (long)r->events, 2, NULL, NULL, &secs, &first_batch);
         rc = sd_pipeline_thread_stop(&run, err);
     }
-    r->pipeline_eps = all && secs > 0 ? (double)((long)events - first_batch) / secs : 0;
+    r->pipeline_eps = all && secs > 0 ? (double)((long)r->events - first_batch) / secs : 0;
     r->p50_ms = percentile_ms(seen, 0.50);
     r->p99_ms = percentile_ms(seen, 0.99);
-    r->broker_rss_kib = broker_child_stop(&broker);
     return rc;
 }
 
@@ -527,14 +582,15 @@ static void machine(char *out, size_t cap)
     snprintf(out, cap, "%ld cores, %s", sysconf(_SC_NPROCESSORS_ONLN), model);
 }
 
-/* A fresh store for one phase: a file in dir, or a new collection. */
-static sd_err_t open_fresh(const sd_store_config_t *base, const char *dir, const char *phase,
+/* A fresh store for one phase: the SQLite file at path (both phases use
+ * it in turn), or new collections named after the phase. */
+static sd_err_t open_fresh(const sd_store_config_t *base, const char *path, const char *phase,
                            sd_store_t **out, sd_error_t *err)
 {
     sd_store_config_t cfg = *base;
-    char uri[600], collection[64];
-    if (dir) {
-        snprintf(uri, sizeof uri, "sqlite:%s/%s.db", dir, phase);
+    char uri[4200], collection[64];
+    if (path) {
+        snprintf(uri, sizeof uri, "sqlite:%s", path);
         cfg.uri = uri;
     } else {
         snprintf(collection, sizeof collection, "bench_%ld_%s", (long)getpid(), phase);
@@ -548,23 +604,30 @@ static sd_err_t open_fresh(const sd_store_config_t *base, const char *dir, const
     return rc;
 }
 
-/* Closes a phase's store and deletes its file, if any, and lets the disk
- * settle: the next phase's writes should not queue behind this one's. */
-static void close_phase(sd_store_t *store, const char *dir, const char *phase)
+/* Closes a phase's store and deletes its file, if any (measured first when
+ * r is given), and lets the disk settle: the next phase's writes should
+ * not queue behind this one's. */
+static sd_err_t close_phase(sd_store_t *store, const char *path, results_t *r, sd_error_t *err)
 {
     sd_store_close(store);
-    if (!dir)
-        return;
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s.db", dir, phase);
+    if (!path)
+        return SD_OK;
+    sd_err_t rc = r && store ? sd_store_sqlite_footprint(path, &r->file_bytes, &r->sessions, err)
+                             : SD_OK;
     sd_store_remove_sqlite(path);
     sync();
+    return rc;
+}
+
+static double per_event(uint64_t total, size_t events)
+{
+    return events ? (double)total / (double)events : 0;
 }
 
 static void print_table(const results_t *r, const char *machine_text)
 {
-    printf("sessiond bench: %zu events, %s store, on %s\n\n", r->events, r->store_kind,
-           machine_text);
+    printf("sessiond bench: %zu events, %s ids, %s store, on %s\n\n", r->events, r->ids,
+           r->store_kind, machine_text);
     printf("  %-52s %12.0f events/s\n", "core: parse + validate + rules + change JSON (1 thread)",
            r->core_eps);
     if (r->pipeline_eps > 0)
@@ -577,40 +640,68 @@ static void print_table(const results_t *r, const char *machine_text)
            r->p50_ms, r->p99_ms);
     printf("  %-52s %12.0f events/s\n", "store ceiling: the store alone, same batches",
            r->store_eps);
+    printf("  %-52s %6.0f / %.0f / %.0f\n", "  over the tenth of the run ending at 10/50/100 %",
+           r->store_eps_at[0], r->store_eps_at[1], r->store_eps_at[2]);
+    printf("  %-52s %12.1f µs\n", "  store CPU per event (this process)", r->store_cpu_us);
     printf("  %-52s %12.0f %%\n", "pipeline / store ceiling",
            r->store_eps > 0 ? 100.0 * r->pipeline_eps / r->store_eps : 0.0);
     printf("  %-52s %12.1f MiB\n", "peak RSS of sessiond (core and pipeline phases)",
            (double)r->rss_kib / 1024.0);
     printf("  %-52s %12.1f MiB\n", "peak RSS of the embedded broker (own process)",
            (double)r->broker_rss_kib / 1024.0);
+    if (r->sessions > 0)
+        printf("  %-52s %12.1f MiB (%lld sessions)\n", "SQLite file per million sessions",
+               (double)r->file_bytes / (double)r->sessions * 1e6 / 1048576.0,
+               (long long)r->sessions);
     if (strcmp(r->store_kind, "mongodb") == 0) {
         printf("  %-52s %12.1f\n", "MongoDB round trips per 1,000 events",
-               1000.0 * (double)r->io.round_trips / (double)r->io_events);
+               1000.0 * per_event(r->io.round_trips, r->io_events));
         printf("  %-52s %12.1f\n", "MongoDB documents written per 1,000 events",
-               1000.0 * (double)r->io.documents_written / (double)r->io_events);
+               1000.0 * per_event(r->io.documents_written, r->io_events));
+        printf("  %-52s %6.0f B / %.0f B\n", "MongoDB bytes sent / received per event",
+               per_event(r->io.bytes_sent, r->io_events),
+               per_event(r->io.bytes_received, r->io_events));
         printf("\n  Timings against a MongoDB stand-in (jongodb, an emulator) say nothing about\n"
-               "  MongoDB: there only round trips, documents written and correctness count.\n");
+               "  MongoDB: there only the client's CPU, round trips, bytes, documents written\n"
+               "  and correctness count.\n");
     }
 }
 
 static int print_json(const results_t *r, const char *machine_text)
 {
-    double per = r->io_events ? 1000.0 / (double)r->io_events : 0;
-    json_t *o = json_pack("{s:s, s:I, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "store",
-                          r->store_kind, "events", (json_int_t)r->events, "machine", machine_text,
-                          "core_events_per_s", r->core_eps, "store_events_per_s", r->store_eps,
-                          "pipeline_events_per_s", r->pipeline_eps, "batch_p50_ms", r->p50_ms,
-                          "batch_p99_ms", r->p99_ms, "pipeline_over_store",
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "store",
+                          r->store_kind, "ids", r->ids, "events", (json_int_t)r->events,
+                          "machine", machine_text, "core_events_per_s", r->core_eps,
+                          "store_events_per_s", r->store_eps, "pipeline_events_per_s",
+                          r->pipeline_eps, "batch_p50_ms", r->p50_ms, "batch_p99_ms", r->p99_ms,
+                          "pipeline_over_store",
                           r->store_eps > 0 ? r->pipeline_eps / r->store_eps : 0.0,
                           "peak_rss_mib", (double)r->rss_kib / 1024.0);
-    if (o)
-        json_object_set_new(o, "broker_peak_rss_mib", json_real((double)r->broker_rss_kib / 1024.0));
-    if (o && strcmp(r->store_kind, "mongodb") == 0) {
-        json_object_set_new(o, "round_trips_per_1000", json_real((double)r->io.round_trips * per));
-        json_object_set_new(o, "documents_written_per_1000",
-                            json_real((double)r->io.documents_written * per));
+    if (!o)
+        return 1;
+    json_object_set_new(o, "broker_peak_rss_mib", json_real((double)r->broker_rss_kib / 1024.0));
+    json_object_set_new(o, "store_events_per_s_at",
+                        json_pack("{s:f, s:f, s:f}", "10%", r->store_eps_at[0], "50%",
+                                  r->store_eps_at[1], "100%", r->store_eps_at[2]));
+    json_object_set_new(o, "store_cpu_us_per_event", json_real(r->store_cpu_us));
+    if (r->sessions > 0) {
+        json_object_set_new(o, "sqlite_sessions", json_integer(r->sessions));
+        json_object_set_new(o, "sqlite_file_bytes", json_integer(r->file_bytes));
+        json_object_set_new(o, "sqlite_mib_per_million_sessions",
+                            json_real((double)r->file_bytes / (double)r->sessions * 1e6 /
+                                      1048576.0));
     }
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (strcmp(r->store_kind, "mongodb") == 0) {
+        json_object_set_new(o, "round_trips_per_1000",
+                            json_real(1000.0 * per_event(r->io.round_trips, r->io_events)));
+        json_object_set_new(o, "documents_written_per_1000",
+                            json_real(1000.0 * per_event(r->io.documents_written, r->io_events)));
+        json_object_set_new(o, "bytes_sent_per_event",
+                            json_real(per_event(r->io.bytes_sent, r->io_events)));
+        json_object_set_new(o, "bytes_received_per_event",
+                            json_real(per_event(r->io.bytes_received, r->io_events)));
+    }
+    char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!text)
         return 1;
@@ -619,63 +710,112 @@ static int print_json(const results_t *r, const char *machine_text)
     return 0;
 }
 
+/* Input partitions that hold the workload within the mock's retention,
+ * from the size of the first chunk's events (ids of either shape). */
+static sd_err_t input_partitions(chunks_t c, size_t events, int32_t *out, sd_error_t *err)
+{
+    sd_workload_t w = {0};
+    sd_err_t rc = next_chunk(&c, &w, err);
+    if (rc != SD_OK)
+        return rc;
+    size_t bytes = 0;
+    for (size_t i = 0; i < w.count; i++)
+        bytes += strlen(w.lines[i].json) + strlen(w.lines[i].key) + 80; /* record overhead */
+    *out = sd_embedded_partitions_for(bytes / (w.count ? w.count : 1) * events);
+    sd_workload_free(&w);
+    return SD_OK;
+}
+
+/* The run, phase by phase; the broker child lives from the pipeline to the
+ * end of the ceiling, which reads its events back. */
+static sd_err_t bench(chunks_t chunks, const sd_store_config_t *store_cfg, const char *path,
+                      results_t *r, sd_error_t *err)
+{
+    sd_err_t rc = measure_core(chunks, r->events, r, err);
+    sync(); /* each store phase starts on a settled disk */
+    broker_child_t broker = {0};
+    if (rc == SD_OK)
+        rc = broker_child_start(chunks, r->events, &broker, err);
+    sd_store_t *store = NULL;
+    observed_t seen = {0};
+    if (rc == SD_OK && (rc = open_fresh(store_cfg, path, "pipeline", &store, err)) == SD_OK)
+        rc = measure_pipeline(broker.bootstraps, store, &seen, r, err);
+    sd_err_t closed = close_phase(store, path, NULL, err);
+    struct rusage usage_now; /* before the ceiling's phase */
+    getrusage(RUSAGE_SELF, &usage_now);
+    r->rss_kib = usage_now.ru_maxrss;
+    store = NULL;
+    if (rc == SD_OK && (rc = closed) == SD_OK &&
+        (rc = open_fresh(store_cfg, path, "ceiling", &store, err)) == SD_OK)
+        rc = measure_ceiling(broker.bootstraps, chunks.partitions, store, &seen, r, err);
+    closed = close_phase(store, path, rc == SD_OK ? r : NULL, err);
+    if (rc == SD_OK)
+        rc = closed;
+    observed_free(&seen);
+    if (broker.pid > 0)
+        r->broker_rss_kib = broker_child_stop(&broker);
+    return rc;
+}
+
 int sd_cmd_bench(int argc, char **argv)
 {
     int64_t events = 200000;
     int json = 0;
+    const char *ids = "uuid";
     sd_store_config_t store_cfg = {0};
     const sd_option_t opts[] = {
         {"events", SD_OPT_INT, &events, "N", "events per measurement (default 200000)", NULL},
+        {"ids", SD_OPT_STRING, &ids, "SHAPE",
+         "uuid (default: random UUID v4 task and short ids) or sequential", NULL},
         {"json", SD_OPT_FLAG, &json, NULL, "print one JSON object instead of the table", NULL},
         SD_STORE_OPTIONS(&store_cfg),
     };
     sd_error_t err = {0};
     size_t n_pos;
     int help;
+    const char *path = NULL; /* SQLite: the file both phases use in turn */
     if (sd_options_parse(opts, sizeof opts / sizeof opts[0], NULL, argc, argv, usage, NULL, 0,
                          &n_pos, &help, &err) != SD_OK ||
         (events < 1 && sd_error_set(&err, SD_ERR_INVALID, "events", "--events must be at least 1")) ||
-        (store_cfg.uri && strncmp(store_cfg.uri, "mongodb", 7) != 0 &&
-         sd_error_set(&err, SD_ERR_INVALID, "store",
-                      "--store takes a mongodb:// URI; without it the bench uses SQLite in a "
-                      "temporary directory"))) {
+        (strcmp(ids, "uuid") != 0 && strcmp(ids, "sequential") != 0 &&
+         sd_error_set(&err, SD_ERR_INVALID, "ids", "--ids takes uuid or sequential, not '%s'",
+                      ids))) {
         fprintf(stderr, "sessiond bench: %s\n", err.message);
         return 2;
     }
     if (help)
         return 0;
+    if (store_cfg.uri && strncmp(store_cfg.uri, "sqlite:", 7) == 0) {
+        path = store_cfg.uri + 7;
+        if (!*path || access(path, F_OK) == 0) {
+            fprintf(stderr, "sessiond bench: --store sqlite:PATH needs a file that does not "
+                            "exist yet (the bench creates and deletes it): %s\n",
+                    *path ? path : "no PATH given");
+            return 2;
+        }
+    }
     sd_log_set_level(SD_LOG_ERROR);
 
-    char dir[] = "/tmp/sessiond-bench-XXXXXX", machine_text[320];
-    const char *files = NULL;
+    char dir[] = "/tmp/sessiond-bench-XXXXXX", temp[64], machine_text[320];
     if (!store_cfg.uri) {
         if (!mkdtemp(dir)) {
             perror("sessiond bench: cannot create a temporary directory");
             return 1;
         }
-        files = dir;
+        snprintf(temp, sizeof temp, "%s/bench.db", dir);
+        path = temp;
         store_cfg.uri = "sqlite:";
     }
     machine(machine_text, sizeof machine_text);
-    chunks_t chunks = {.now = sd_config_now_ms(), .ttl = SD_STORE_DEFAULT_TTL_MS};
-    results_t r = {.store_kind = files ? "sqlite" : "mongodb", .events = (size_t)events};
-    chunks.partitions = sd_embedded_partitions_for(r.events * 256); /* an event and its record */
-    sd_store_t *ceiling = NULL, *piped = NULL;
-    observed_t seen = {0};
-    sd_err_t rc = measure_core(chunks, r.events, &r, &err);
-    sync(); /* each store phase starts on a settled disk */
-    if (rc == SD_OK && (rc = open_fresh(&store_cfg, files, "pipeline", &piped, &err)) == SD_OK)
-        rc = measure_pipeline(chunks, piped, r.events, &seen, &r, &err);
-    close_phase(piped, files, "pipeline");
-    struct rusage usage_now; /* before the ceiling holds the whole workload */
-    getrusage(RUSAGE_SELF, &usage_now);
-    r.rss_kib = usage_now.ru_maxrss;
-    if (rc == SD_OK && (rc = open_fresh(&store_cfg, files, "ceiling", &ceiling, &err)) == SD_OK)
-        rc = measure_ceiling(chunks, ceiling, r.events, &seen, &r, &err);
-    close_phase(ceiling, files, "ceiling");
-    observed_free(&seen);
-    if (files)
-        rmdir(files);
+    results_t r = {.store_kind = path ? "sqlite" : "mongodb", .ids = ids,
+                   .events = (size_t)events, .now = sd_config_now_ms()};
+    chunks_t chunks = {.now = r.now, .ttl = SD_STORE_DEFAULT_TTL_MS,
+                       .ids = strcmp(ids, "uuid") == 0 ? SD_IDS_UUID : SD_IDS_SEQUENTIAL};
+    sd_err_t rc = input_partitions(chunks, r.events, &chunks.partitions, &err);
+    if (rc == SD_OK)
+        rc = bench(chunks, &store_cfg, path, &r, &err);
+    if (path == temp)
+        rmdir(dir);
     if (rc != SD_OK) {
         fprintf(stderr, "sessiond bench: %s\n", err.message);
         return 1;

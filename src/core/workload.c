@@ -51,6 +51,32 @@ static const char *pick_type(sd_rng_t *rng)
     }
 }
 
+/* Id n of one kind ('t' task, 's' short, 'e' event) in p's id shape.
+ * UUIDs come from a hash of the seed, prefix, kind and n, not from the
+ * generator's stream, so both shapes draw the same events. */
+static void make_id(const sd_workload_params_t *p, char kind, size_t n, char *out, size_t cap)
+{
+    static const char *const names[] = {['t'] = "task-%06zu", ['s'] = "short-%05zu",
+                                        ['e'] = "evt-%08zu"};
+    if (p->ids == SD_IDS_SEQUENTIAL) {
+        char tail[48];
+        snprintf(tail, sizeof tail, names[(unsigned char)kind], n);
+        snprintf(out, cap, "%s%s", p->id_prefix, tail);
+        return;
+    }
+    sd_rng_t h;
+    uint64_t salt = (uint64_t)(unsigned char)kind;
+    for (const char *c = p->id_prefix; *c; c++)
+        salt = salt * 131 + (unsigned char)*c;
+    sd_rng_seed(&h, p->seed ^ (salt << 40) ^ ((uint64_t)n * UINT64_C(0xD6E8FEB86659FD93)));
+    uint64_t hi = sd_rng_next(&h), lo = sd_rng_next(&h);
+    hi = (hi & ~UINT64_C(0xF000)) | UINT64_C(0x4000);             /* version 4 */
+    lo = (lo & ~(UINT64_C(3) << 62)) | (UINT64_C(2) << 62);       /* variant 10 */
+    snprintf(out, cap, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(hi >> 32),
+             (unsigned)(hi >> 16) & 0xFFFF, (unsigned)hi & 0xFFFF, (unsigned)(lo >> 48),
+             (unsigned long long)(lo & UINT64_C(0xFFFFFFFFFFFF)));
+}
+
 typedef struct gen {
     const sd_workload_params_t *p;
     sd_rng_t rng;
@@ -89,7 +115,7 @@ static void push_line(gen_t *g, char *json, int valid, const char *key)
 static void emit(gen_t *g, json_t *ev, const char *key)
 {
     char id[96];
-    snprintf(id, sizeof id, "%sevt-%08zu", g->p->id_prefix, g->next_event++);
+    make_id(g->p, 'e', g->next_event++, id, sizeof id);
     json_object_set_new(ev, "event_id", json_string(id));
     push_line(g, json_dumps(ev, JSON_COMPACT), 1, key);
     json_decref(ev);
@@ -136,9 +162,8 @@ static void generate_task(gen_t *g, size_t i, size_t n_shorts, int64_t window)
 {
     const sd_workload_params_t *p = g->p;
     char task_id[96], short_id[96];
-    snprintf(task_id, sizeof task_id, "%stask-%06zu", p->id_prefix, i);
-    snprintf(short_id, sizeof short_id, "%sshort-%05u", p->id_prefix,
-             (unsigned)sd_rng_below(&g->rng, n_shorts));
+    make_id(p, 't', i, task_id, sizeof task_id);
+    make_id(p, 's', (size_t)sd_rng_below(&g->rng, n_shorts), short_id, sizeof short_id);
     const char *type = pick_type(&g->rng);
     int has_short = sd_rng_chance(&g->rng, 95);
     int64_t created = p->now_ms - (int64_t)sd_rng_below(&g->rng, (uint64_t)window);
@@ -171,7 +196,7 @@ static void generate_saves(gen_t *g, size_t n_shorts, int64_t window)
         if (!sd_rng_chance(&g->rng, 60))
             continue;
         char short_id[96];
-        snprintf(short_id, sizeof short_id, "%sshort-%05zu", g->p->id_prefix, s);
+        make_id(g->p, 's', s, short_id, sizeof short_id);
         int saves = 1 + sd_rng_chance(&g->rng, 30);
         for (int k = 0; k < saves; k++) {
             json_t *ev = base_event("scenario.saved",

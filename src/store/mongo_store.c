@@ -273,7 +273,7 @@ static sd_err_t mongo_ensure_schema(sd_store_t *base, sd_error_t *err)
 static sd_store_io_t mongo_io(const sd_store_t *base)
 {
     const sd_mongo_store_t *s = (const sd_mongo_store_t *)base;
-    return (sd_store_io_t){s->commands, s->documents};
+    return (sd_store_io_t){s->commands, s->documents, s->bytes_sent, s->bytes_received};
 }
 
 static void mongo_close(sd_store_t *base)
@@ -303,6 +303,7 @@ static void on_command_started(const mongoc_apm_command_started_t *event)
 {
     sd_mongo_store_t *s = mongoc_apm_command_started_get_context(event);
     s->commands++;
+    s->bytes_sent += mongoc_apm_command_started_get_command(event)->len;
 }
 
 /* Documents a write command changed, from its reply: insert and delete
@@ -312,6 +313,7 @@ static void on_command_succeeded(const mongoc_apm_command_succeeded_t *event)
     sd_mongo_store_t *s = mongoc_apm_command_succeeded_get_context(event);
     const char *name = mongoc_apm_command_succeeded_get_command_name(event);
     const bson_t *reply = mongoc_apm_command_succeeded_get_reply(event);
+    s->bytes_received += reply->len;
     int update = strcmp(name, "update") == 0;
     if (!update && strcmp(name, "insert") != 0 && strcmp(name, "delete") != 0)
         return;

@@ -109,7 +109,7 @@ sd_err_t sd_store_ping(sd_store_t *store, sd_error_t *err)
 
 sd_store_io_t sd_store_io(const sd_store_t *store)
 {
-    return store->ops->io ? store->ops->io(store) : (sd_store_io_t){0, 0};
+    return store->ops->io ? store->ops->io(store) : (sd_store_io_t){0};
 }
 
 sd_err_t sd_type_count_add(sd_type_count_t **counts, size_t *n, const char *task_type,

@@ -6,22 +6,45 @@
 set -uo pipefail
 bin=$1 kind=$2
 source "$(dirname "$0")/../support/check.sh"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
 if [ "$kind" = mongodb ]; then
   [ -n "${SESSIOND_TEST_MONGO_URI:-}" ] || { echo "SESSIOND_TEST_MONGO_URI is not set; skipping"; exit 77; }
   # jongodb's updates slow down with the collection's size (SPEC §4): a small run.
   out=$("$bin" bench --events 1200 --json --store "$SESSIOND_TEST_MONGO_URI" 2>/dev/null); rc=$?
 else
-  out=$("$bin" bench --events 6000 --json 2>/dev/null); rc=$?
+  # on a file of the user's choosing, which the bench creates and deletes
+  out=$("$bin" bench --events 6000 --json --store "sqlite:$dir/bench.db" 2>/dev/null); rc=$?
+  check "bench --store sqlite:PATH: the file is gone afterwards" "" "$(ls "$dir")"
 fi
 check "bench: exit 0" 0 "$rc"
 check "bench: every figure, positive" ok "$(/usr/bin/python3 -c '
 import json, sys
 d = json.loads(sys.argv[1]); kind = sys.argv[2]
 keys = ["core_events_per_s", "store_events_per_s", "pipeline_events_per_s", "batch_p50_ms",
-        "batch_p99_ms", "pipeline_over_store", "peak_rss_mib", "broker_peak_rss_mib"]
-if kind == "mongodb": keys += ["round_trips_per_1000", "documents_written_per_1000"]
+        "batch_p99_ms", "pipeline_over_store", "peak_rss_mib", "broker_peak_rss_mib",
+        "store_cpu_us_per_event"]
+if kind == "mongodb":
+    keys += ["round_trips_per_1000", "documents_written_per_1000", "bytes_sent_per_event",
+             "bytes_received_per_event"]
+else:
+    keys += ["sqlite_sessions", "sqlite_file_bytes", "sqlite_mib_per_million_sessions"]
 bad = [k for k in keys if not d.get(k, 0) > 0]
-print("ok" if not bad and d["store"] == kind else "missing or zero: %s" % bad)' "$out" "$kind")"
-"$bin" bench --store sqlite:/tmp/x.db 2>/dev/null; rc=$?
-check "bench --store sqlite:…: usage error" 2 "$rc"
+bad += ["store_events_per_s_at " + m for m in ("10%", "50%", "100%")
+        if not d["store_events_per_s_at"].get(m, 0) > 0]
+print("ok" if not bad and d["store"] == kind and d["ids"] == "uuid"
+      else "missing or zero: %s" % bad)' "$out" "$kind")"
+if [ "$kind" = sqlite ]; then
+  out=$("$bin" bench --events 3000 --ids sequential --json 2>/dev/null); rc=$?
+  check "bench --ids sequential: exit 0" 0 "$rc"
+  check "bench --ids sequential: says so" sequential \
+    "$(/usr/bin/python3 -c 'import json, sys; print(json.loads(sys.argv[1])["ids"])' "$out")"
+  touch "$dir/taken.db"
+  "$bin" bench --store "sqlite:$dir/taken.db" 2>"$dir/err"; rc=$?
+  check "bench --store sqlite:EXISTING: usage error" 2 "$rc"
+  check "bench --store sqlite:EXISTING: the file is left alone" "$dir/taken.db" "$(ls "$dir"/taken.db)"
+  check "bench --store sqlite:EXISTING: says why" 1 "$(grep -c 'does not exist yet' "$dir/err")"
+  "$bin" bench --ids random 2>/dev/null; rc=$?
+  check "bench --ids random: usage error" 2 "$rc"
+fi
 finish "cli_bench_$kind"

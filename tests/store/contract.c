@@ -234,7 +234,8 @@ static size_t seed_count(size_t dflt)
 }
 
 /* A generated workload parsed into events, plus a delivery of it: a
- * permutation with duplicates. */
+ * permutation with duplicates.  Odd seeds use UUIDs for ids, even seeds
+ * sequential ids. */
 typedef struct scenario {
     fx_events_t events;
     size_t *delivery;
@@ -250,7 +251,8 @@ static void scenario_make(scenario_t *s, uint64_t seed, size_t tasks, const char
     sd_rng_seed(&rng, seed);
     s->now = T0 + (int64_t)sd_rng_below(&rng, 30) * DAY;
     sd_workload_params_t p = {.seed = seed, .tasks = tasks, .now_ms = s->now, .ttl_ms = TTL,
-                              .id_prefix = prefix};
+                              .id_prefix = prefix,
+                              .ids = seed % 2 ? SD_IDS_UUID : SD_IDS_SEQUENTIAL};
     sd_workload_t w;
     sd_error_t err;
     ck_assert_int_eq(sd_workload_generate(&p, &w, &err), SD_OK);
