@@ -152,15 +152,18 @@ typedef struct run {
     size_t bytes; /* the payloads' length, to check the ceiling rebuilt the same events */
 } run_t;
 
-/* What the pipeline did, batch by batch. */
+/* What the pipeline did, batch by batch.  Runs go to a file as they come:
+ * with hundreds of partitions a batch holds dozens of short runs, and a
+ * list of them would grow sessiond's measured memory with the run. */
 typedef struct observed {
     int64_t *us; /* latencies; the first batch waited for the group to form: not counted */
     size_t n_us, us_cap;
-    run_t *runs;
+    run_t *runs; /* the current batch's */
     size_t n_runs, runs_cap;
-    size_t *batch_end; /* per batch, the index past its last run */
-    size_t n_batches, batches_cap;
-    int lost; /* out of memory recording: the ceiling cannot be measured */
+    FILE *runs_file; /* every batch's runs, in order */
+    size_t *batch_runs, *batch_events; /* per batch */
+    size_t n_batches, batches_cap, events_cap;
+    int lost; /* recording failed: the ceiling cannot be measured */
 } observed_t;
 
 static void on_batch(void *arg, rd_kafka_message_t *const *msgs, size_t n, int64_t micros)
@@ -168,10 +171,10 @@ static void on_batch(void *arg, rd_kafka_message_t *const *msgs, size_t n, int64
     observed_t *o = arg;
     if (o->n_batches && !grow(&o->us, &o->us_cap, o->n_us + 1, sizeof *o->us))
         o->us[o->n_us++] = micros;
-    size_t first = o->n_runs;
+    o->n_runs = 0;
     for (size_t i = 0; i < n && !o->lost; i++) {
         const rd_kafka_message_t *m = msgs[i];
-        run_t *last = o->n_runs > first ? &o->runs[o->n_runs - 1] : NULL;
+        run_t *last = o->n_runs ? &o->runs[o->n_runs - 1] : NULL;
         if (last && last->partition == m->partition &&
             last->offset + (int64_t)last->count == m->offset) {
             last->count++;
@@ -182,17 +185,26 @@ static void on_batch(void *arg, rd_kafka_message_t *const *msgs, size_t n, int64
             o->runs[o->n_runs++] = (run_t){m->partition, m->offset, 1, m->len};
         }
     }
-    if (grow(&o->batch_end, &o->batches_cap, o->n_batches + 1, sizeof *o->batch_end))
+    if (!o->runs_file && !(o->runs_file = tmpfile()))
         o->lost = 1;
-    else
-        o->batch_end[o->n_batches++] = o->n_runs;
+    if (o->lost || fwrite(o->runs, sizeof *o->runs, o->n_runs, o->runs_file) != o->n_runs ||
+        grow(&o->batch_runs, &o->batches_cap, o->n_batches + 1, sizeof *o->batch_runs) ||
+        grow(&o->batch_events, &o->events_cap, o->n_batches + 1, sizeof *o->batch_events)) {
+        o->lost = 1;
+        return;
+    }
+    o->batch_runs[o->n_batches] = o->n_runs;
+    o->batch_events[o->n_batches++] = n;
 }
 
 static void observed_free(observed_t *o)
 {
     free(o->us);
     free(o->runs);
-    free(o->batch_end);
+    free(o->batch_runs);
+    free(o->batch_events);
+    if (o->runs_file)
+        fclose(o->runs_file);
 }
 
 static int by_value(const void *a, const void *b)
@@ -250,9 +262,9 @@ static sd_err_t measure_core(chunks_t c, size_t events, results_t *r, sd_error_t
 
 /* ---- (b) the store ceiling: the pipeline's batches without Kafka ---- */
 
-/* The broker child still holds every event: the ceiling reads each run of
- * the pipeline's batches back from its partition, offset by offset, so its
- * memory does not grow with the run.  Reading is not timed. */
+/* The broker child still holds every event: each run of the pipeline's
+ * batches is read back from its partition, offset by offset, into a spool
+ * file, so that memory does not grow with the run. */
 typedef struct reader {
     rd_kafka_t *rk;
     rd_kafka_topic_t *topic;
@@ -279,9 +291,9 @@ static sd_err_t reader_open(const char *bootstraps, int32_t partitions, reader_t
     *r = (reader_t){.partitions = partitions};
     /* Every partition is read at once: a small prefetch each keeps the
      * whole at some tens of MiB even with hundreds of partitions. */
-    static const char *const props[] = {"queued.max.messages.kbytes", "256",
-                                        "queued.min.messages", "2000",
-                                        "fetch.message.max.bytes", "262144", NULL};
+    static const char *const props[] = {"queued.max.messages.kbytes", "128",
+                                        "queued.min.messages", "200",
+                                        "fetch.message.max.bytes", "131072", NULL};
     sd_kafka_settings_t kafka = {bootstraps, NULL, 0, 1};
     rd_kafka_conf_t *conf;
     char why[512];
@@ -301,9 +313,9 @@ static sd_err_t reader_open(const char *bootstraps, int32_t partitions, reader_t
     return SD_OK;
 }
 
-/* Parses a run's events into evs/items from *n on. */
-static sd_err_t rebuild_run(reader_t *rd, const run_t *run, sd_event_t *evs,
-                            sd_store_item_t *items, size_t *n, sd_error_t *err)
+/* Reads a run's events back from the broker and appends each to the
+ * spool as its length and payload. */
+static sd_err_t spool_run(reader_t *rd, const run_t *run, FILE *spool, sd_error_t *err)
 {
     int32_t p = run->partition;
     if (p < 0 || p >= rd->partitions)
@@ -316,13 +328,17 @@ static sd_err_t rebuild_run(reader_t *rd, const run_t *run, sd_event_t *evs,
         rd->started[p] = 1;
     }
     size_t bytes = 0;
-    sd_err_t rc = SD_OK;
+    sd_err_t rc = fwrite(run, sizeof *run, 1, spool) == 1
+                      ? SD_OK
+                      : sd_error_set(err, SD_ERR_FATAL, "", "cannot write the bench's spool "
+                                     "file: %s", strerror(errno));
     for (size_t k = 0; rc == SD_OK && k < run->count; k++) {
         int64_t want = run->offset + (int64_t)k;
         rd_kafka_message_t *m = rd_kafka_consume(rd->topic, p, 30000);
         if (!m)
             return sd_error_set(err, SD_ERR_FATAL, "", "partition %d offset %lld did not come "
                                 "back from the broker in 30 s", (int)p, (long long)want);
+        uint32_t len = (uint32_t)m->len;
         if (m->err)
             rc = sd_error_set(err, SD_ERR_FATAL, "", "reading partition %d back: %s", (int)p,
                               rd_kafka_message_errstr(m));
@@ -330,11 +346,11 @@ static sd_err_t rebuild_run(reader_t *rd, const run_t *run, sd_event_t *evs,
             rc = sd_error_set(err, SD_ERR_FATAL, "", "partition %d gave offset %lld where the "
                               "pipeline read %lld next", (int)p, (long long)m->offset,
                               (long long)want);
-        else if ((rc = sd_event_parse(m->payload, m->len, &evs[*n], err)) == SD_OK) {
-            items[*n] = (sd_store_item_t){sd_rules_intent(&evs[*n]), "task-events", p, want};
-            (*n)++;
-            bytes += m->len;
-        }
+        else if (fwrite(&len, sizeof len, 1, spool) != 1 ||
+                 fwrite(m->payload, 1, m->len, spool) != m->len)
+            rc = sd_error_set(err, SD_ERR_FATAL, "", "cannot write the bench's spool file: %s",
+                              strerror(errno));
+        bytes += m->len;
         rd_kafka_message_destroy(m);
     }
     if (rc == SD_OK && bytes != run->bytes)
@@ -342,6 +358,61 @@ static sd_err_t rebuild_run(reader_t *rd, const run_t *run, sd_event_t *evs,
                           "events than the pipeline read: the ceiling cannot rebuild its "
                           "batches", (int)p, (long long)run->offset);
     return rc;
+}
+
+/* The pipeline's batches, in order, into an unlinked temporary file (each
+ * run, then its events' lengths and payloads): the ceiling then reads them
+ * with the broker's process gone, so that nothing else runs while it is
+ * timed. */
+static sd_err_t spool_batches(const char *bootstraps, int32_t partitions, const observed_t *o,
+                              FILE **out, sd_error_t *err)
+{
+    if (o->lost)
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory recording the pipeline's batches");
+    FILE *spool = tmpfile();
+    if (!spool)
+        return sd_error_set(err, SD_ERR_FATAL, "", "cannot create the bench's spool file: %s",
+                            strerror(errno));
+    reader_t rd;
+    sd_err_t rc = reader_open(bootstraps, partitions, &rd, err);
+    if (rc == SD_OK && (!o->runs_file || fflush(o->runs_file) != 0 ||
+                        fseek(o->runs_file, 0, SEEK_SET) != 0))
+        rc = sd_error_set(err, SD_ERR_FATAL, "", "cannot read the pipeline's batches back");
+    run_t run;
+    while (rc == SD_OK && fread(&run, sizeof run, 1, o->runs_file) == 1)
+        rc = spool_run(&rd, &run, spool, err);
+    reader_close(&rd);
+    if (rc == SD_OK && (fflush(spool) != 0 || fseek(spool, 0, SEEK_SET) != 0))
+        rc = sd_error_set(err, SD_ERR_FATAL, "", "cannot write the bench's spool file: %s",
+                          strerror(errno));
+    if (rc != SD_OK) {
+        fclose(spool);
+        return rc;
+    }
+    *out = spool;
+    return SD_OK;
+}
+
+/* Parses the spool's next run into evs/items from *n on (room for max). */
+static sd_err_t rebuild_run(FILE *spool, char **buf, size_t *cap, sd_event_t *evs,
+                            sd_store_item_t *items, size_t *n, size_t max, sd_error_t *err)
+{
+    run_t stored, *run = &stored;
+    if (fread(run, sizeof *run, 1, spool) != 1 || run->count > max - *n)
+        return sd_error_set(err, SD_ERR_FATAL, "", "cannot read the bench's spool file back");
+    for (size_t k = 0; k < run->count; k++) {
+        uint32_t len;
+        if (fread(&len, sizeof len, 1, spool) != 1 ||
+            (len > *cap && grow(buf, cap, len, 1)) || fread(*buf, 1, len, spool) != len)
+            return sd_error_set(err, SD_ERR_FATAL, "", "cannot read the bench's spool file back");
+        sd_err_t rc = sd_event_parse(*buf, len, &evs[*n], err);
+        if (rc != SD_OK)
+            return rc;
+        items[*n] = (sd_store_item_t){sd_rules_intent(&evs[*n]), "task-events", run->partition,
+                                      run->offset + (int64_t)k};
+        (*n)++;
+    }
+    return SD_OK;
 }
 
 static double thread_cpu_s(void)
@@ -371,28 +442,24 @@ static void growth_curve(const size_t *cum_events, const double *cum_s, size_t n
     }
 }
 
-static sd_err_t measure_ceiling(const char *bootstraps, int32_t partitions, sd_store_t *store,
-                                const observed_t *o, results_t *r, sd_error_t *err)
+static sd_err_t measure_ceiling(FILE *spool, sd_store_t *store, const observed_t *o,
+                                results_t *r, sd_error_t *err)
 {
-    if (o->lost)
-        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory recording the pipeline's batches");
-    reader_t rd;
-    sd_err_t rc = reader_open(bootstraps, partitions, &rd, err);
-    size_t done = 0, run = 0, *cum_events = calloc(o->n_batches + 1, sizeof *cum_events);
+    sd_err_t rc = SD_OK;
+    char *buf = NULL;
+    size_t cap = 0, done = 0, *cum_events = calloc(o->n_batches + 1, sizeof *cum_events);
     double busy = 0, cpu = 0, *cum_s = calloc(o->n_batches + 1, sizeof *cum_s);
     if (rc == SD_OK && (!cum_events || !cum_s))
         rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for the ceiling");
     sd_store_io_t before = sd_store_io(store);
     for (size_t b = 0; rc == SD_OK && b < o->n_batches; b++) {
-        size_t n = 0, parsed = 0;
-        for (size_t k = run; k < o->batch_end[b]; k++)
-            n += o->runs[k].count;
+        size_t n = o->batch_events[b], parsed = 0;
         sd_event_t *evs = calloc(n + 1, sizeof *evs);
         sd_store_item_t *items = calloc(n + 1, sizeof *items);
         if (!evs || !items)
             rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for a batch");
-        for (; rc == SD_OK && run < o->batch_end[b]; run++)
-            rc = rebuild_run(&rd, &o->runs[run], evs, items, &parsed, err);
+        for (size_t k = 0; rc == SD_OK && k < o->batch_runs[b]; k++)
+            rc = rebuild_run(spool, &buf, &cap, evs, items, &parsed, n, err);
         if (rc == SD_OK) {
             sd_apply_result_t result;
             double t0 = now_s(), c0 = thread_cpu_s();
@@ -410,7 +477,7 @@ static sd_err_t measure_ceiling(const char *bootstraps, int32_t partitions, sd_s
         free(evs);
         free(items);
     }
-    reader_close(&rd);
+    free(buf);
     if (rc == SD_OK)
         growth_curve(cum_events, cum_s, o->n_batches, r);
     free(cum_events);
@@ -744,16 +811,20 @@ static sd_err_t bench(chunks_t chunks, const sd_store_config_t *store_cfg, const
     struct rusage usage_now; /* before the ceiling's phase */
     getrusage(RUSAGE_SELF, &usage_now);
     r->rss_kib = usage_now.ru_maxrss;
+    FILE *spool = NULL;
+    if (rc == SD_OK && (rc = closed) == SD_OK)
+        rc = spool_batches(broker.bootstraps, chunks.partitions, &seen, &spool, err);
+    if (broker.pid > 0)
+        r->broker_rss_kib = broker_child_stop(&broker);
     store = NULL;
-    if (rc == SD_OK && (rc = closed) == SD_OK &&
-        (rc = open_fresh(store_cfg, path, "ceiling", &store, err)) == SD_OK)
-        rc = measure_ceiling(broker.bootstraps, chunks.partitions, store, &seen, r, err);
+    if (rc == SD_OK && (rc = open_fresh(store_cfg, path, "ceiling", &store, err)) == SD_OK)
+        rc = measure_ceiling(spool, store, &seen, r, err);
     closed = close_phase(store, path, rc == SD_OK ? r : NULL, err);
     if (rc == SD_OK)
         rc = closed;
+    if (spool)
+        fclose(spool);
     observed_free(&seen);
-    if (broker.pid > 0)
-        r->broker_rss_kib = broker_child_stop(&broker);
     return rc;
 }
 

@@ -770,8 +770,7 @@ static int64_t query_int(sqlite_store_t *s, const char *sql)
 }
 
 /* Rewrites a file of the first layout into this one, in the transaction
- * ensure_schema holds: one pass over the table (about a minute per
- * million sessions on a laptop's disk), logged. */
+ * ensure_schema holds: one pass over the table, logged. */
 static sd_err_t migrate_first_layout(sqlite_store_t *s, sd_error_t *err)
 {
     int64_t rows = query_int(s, "SELECT COUNT(*) FROM sessions");
