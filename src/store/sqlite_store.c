@@ -704,6 +704,14 @@ static void sqlite_close(sd_store_t *base)
     free(s);
 }
 
+/* What every write of an existing row sets: all but the create's columns. */
+#define STATE_SET                                                                         \
+    "status = ?8, status_at = ?9, status_by = ?10, removed_reason = ?11,"              \
+    " removed_by = ?12, removed_at = ?13, removed_topic = ?14, removed_partition = ?15," \
+    " removed_offset = ?16, updated_at = ?17, live = ?18, version = ?19,"              \
+    " last_change = COALESCE(?20, last_change), last_cause = COALESCE(?21, last_cause)," \
+    " purge_at = ?22, expiry_unsent = COALESCE(?23, expiry_unsent) WHERE id = ?24"
+
 static sd_err_t prepare(sqlite_store_t *s, sd_error_t *err)
 {
     struct {
@@ -716,21 +724,10 @@ static sd_err_t prepare(sqlite_store_t *s, sd_error_t *err)
          " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, COALESCE(?23, 0))"},
         /* Each index is rewritten only if the statement sets one of its
          * columns, and the kept change only if this write published one. */
-        {&s->update_state,
-         "UPDATE sessions SET status = ?8, status_at = ?9, status_by = ?10,"
-         " removed_reason = ?11, removed_by = ?12, removed_at = ?13, removed_topic = ?14,"
-         " removed_partition = ?15, removed_offset = ?16, updated_at = ?17, live = ?18,"
-         " version = ?19, last_change = COALESCE(?20, last_change),"
-         " last_cause = COALESCE(?21, last_cause), purge_at = ?22,"
-         " expiry_unsent = COALESCE(?23, expiry_unsent) WHERE id = ?24"},
+        {&s->update_state, "UPDATE sessions SET " STATE_SET},
         {&s->update_row,
          "UPDATE sessions SET short_id = ?2, task_type = ?3, user_id = ?4, metadata = ?5,"
-         " created_at = ?6, created_by = ?7, status = ?8, status_at = ?9, status_by = ?10,"
-         " removed_reason = ?11, removed_by = ?12, removed_at = ?13, removed_topic = ?14,"
-         " removed_partition = ?15, removed_offset = ?16, updated_at = ?17, live = ?18,"
-         " version = ?19, last_change = COALESCE(?20, last_change),"
-         " last_cause = COALESCE(?21, last_cause), purge_at = ?22,"
-         " expiry_unsent = COALESCE(?23, expiry_unsent) WHERE id = ?24"},
+         " created_at = ?6, created_by = ?7, " STATE_SET},
         {&s->load_mark,
          "SELECT saved_at, saved_by, topic, partition, offset FROM saves WHERE short_id = ?1"},
         {&s->save_mark,
