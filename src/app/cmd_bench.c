@@ -368,7 +368,8 @@ static sd_err_t spool_batches(const char *bootstraps, int32_t partitions, const 
                               FILE **out, sd_error_t *err)
 {
     if (o->lost)
-        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory recording the pipeline's batches");
+        return sd_error_set(err, SD_ERR_FATAL, "", "the pipeline's batches could not be "
+                            "recorded (out of memory or disk)");
     FILE *spool = tmpfile();
     if (!spool)
         return sd_error_set(err, SD_ERR_FATAL, "", "cannot create the bench's spool file: %s",

@@ -33,8 +33,8 @@ typedef struct sqlite_store {
     sd_store_t base;
     sqlite3 *db;
     sd_sqlite_checkpointer_t *checkpointer;
-    sqlite3_stmt *load, *insert_row, *update_row, *update_state, *load_mark, *save_mark, *scan_save, *latest,
-        *latest_by_short, *unsent, *ack;
+    sqlite3_stmt *load, *insert_row, *update_row, *update_state, *load_mark, *save_mark,
+        *scan_save, *latest, *latest_by_short, *unsent, *ack;
 } sqlite_store_t;
 
 #define LAYOUT_VERSION 2
@@ -696,8 +696,9 @@ static void sqlite_close(sd_store_t *base)
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
     sd_sqlite_checkpointer_detach(s->checkpointer);
-    sqlite3_stmt *stmts[] = {s->load, s->insert_row, s->update_row, s->update_state, s->load_mark, s->save_mark,
-                             s->scan_save, s->latest, s->latest_by_short, s->unsent, s->ack};
+    sqlite3_stmt *stmts[] = {s->load,      s->insert_row, s->update_row,      s->update_state,
+                             s->load_mark, s->save_mark,  s->scan_save,       s->latest,
+                             s->latest_by_short,          s->unsent,          s->ack};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         sqlite3_finalize(stmts[i]);
     sqlite3_close_v2(s->db);
@@ -900,8 +901,9 @@ sd_err_t sd_store_sqlite_footprint(const char *path, int64_t *bytes, int64_t *se
         *sessions = sqlite3_column_int64(q, 1);
     }
     sd_err_t rc = ok ? SD_OK
-                     : sd_error_set(err, SD_ERR_FATAL, "store", "cannot measure sqlite database %s: %s",
-                                    path, db ? sqlite3_errmsg(db) : "out of memory");
+                     : sd_error_set(err, SD_ERR_FATAL, "store",
+                                    "cannot measure sqlite database %s: %s", path,
+                                    db ? sqlite3_errmsg(db) : "out of memory");
     sqlite3_finalize(q);
     sqlite3_close(db);
     return rc;

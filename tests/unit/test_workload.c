@@ -43,7 +43,8 @@ START_TEST(uuid_ids_are_v4_and_draw_the_same_events)
     sd_workload_t seq = make(SD_IDS_SEQUENTIAL, ""), uuid = make(SD_IDS_UUID, "");
     ck_assert_uint_eq(seq.count, uuid.count);
     for (size_t i = 0; i < seq.count; i++) {
-        json_t *a = json_loads(seq.lines[i].json, 0, NULL), *b = json_loads(uuid.lines[i].json, 0, NULL);
+        json_t *a = json_loads(seq.lines[i].json, 0, NULL);
+        json_t *b = json_loads(uuid.lines[i].json, 0, NULL);
         ck_assert_ptr_nonnull(a);
         ck_assert_ptr_nonnull(b);
         ck_assert_str_eq(field(a, "event_type"), field(b, "event_type"));
