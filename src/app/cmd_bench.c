@@ -429,10 +429,10 @@ static double thread_cpu_s(void)
 static void growth_curve(const size_t *cum_events, const double *cum_s, size_t n_batches,
                          results_t *r)
 {
-    static const double marks[] = {0.10, 0.50, 1.00};
+    static const size_t tenths[] = {1, 5, 10};
     size_t total = n_batches ? cum_events[n_batches - 1] : 0;
     for (size_t m = 0; m < 3; m++) {
-        size_t hi = (size_t)(marks[m] * (double)total), lo = hi - total / 10, b0 = 0, b1 = 0;
+        size_t hi = total * tenths[m] / 10, lo = total * (tenths[m] - 1) / 10, b0 = 0, b1 = 0;
         while (b1 + 1 < n_batches && cum_events[b1] < hi)
             b1++;
         while (b0 < b1 && cum_events[b0] < lo)
