@@ -51,27 +51,28 @@ static const char *pick_type(sd_rng_t *rng)
     }
 }
 
-/* Id n of one kind ('t' task, 's' short, 'e' event) in p's id shape.
- * UUIDs come from a hash of the seed, prefix, kind and n, not from the
- * generator's stream, so both shapes draw the same events. */
-static void make_id(const sd_workload_params_t *p, char kind, size_t n, char *out, size_t cap)
+/* Id n of one kind, named by its sequential form (name, e.g. "task-%06zu"),
+ * in p's id shape.  UUIDs come from a hash of the seed, prefix, kind and n,
+ * not from the generator's stream, so both shapes draw the same events. */
+static void make_id(const sd_workload_params_t *p, const char *name, size_t n, char *out,
+                    size_t cap)
 {
-    static const char *const names[] = {['t'] = "task-%06zu", ['s'] = "short-%05zu",
-                                        ['e'] = "evt-%08zu"};
     if (p->ids == SD_IDS_SEQUENTIAL) {
         char tail[48];
-        snprintf(tail, sizeof tail, names[(unsigned char)kind], n);
+        snprintf(tail, sizeof tail, name, n);
         snprintf(out, cap, "%s%s", p->id_prefix, tail);
         return;
     }
     sd_rng_t h;
-    uint64_t salt = (uint64_t)(unsigned char)kind;
+    uint64_t salt = 0;
+    for (const char *c = name; *c; c++)
+        salt = salt * 131 + (unsigned char)*c;
     for (const char *c = p->id_prefix; *c; c++)
         salt = salt * 131 + (unsigned char)*c;
     sd_rng_seed(&h, p->seed ^ (salt << 40) ^ ((uint64_t)n * UINT64_C(0xD6E8FEB86659FD93)));
     uint64_t hi = sd_rng_next(&h), lo = sd_rng_next(&h);
-    hi = (hi & ~UINT64_C(0xF000)) | UINT64_C(0x4000);             /* version 4 */
-    lo = (lo & ~(UINT64_C(3) << 62)) | (UINT64_C(2) << 62);       /* variant 10 */
+    hi = (hi & ~UINT64_C(0xF000)) | UINT64_C(0x4000);       /* version 4 */
+    lo = (lo & ~(UINT64_C(3) << 62)) | (UINT64_C(2) << 62); /* variant 10 */
     snprintf(out, cap, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(hi >> 32),
              (unsigned)(hi >> 16) & 0xFFFF, (unsigned)hi & 0xFFFF, (unsigned)(lo >> 48),
              (unsigned long long)(lo & UINT64_C(0xFFFFFFFFFFFF)));
@@ -115,7 +116,7 @@ static void push_line(gen_t *g, char *json, int valid, const char *key)
 static void emit(gen_t *g, json_t *ev, const char *key)
 {
     char id[96];
-    make_id(g->p, 'e', g->next_event++, id, sizeof id);
+    make_id(g->p, "evt-%08zu", g->next_event++, id, sizeof id);
     json_object_set_new(ev, "event_id", json_string(id));
     push_line(g, json_dumps(ev, JSON_COMPACT), 1, key);
     json_decref(ev);
@@ -162,8 +163,9 @@ static void generate_task(gen_t *g, size_t i, size_t n_shorts, int64_t window)
 {
     const sd_workload_params_t *p = g->p;
     char task_id[96], short_id[96];
-    make_id(p, 't', i, task_id, sizeof task_id);
-    make_id(p, 's', (size_t)sd_rng_below(&g->rng, n_shorts), short_id, sizeof short_id);
+    make_id(p, "task-%06zu", i, task_id, sizeof task_id);
+    make_id(p, "short-%05zu", (size_t)sd_rng_below(&g->rng, n_shorts), short_id,
+            sizeof short_id);
     const char *type = pick_type(&g->rng);
     int has_short = sd_rng_chance(&g->rng, 95);
     int64_t created = p->now_ms - (int64_t)sd_rng_below(&g->rng, (uint64_t)window);
@@ -196,7 +198,7 @@ static void generate_saves(gen_t *g, size_t n_shorts, int64_t window)
         if (!sd_rng_chance(&g->rng, 60))
             continue;
         char short_id[96];
-        make_id(g->p, 's', s, short_id, sizeof short_id);
+        make_id(g->p, "short-%05zu", s, short_id, sizeof short_id);
         int saves = 1 + sd_rng_chance(&g->rng, 30);
         for (int k = 0; k < saves; k++) {
             json_t *ev = base_event("scenario.saved",
