@@ -27,6 +27,12 @@ typedef struct sd_replay_bounds {
     int emit; /* 1: publish changes and dead letters as `run` does; 0: store only */
 } sd_replay_bounds_t;
 
+/* `run`'s batches: while behind, large enough that the store's write
+ * transaction amortises (README Benchmark); bounded in bytes so that large
+ * events cannot take the memory. */
+#define SD_BATCH_MAX_DEFAULT 10000
+#define SD_BATCH_BYTES_DEFAULT (4 << 20)
+
 typedef struct sd_pipeline_config {
     sd_kafka_settings_t kafka;
     const char *group;                /* consumer group */
@@ -36,7 +42,9 @@ typedef struct sd_pipeline_config {
     const char *dlq_topic;
     sd_delivery_t delivery;
     const char *transactional_id;     /* exactly-once */
-    size_t batch_max;
+    size_t batch_max;                 /* events */
+    size_t batch_bytes;               /* of their values, 0: no bound; a batch
+                                       * closes at either, or after batch_ms */
     int64_t batch_ms;
     int64_t backoff_max_ms;
     int64_t (*now_ms)(void *arg);     /* the clock the rules see */

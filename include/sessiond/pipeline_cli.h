@@ -14,7 +14,7 @@ typedef struct sd_pipeline_cli {
     sd_pipeline_config_t cfg;
     sd_store_config_t store;
     const char *brokers, *inputs, *delivery, *log_level;
-    int64_t batch_max;
+    int64_t batch_max, batch_bytes;
     sd_props_t props;
     /* filled by sd_pipeline_cli_finish() */
     char *input_list;
@@ -38,8 +38,10 @@ void sd_pipeline_cli_init(sd_pipeline_cli_t *c, const char *default_group);
      "at-least-once (default) or exactly-once", NULL},                                            \
     {"transactional-id", SD_OPT_STRING, &(c)->cfg.transactional_id, "ID",                         \
      "exactly-once: the producer's transactional.id (default sessiond-<group>-<host>)", NULL},    \
-    {"batch-max", SD_OPT_INT, &(c)->batch_max, "N", "events per batch at most (default 500)",     \
+    {"batch-max", SD_OPT_INT, &(c)->batch_max, "N", "events per batch at most (default 10000)",   \
      NULL},                                                                                       \
+    {"batch-bytes", SD_OPT_INT, &(c)->batch_bytes, "N",                                           \
+     "bytes of events per batch at most (default 4194304, 4 MiB)", NULL},                         \
     {"batch-ms", SD_OPT_DURATION, &(c)->cfg.batch_ms, "D",                                        \
      "longest wait to fill a batch (default 100ms)", NULL},                                       \
     {"backoff-max", SD_OPT_DURATION, &(c)->cfg.backoff_max_ms, "D",                               \

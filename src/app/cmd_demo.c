@@ -264,7 +264,8 @@ int sd_cmd_demo(int argc, char **argv)
         .kafka = {sd_embedded_bootstraps(kafka), NULL, 0, 1},
         .group = "sessiond-demo", .inputs = inputs, .n_inputs = 1,
         .output_topic = "session-changes", .dlq_topic = "task-events.dlq",
-        .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = 1000, .batch_ms = 20,
+        .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = 1000, .batch_bytes = SD_BATCH_BYTES_DEFAULT,
+        .batch_ms = 20,
         .backoff_max_ms = 5000, .now_ms = demo_clock, .clock_arg = &clock_now,
         .sweep_interval_ms = 250};
     d.stop = sd_pipeline_cli_trap_signals();

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "sessiond/clock.h"
+#include "sessiond/fetch_wake.h"
 #include "sessiond/log.h"
 #include "sessiond/outgoing.h"
 #include "sessiond/producer.h"
@@ -44,6 +45,7 @@ typedef struct batch {
     rd_kafka_message_t **msgs;
     size_t count;
     size_t cap;
+    size_t bytes; /* of the messages' values */
 } batch_t;
 
 typedef struct pipeline {
@@ -59,6 +61,7 @@ typedef struct pipeline {
     int paused;
     int ever_assigned;
     int closing;
+    int behind; /* the last batch was full: there is a backlog */
     int64_t backoff_ms;
     int64_t next_sweep; /* monotonic ms */
     /* replaying */
@@ -74,6 +77,8 @@ typedef struct pipeline {
 } pipeline_t;
 
 #define SD_REPLAY_JOIN_S 60
+#define SD_FETCH_WAKE_MS 100 /* a leader that answers later still woke */
+#define SD_FETCH_IDLE_MS 5
 
 /* The rules' clock (injectable); batching and backoff use the monotonic clock. */
 static int64_t now_ms(const pipeline_t *p) { return p->cfg->now_ms(p->cfg->clock_arg); }
@@ -85,6 +90,7 @@ static void batch_clear(batch_t *b)
     for (size_t i = 0; i < b->count; i++)
         rd_kafka_message_destroy(b->msgs[i]);
     b->count = 0;
+    b->bytes = 0;
 }
 
 static int batch_add(batch_t *b, rd_kafka_message_t *m)
@@ -98,6 +104,7 @@ static int batch_add(batch_t *b, rd_kafka_message_t *m)
         b->cap = cap;
     }
     b->msgs[b->count++] = m;
+    b->bytes += m->len;
     return 0;
 }
 
@@ -107,10 +114,12 @@ static void batch_drop(batch_t *b, const rd_kafka_topic_partition_list_t *parts)
     size_t kept = 0;
     for (size_t i = 0; i < b->count; i++) {
         rd_kafka_message_t *m = b->msgs[i];
-        if (rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(m->rkt), m->partition))
+        if (rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(m->rkt), m->partition)) {
+            b->bytes -= m->len;
             rd_kafka_message_destroy(m);
-        else
+        } else {
             b->msgs[kept++] = m;
+        }
     }
     b->count = kept;
 }
@@ -776,10 +785,28 @@ static sd_err_t sweep(pipeline_t *p, sd_error_t *err)
     return SD_OK;
 }
 
+/* Behind its input, the consumer drains librdkafka's queue faster than
+ * librdkafka 2.0.2 refills it (fetch_wake.h): before each batch of a
+ * backlog, and whenever its queue runs dry, the leaders are woken. */
+static void wake_fetchers(pipeline_t *p)
+{
+    sd_error_t why = {0};
+    if (sd_fetch_wake(p->consumer, SD_FETCH_WAKE_MS, NULL, &why) != SD_OK)
+        sd_log(SD_LOG_DEBUG, "consumer", "fetchers not woken", "error=%s", SD_LOG_Q(why.message));
+}
+
+static int batch_full(const pipeline_t *p)
+{
+    return p->batch.count >= p->cfg->batch_max ||
+           (p->cfg->batch_bytes && p->batch.bytes >= p->cfg->batch_bytes);
+}
+
 static sd_err_t collect(pipeline_t *p, sd_error_t *err)
 {
     int64_t started = 0;
-    while (p->batch.count < p->cfg->batch_max && !*p->stop) {
+    if (p->behind)
+        wake_fetchers(p);
+    while (!batch_full(p) && !*p->stop) {
         if (p->batch.count == 0 && sweep_due(p))
             break;
         if (p->replay_refused[0])
@@ -805,8 +832,12 @@ static sd_err_t collect(pipeline_t *p, sd_error_t *err)
             if (left <= 0)
                 break;
         }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, (int)left);
+        /* Behind, an empty queue is librdkafka not fetching yet. */
+        int64_t wait = p->behind && left > SD_FETCH_IDLE_MS ? SD_FETCH_IDLE_MS : left;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, (int)wait);
         if (!m) {
+            if (p->behind)
+                wake_fetchers(p);
             if (p->batch.count == 0)
                 retry_uncommitted(p);
             continue;
@@ -838,6 +869,7 @@ static sd_err_t collect(pipeline_t *p, sd_error_t *err)
             return sd_error_set(err, SD_ERR_FATAL, "", "out of memory collecting a batch");
         }
     }
+    p->behind = batch_full(p);
     return SD_OK;
 }
 
@@ -861,11 +893,11 @@ static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
                           "enable.partition.eof", cfg->replay ? "true" : "false",
                           "statistics.interval.ms", "5000", /* consumer lag metrics */
                           /* librdkafka would prefetch up to 64 MiB and fetch 50 MB
-                           * at once; batches of a thousand events need far less.
-                           * The queue must still hold about a second of events:
-                           * librdkafka 2.0.2 looks at a full queue again only
-                           * when its broker thread wakes, up to 1 s later. */
-                          "queued.max.messages.kbytes", "12288",
+                           * at once.  4 MiB is a batch of a backlog ahead: the
+                           * fetchers are woken once the queue is drained
+                           * (fetch_wake.h), so it need not hold a second's worth
+                           * (measured: README Benchmark). */
+                          "queued.max.messages.kbytes", "4096",
                           "fetch.max.bytes", "1048576",
                           "max.partition.fetch.bytes", "262144",
                           NULL};

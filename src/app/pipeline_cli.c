@@ -23,7 +23,8 @@ void sd_pipeline_cli_init(sd_pipeline_cli_t *c, const char *default_group)
     c->inputs = "task-events";
     c->delivery = "at-least-once";
     c->log_level = "info";
-    c->batch_max = 500;
+    c->batch_max = SD_BATCH_MAX_DEFAULT;
+    c->batch_bytes = SD_BATCH_BYTES_DEFAULT;
 }
 
 /* Splits "a,b,c" in place into at most cap topic names. */
@@ -58,6 +59,9 @@ sd_err_t sd_pipeline_cli_finish(sd_pipeline_cli_t *c, sd_error_t *err)
                             "--delivery is at-least-once or exactly-once");
     if (c->batch_max < 1)
         return sd_error_set(err, SD_ERR_INVALID, "batch-max", "--batch-max must be at least 1");
+    if (c->batch_bytes < 1)
+        return sd_error_set(err, SD_ERR_INVALID, "batch-bytes",
+                            "--batch-bytes must be at least 1 (a batch always takes one event)");
     if (sd_config_check_clock(err) != SD_OK)
         return SD_ERR_INVALID;
     if (getenv("SESSIOND_NOW"))
@@ -68,6 +72,7 @@ sd_err_t sd_pipeline_cli_finish(sd_pipeline_cli_t *c, sd_error_t *err)
                             "--log-level is debug, info, warn or error");
     sd_log_set_level(level);
     cfg->batch_max = (size_t)c->batch_max;
+    cfg->batch_bytes = (size_t)c->batch_bytes;
     cfg->delivery = strcmp(c->delivery, "exactly-once") ? SD_DELIVERY_AT_LEAST_ONCE
                                                         : SD_DELIVERY_EXACTLY_ONCE;
     if (!cfg->dlq_topic) {

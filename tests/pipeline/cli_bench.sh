@@ -11,10 +11,11 @@ trap 'rm -rf "$dir"' EXIT
 if [ "$kind" = mongodb ]; then
   [ -n "${SESSIOND_TEST_MONGO_URI:-}" ] || { echo "SESSIOND_TEST_MONGO_URI is not set; skipping"; exit 77; }
   # jongodb's updates slow down with the collection's size (SPEC §4): a small run.
-  out=$("$bin" bench --events 1200 --json --store "$SESSIOND_TEST_MONGO_URI" 2>/dev/null); rc=$?
+  out=$("$bin" bench --events 1200 --batch-max 300 --json --store "$SESSIOND_TEST_MONGO_URI" 2>/dev/null); rc=$?
 else
-  # on a file of the user's choosing, which the bench creates and deletes
-  out=$("$bin" bench --events 6000 --json --store "sqlite:$dir/bench.db" 2>/dev/null); rc=$?
+  # on a file of the user's choosing, which the bench creates and deletes;
+  # batches smaller than run's, so that the pipeline has several
+  out=$("$bin" bench --events 6000 --batch-max 1000 --json --store "sqlite:$dir/bench.db" 2>/dev/null); rc=$?
   check "bench --store sqlite:PATH: the file is gone afterwards" "" "$(ls "$dir")"
 fi
 check "bench: exit 0" 0 "$rc"
@@ -32,7 +33,7 @@ else:
 bad = [k for k in keys if not d.get(k, 0) > 0]
 bad += ["store_events_per_s_at " + m for m in ("10%", "50%", "100%")
         if not d["store_events_per_s_at"].get(m, 0) > 0]
-print("ok" if not bad and d["store"] == kind and d["ids"] == "uuid"
+print("ok" if not bad and d["store"] == kind and d["ids"] == "uuid" and d["batch_max"] in (300, 1000)
       else "missing or zero: %s" % bad)' "$out" "$kind")"
 if [ "$kind" = sqlite ]; then
   out=$("$bin" bench --events 3000 --ids sequential --json 2>/dev/null); rc=$?
@@ -46,5 +47,7 @@ if [ "$kind" = sqlite ]; then
   check "bench --store sqlite:EXISTING: says why" 1 "$(grep -c 'does not exist yet' "$dir/err")"
   "$bin" bench --ids random 2>/dev/null; rc=$?
   check "bench --ids random: usage error" 2 "$rc"
+  "$bin" bench --batch-max 0 2>/dev/null; rc=$?
+  check "bench --batch-max 0: usage error" 2 "$rc"
 fi
 finish "cli_bench_$kind"

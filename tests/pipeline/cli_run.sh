@@ -176,6 +176,8 @@ check "run without brokers: says how" 1 "$(grep -c 'use --brokers' "$tmp/err")"
 SESSIOND_BATCH_MAX=abc "$bin" run --brokers embedded --store "sqlite:$tmp/x.db" 2>"$tmp/err"; rc=$?
 check "bad env twin: exit 2" 2 "$rc"
 check "bad env twin: names the variable" 1 "$(grep -c 'SESSIOND_BATCH_MAX wants a whole number' "$tmp/err")"
+SESSIOND_BATCH_BYTES=0 "$bin" run --brokers embedded --store "sqlite:$tmp/x.db" 2>"$tmp/err"; rc=$?
+check "--batch-bytes 0: exit 2, says the bound" "2 1" "$rc $(grep -c 'batch-bytes must be at least 1' "$tmp/err")"
 "$bin" run --brokers embedded --store "sqlite:$tmp/x.db" --http-addr nowhere 2>"$tmp/err"; rc=$?
 check "bad --http-addr: exit 1, says the form" "1 1" "$rc $(grep -c 'HOST:PORT' "$tmp/err")"
 

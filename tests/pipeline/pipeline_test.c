@@ -5,12 +5,14 @@
  *
  *   pipeline_test sqlite|mongodb [mock|kafka]   (SESSIOND_TEST_SEED=N replays) */
 #include <check.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
 #include "pipefx.h"
+#include "sessiond/fetch_wake.h"
 
 START_TEST(every_event_through_real_topics)
 {
@@ -188,12 +190,101 @@ START_TEST(the_sweeper_publishes_expiries)
 }
 END_TEST
 
+/* What librdkafka's latest statistics say of the brokers that lead the
+ * assigned partitions: how many there are, how many partitions they lead
+ * and how many of them were sent a ListOffsets request. */
+typedef struct leaders_seen {
+    int leaders, partitions, asked;
+} leaders_seen_t;
+
+static int on_leader_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    leaders_seen_t now = {0};
+    json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *broker;
+    const char *name;
+    json_object_foreach(json_object_get(root, "brokers"), name, broker) {
+        size_t led = json_object_size(json_object_get(broker, "toppars"));
+        if (led == 0)
+            continue;
+        json_t *req = json_object_get(broker, "req");
+        json_int_t asked = json_integer_value(json_object_get(req, "ListOffsets")) +
+                           json_integer_value(json_object_get(req, "Offset")); /* older name */
+        now.leaders++;
+        now.partitions += (int)led;
+        now.asked += asked > 0;
+    }
+    json_decref(root);
+    *(leaders_seen_t *)opaque = now;
+    return 0; /* librdkafka frees json */
+}
+
+/* Polls until the statistics show `partitions` partitions led and
+ * `asked` leaders asked, or 30 s went by; returns the last snapshot. */
+static leaders_seen_t poll_leaders(rd_kafka_t *rk, leaders_seen_t *seen, int partitions,
+                                   int asked)
+{
+    for (int i = 0; i < 300 && !(seen->partitions == partitions && seen->asked >= asked); i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    return *seen;
+}
+
+START_TEST(waking_the_fetchers_asks_every_leader)
+{
+    /* sd_fetch_wake's promise: each broker that leads an assigned partition
+     * gets a request, so each broker thread wakes (fetch_wake.h). */
+    const int partitions = 6;
+    fx_kafka_t *kafka = fx_kafka_start(partitions);
+    sd_kafka_settings_t ks = fx_kafka_settings(kafka);
+    const char *role[] = {"group.id", fx_kafka_name(kafka, "wake-test"),
+                          "statistics.interval.ms", "100", NULL};
+    rd_kafka_conf_t *conf;
+    sd_error_t err;
+    ck_assert_int_eq(sd_kafka_conf(&ks, SD_KAFKA_CONSUMER, role, &conf, &err), SD_OK);
+    leaders_seen_t seen = {0};
+    rd_kafka_conf_set_stats_cb(conf, on_leader_stats);
+    rd_kafka_conf_set_opaque(conf, &seen);
+    char why[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    ck_assert_msg(rk != NULL, "%s", why);
+    rd_kafka_poll_set_consumer(rk);
+    /* Absolute offsets: a logical one would be looked up with ListOffsets. */
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; p++)
+        rd_kafka_topic_partition_list_add(parts, kafka->input, p)->offset = 0;
+    ck_assert_int_eq(rd_kafka_assign(rk, parts), 0);
+    rd_kafka_topic_partition_list_destroy(parts);
+
+    leaders_seen_t before = poll_leaders(rk, &seen, partitions, 0);
+    ck_assert_int_eq(before.partitions, partitions);
+    ck_assert_int_eq(before.asked, 0);
+    /* the mock spreads leaders over its three brokers */
+    ck_assert_int_ge(before.leaders, kafka->real ? 1 : 3);
+
+    int woken = 0;
+    ck_assert_int_eq(sd_fetch_wake(rk, 5000, &woken, &err), SD_OK);
+    ck_assert_int_eq(woken, partitions);
+    leaders_seen_t after = poll_leaders(rk, &seen, partitions, before.leaders);
+    ck_assert_int_eq(after.partitions, partitions);
+    ck_assert_int_eq(after.asked, after.leaders);
+
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    fx_kafka_stop(kafka);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
     tcase_add_test(tc, every_event_through_real_topics);
     tcase_add_test(tc, redelivered_input_republishes_exact_copies);
     tcase_add_test(tc, input_topics_by_pattern);
     tcase_add_loop_test(tc, the_sweeper_publishes_expiries, 0, 2);
+    tcase_add_test(tc, waking_the_fetchers_asks_every_leader);
 }
 
 int main(int argc, char **argv)
