@@ -58,6 +58,10 @@ void sd_mongo_visible_filter(bson_t *filter, const sd_mongo_ctx_t *ctx, const ch
 /* The current session of a document, when visible. */
 sd_err_t sd_mongo_doc_session(const bson_t *doc, sd_session_list_t *out, sd_error_t *err);
 
+/* The first of the items (sorted by event id) with this event id, or n. */
+size_t sd_mongo_first_of_event(const sd_store_item_t *const *by_event, size_t n,
+                               const char *event_id);
+
 /* What one read-back document publishes for this batch: the changes its
  * log entries of ctx->batch_id made, or, when it made none, its latest
  * change if one of the batch's items (sorted by event id) is the message

@@ -2,6 +2,7 @@
  *
  *   core      parse + validate + rules + change JSON, one thread
  *   pipeline  embedded broker -> store -> output topic, with batch latency
+ *             and its time per event collecting, in the store and the rest
  *   memory    peak RSS of the above
  *   store     the store's own apply of the pipeline's batches: the ceiling,
  *             its rate as the store fills, its CPU per event, the file's size
@@ -48,7 +49,8 @@ static const char usage[] =
     "\n"
     "Measures, on this machine and in one run: the core (parse, validate, rules,\n"
     "change JSON) on one thread; the whole pipeline from the embedded broker\n"
-    "through the store to the output topic, with batch latency; its peak memory;\n"
+    "through the store to the output topic, with batch latency and where its time\n"
+    "goes (collecting batches, the store, the rest); its peak memory;\n"
     "the store alone applying the pipeline's batches again (the ceiling), how its\n"
     "rate changes as the store fills, its CPU per event and, for SQLite, the\n"
     "file's size per million sessions; for MongoDB the round trips, documents\n"
@@ -56,6 +58,7 @@ static const char usage[] =
     "sequential.  The store is SQLite in a temporary directory unless --store\n"
     "sqlite:PATH (a file that must not exist: it is created and deleted) or\n"
     "mongodb://… (new collections bench_<pid>_*, left in place afterwards).\n"
+    "The pipeline's batches are run's (--batch-max 10000, 4 MiB) unless --batch-max.\n"
     "exit status: 0 measured, 1 a step failed, 2 usage\n";
 
 static double now_s(void) { return (double)sd_monotonic_us() / 1e6; }
@@ -164,6 +167,11 @@ typedef struct observed {
     size_t *batch_runs, *batch_events; /* per batch */
     size_t n_batches, batches_cap, events_cap;
     int lost; /* recording failed: the ceiling cannot be measured */
+    /* where the pipeline's time goes, batches after the first */
+    const sd_pipeline_stats_t *stats;
+    long long first_apply_us; /* the store's apply of the first batch */
+    int64_t applied_to_committed_us;
+    size_t timed_events;
 } observed_t;
 
 static void on_batch(void *arg, rd_kafka_message_t *const *msgs, size_t n, int64_t micros)
@@ -171,6 +179,12 @@ static void on_batch(void *arg, rd_kafka_message_t *const *msgs, size_t n, int64
     observed_t *o = arg;
     if (o->n_batches && !grow(&o->us, &o->us_cap, o->n_us + 1, sizeof *o->us))
         o->us[o->n_us++] = micros;
+    if (o->n_batches) {
+        o->applied_to_committed_us += micros;
+        o->timed_events += n;
+    } else {
+        o->first_apply_us = atomic_load(&o->stats->batch_us_sum);
+    }
     o->n_runs = 0;
     for (size_t i = 0; i < n && !o->lost; i++) {
         const rd_kafka_message_t *m = msgs[i];
@@ -235,6 +249,9 @@ typedef struct results {
     double core_eps, store_eps, pipeline_eps, p50_ms, p99_ms;
     double store_eps_at[3]; /* over the tenth of the run ending at 10 %, 50 %, 100 % */
     double store_cpu_us;    /* this thread's CPU per event inside the store's apply */
+    /* the pipeline's wall time per event: collecting a batch, the store's
+     * apply, and the rest (parsing, changes out, delivery, commit) */
+    double collect_us, apply_us, rest_us;
     sd_store_io_t io;       /* during the store ceiling */
     size_t io_events;       /* applied during the store ceiling */
     int64_t file_bytes, sessions; /* SQLite: the ceiling's file once closed */
@@ -611,6 +628,7 @@ static sd_err_t measure_pipeline(const char *bootstraps, sd_store_t *store, obse
 {
     static const char *const inputs[] = {"task-events"};
     sd_pipeline_thread_t run = {.store = store};
+    seen->stats = &run.stats;
     int64_t now = r->now;
     run.cfg = (sd_pipeline_config_t){
         .kafka = {bootstraps, NULL, 0, 1},
@@ -631,6 +649,13 @@ static sd_err_t measure_pipeline(const char *bootstraps, sd_store_t *store, obse
     r->pipeline_eps = all && secs > 0 ? (double)((long)r->events - first_batch) / secs : 0;
     r->p50_ms = percentile_ms(seen, 0.50);
     r->p99_ms = percentile_ms(seen, 0.99);
+    if (seen->timed_events && r->pipeline_eps > 0) {
+        double n = (double)seen->timed_events;
+        double in_flight = (double)seen->applied_to_committed_us / n;
+        r->apply_us = (double)(atomic_load(&run.stats.batch_us_sum) - seen->first_apply_us) / n;
+        r->rest_us = in_flight - r->apply_us;
+        r->collect_us = 1e6 / r->pipeline_eps - in_flight;
+    }
     return rc;
 }
 
@@ -707,7 +732,7 @@ static void print_table(const results_t *r, const char *machine_text)
         printf("  %-52s %21s\n", "pipeline: embedded broker -> store -> output topic",
                "n/a: one batch only");
     char latency[64];
-    snprintf(latency, sizeof latency, "pipeline batch latency p50 / p99 (%zu events)",
+    snprintf(latency, sizeof latency, "pipeline batch latency p50 / p99 (<= %zu events)",
              r->batch_max);
     printf("  %-52s %9.1f ms / %.1f ms\n", latency, r->p50_ms, r->p99_ms);
     printf("  %-52s %12.0f events/s\n", "store ceiling: the store alone, same batches",
@@ -717,6 +742,8 @@ static void print_table(const results_t *r, const char *machine_text)
     printf("  %-52s %12.1f µs\n", "  store CPU per event (this process)", r->store_cpu_us);
     printf("  %-52s %12.0f %%\n", "pipeline / store ceiling",
            r->store_eps > 0 ? 100.0 * r->pipeline_eps / r->store_eps : 0.0);
+    printf("  %-52s %4.1f / %.1f / %.1f µs\n", "  pipeline per event: collect / store / the rest",
+           r->collect_us, r->apply_us, r->rest_us);
     printf("  %-52s %12.1f MiB\n", "peak RSS of sessiond (core and pipeline phases)",
            (double)r->rss_kib / 1024.0);
     printf("  %-52s %12.1f MiB\n", "peak RSS of the embedded broker (own process)",
@@ -757,6 +784,9 @@ static int print_json(const results_t *r, const char *machine_text)
                         json_pack("{s:f, s:f, s:f}", "10%", r->store_eps_at[0], "50%",
                                   r->store_eps_at[1], "100%", r->store_eps_at[2]));
     json_object_set_new(o, "store_cpu_us_per_event", json_real(r->store_cpu_us));
+    json_object_set_new(o, "pipeline_us_per_event",
+                        json_pack("{s:f, s:f, s:f}", "collect", r->collect_us, "store",
+                                  r->apply_us, "rest", r->rest_us));
     if (r->sessions > 0) {
         json_object_set_new(o, "sqlite_sessions", json_integer(r->sessions));
         json_object_set_new(o, "sqlite_file_bytes", json_integer(r->file_bytes));

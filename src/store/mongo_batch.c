@@ -411,12 +411,17 @@ static sd_err_t collect_changes(mongo_batch_t *b, bson_t **docs, size_t n_docs, 
             return rc;
         if (republished)
             continue;
-        for (size_t c = before; c < b->out->changes.count; c++)
-            for (size_t i = 0; i < b->n; i++)
-                if (b->out->status[i] == SD_APPLY_UNCHANGED &&
-                    strcmp(b->items[i].intent.event->event_id,
-                           b->out->changes.items[c].cause.event_id) == 0)
+        /* Every item of a change's event (a duplicate has two) changed. */
+        for (size_t c = before; c < b->out->changes.count; c++) {
+            const char *id = b->out->changes.items[c].cause.event_id;
+            for (size_t k = sd_mongo_first_of_event(b->by_event, b->n_events, id);
+                 k < b->n_events && strcmp(b->by_event[k]->intent.event->event_id, id) == 0;
+                 k++) {
+                size_t i = (size_t)(b->by_event[k] - b->items);
+                if (b->out->status[i] == SD_APPLY_UNCHANGED)
                     b->out->status[i] = SD_APPLY_CHANGED;
+            }
+        }
     }
     return SD_OK;
 }

@@ -270,18 +270,25 @@ static int read_entry(const bson_iter_t *entry, const char *task_id, logged_t *l
     return l->kind == 'v' ? 0 : -1;
 }
 
-/* Whether one of the items (sorted by event id) is the message that
- * caused the change (sd_store_item_caused). */
-static int redelivered(const sd_store_item_t *const *by_event, size_t n, const sd_cause_t *cause)
+size_t sd_mongo_first_of_event(const sd_store_item_t *const *by_event, size_t n,
+                               const char *event_id)
 {
-    size_t lo = 0, hi = n; /* the first item of the cause's event id */
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(by_event[mid]->intent.event->event_id, cause->event_id) < 0)
+        if (strcmp(by_event[mid]->intent.event->event_id, event_id) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
+    return lo;
+}
+
+/* Whether one of the items (sorted by event id) is the message that
+ * caused the change (sd_store_item_caused). */
+static int redelivered(const sd_store_item_t *const *by_event, size_t n, const sd_cause_t *cause)
+{
+    size_t lo = sd_mongo_first_of_event(by_event, n, cause->event_id);
     for (; lo < n && strcmp(by_event[lo]->intent.event->event_id, cause->event_id) == 0; lo++)
         if (sd_store_item_caused(by_event[lo], cause))
             return 1;

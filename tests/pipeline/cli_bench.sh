@@ -33,6 +33,9 @@ else:
 bad = [k for k in keys if not d.get(k, 0) > 0]
 bad += ["store_events_per_s_at " + m for m in ("10%", "50%", "100%")
         if not d["store_events_per_s_at"].get(m, 0) > 0]
+bad += ["pipeline_us_per_event " + m for m in ("store", "rest")
+        if not d["pipeline_us_per_event"].get(m, 0) > 0]
+bad += [] if "collect" in d["pipeline_us_per_event"] else ["pipeline_us_per_event collect"]
 print("ok" if not bad and d["store"] == kind and d["ids"] == "uuid" and d["batch_max"] in (300, 1000)
       else "missing or zero: %s" % bad)' "$out" "$kind")"
 if [ "$kind" = sqlite ]; then
