@@ -787,7 +787,9 @@ static sd_err_t sweep(pipeline_t *p, sd_error_t *err)
 
 /* Behind its input, the consumer drains librdkafka's queue faster than
  * librdkafka 2.0.2 refills it (fetch_wake.h): before each batch of a
- * backlog, and whenever its queue runs dry, the leaders are woken. */
+ * backlog, and whenever its queue runs dry, the leaders are woken.  A
+ * queue still empty after a wake means the backlog is gone: the wakes stop
+ * until a batch fills again. */
 static void wake_fetchers(pipeline_t *p)
 {
     sd_error_t why = {0};
@@ -804,7 +806,8 @@ static int batch_full(const pipeline_t *p)
 static sd_err_t collect(pipeline_t *p, sd_error_t *err)
 {
     int64_t started = 0;
-    if (p->behind)
+    int woke = p->behind; /* and nothing came since */
+    if (woke)
         wake_fetchers(p);
     while (!batch_full(p) && !*p->stop) {
         if (p->batch.count == 0 && sweep_due(p))
@@ -836,12 +839,17 @@ static sd_err_t collect(pipeline_t *p, sd_error_t *err)
         int64_t wait = p->behind && left > SD_FETCH_IDLE_MS ? SD_FETCH_IDLE_MS : left;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, (int)wait);
         if (!m) {
-            if (p->behind)
+            if (p->behind && woke) {
+                p->behind = 0; /* woken and still empty: caught up, not stalled */
+            } else if (p->behind) {
                 wake_fetchers(p);
+                woke = 1;
+            }
             if (p->batch.count == 0)
                 retry_uncommitted(p);
             continue;
         }
+        woke = 0;
         if (m->err) {
             if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
                 char why[512];
