@@ -1,5 +1,5 @@
-/* sd_pipeline_run() on a thread of its own, for the commands that feed
- * the pipeline and watch it work: demo and bench. */
+/* sd_pipeline_run() on a thread of its own, for those that feed the
+ * pipeline and watch it work: demo, bench and the tests. */
 #ifndef SESSIOND_PIPELINE_THREAD_H
 #define SESSIOND_PIPELINE_THREAD_H
 
@@ -12,6 +12,9 @@ typedef struct sd_pipeline_thread {
     sd_pipeline_config_t cfg;
     sd_store_t *store;
     volatile sig_atomic_t *stop; /* NULL: a flag of its own */
+    /* The rules' clock when cfg.now_ms is NULL: set before the start, and
+     * movable while the pipeline runs (a day passes in the demo). */
+    atomic_llong now;
     /* read by the caller at any time */
     sd_pipeline_stats_t stats;
     atomic_int finished; /* the pipeline returned */

@@ -71,17 +71,38 @@ typedef struct mongo_batch {
     size_t n_expire;
 } mongo_batch_t;
 
+static const char *doc_id(const bson_t *doc)
+{
+    bson_iter_t it;
+    return bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it)
+               ? bson_iter_utf8(&it, NULL)
+               : "";
+}
+
+static int by_doc_id(const void *a, const void *b)
+{
+    return strcmp(doc_id(*(bson_t *const *)a), doc_id(*(bson_t *const *)b));
+}
+
+static int id_vs_doc(const void *id, const void *doc)
+{
+    return strcmp(id, doc_id(*(bson_t *const *)doc));
+}
+
+/* The marker of short_id among markers sorted by read_markers, or NULL. */
+static const bson_t *find_marker(bson_t **markers, size_t n, const char *short_id)
+{
+    bson_t **found = n ? bsearch(short_id, markers, n, sizeof *markers, id_vs_doc) : NULL;
+    return found ? *found : NULL;
+}
+
 static const sd_cover_t *find_cover(mongo_batch_t *b, const char *short_id, sd_cover_t *buf)
 {
-    for (size_t i = 0; i < b->n_covers; i++) {
-        bson_iter_t it;
-        if (bson_iter_init_find(&it, b->covers[i], "_id") &&
-            strcmp(bson_iter_utf8(&it, NULL), short_id) == 0) {
-            sd_mongo_marker_cover(b->covers[i], buf);
-            return buf;
-        }
-    }
-    return NULL;
+    const bson_t *marker = find_marker(b->covers, b->n_covers, short_id);
+    if (!marker)
+        return NULL;
+    sd_mongo_marker_cover(marker, buf);
+    return buf;
 }
 
 static sd_origin_t origin_of(const sd_store_item_t *item)
@@ -231,6 +252,9 @@ static sd_err_t read_markers(mongo_batch_t *b, const char **short_ids, size_t n,
     sd_err_t rc = sd_mongo_find_docs(b->s, b->s->markers, &filter, NULL, out, n_out,
                             "reading scenario saves", err);
     bson_destroy(&filter);
+    /* by short_id, for find_marker: a batch has thousands of creates */
+    if (rc == SD_OK && *n_out > 1)
+        qsort(*out, *n_out, sizeof **out, by_doc_id);
     return rc;
 }
 
@@ -303,8 +327,6 @@ done:
 }
 
 /* Insert-then-check: a scenario session this batch created that a save
- * (possibly one applied concurrently) covers is removed now. */
-/* Insert-then-check: a scenario session this batch created that a save
  * (possibly one applied concurrently) covers is removed now.  *fixed says
  * whether any was, so the caller reads them again. */
 static sd_err_t check_covers(mongo_batch_t *b, bson_t **docs, size_t n_docs, int *fixed,
@@ -358,22 +380,21 @@ static sd_err_t check_covers(mongo_batch_t *b, bson_t **docs, size_t n_docs, int
             short_id = bson_iter_utf8(&it, NULL);
         if (bson_iter_init_find(&it, open[i], "created_at"))
             created_at = bson_iter_date_time(&it);
-        for (size_t m = 0; m < n_markers; m++) {
-            sd_cover_t cover;
-            sd_mongo_marker_cover(markers[m], &cover);
-            if (!bson_iter_init_find(&it, markers[m], "_id") || !cover.known ||
-                strcmp(bson_iter_utf8(&it, NULL), short_id) != 0 ||
-                created_at > cover.save.at_ms)
-                continue;
-            if (!bulk) {
-                bson_t opts = BSON_INITIALIZER;
-                BSON_APPEND_BOOL(&opts, "ordered", true);
-                mongoc_write_concern_append(b->s->wc, &opts);
-                bulk = mongoc_collection_create_bulk_operation_with_opts(b->s->sessions, &opts);
-                bson_destroy(&opts);
-            }
-            sd_mongo_ops_cover(bulk, &b->ctx, short_id, task_id, &cover.save);
+        const bson_t *marker = short_id ? find_marker(markers, n_markers, short_id) : NULL;
+        sd_cover_t cover;
+        if (!marker)
+            continue;
+        sd_mongo_marker_cover(marker, &cover);
+        if (!cover.known || created_at > cover.save.at_ms)
+            continue;
+        if (!bulk) {
+            bson_t opts = BSON_INITIALIZER;
+            BSON_APPEND_BOOL(&opts, "ordered", true);
+            mongoc_write_concern_append(b->s->wc, &opts);
+            bulk = mongoc_collection_create_bulk_operation_with_opts(b->s->sessions, &opts);
+            bson_destroy(&opts);
         }
+        sd_mongo_ops_cover(bulk, &b->ctx, short_id, task_id, &cover.save);
     }
     if (rc == SD_OK && bulk) {
         bson_t reply;

@@ -142,15 +142,21 @@ static pid_t start_jongodb(int *port)
         execl(bin, bin, "--host=127.0.0.1", port_arg, "--topology-profile=standalone", (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 100; i++) { /* until it accepts */
+    for (int i = 0; i < 300; i++) { /* until it accepts, or exits */
         int c = socket(AF_INET, SOCK_STREAM, 0);
         int up = connect(c, (struct sockaddr *)&a, sizeof a) == 0;
         close(c);
         if (up)
             return pid;
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            ck_abort_msg("jongodb (%s) exited with status %d before accepting", bin,
+                         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         sd_sleep_ms(100);
     }
-    ck_abort_msg("jongodb did not start");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    ck_abort_msg("jongodb (%s) did not accept on port %d within 30 s", bin, *port);
     return -1;
 }
 

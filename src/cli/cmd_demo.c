@@ -36,8 +36,6 @@ static const char usage[] =
     "exit status: 0 the store matches the model, 1 it does not or a step\n"
     "failed, 2 usage\n";
 
-static int64_t demo_clock(void *arg) { return atomic_load((atomic_llong *)arg); }
-
 /* Sends every line, keyed as producers do, every twentieth valid one twice
  * (a producer's retry); *sent counts messages, *dups the second copies. */
 static sd_err_t publish(const sd_kafka_settings_t *kafka, const sd_workload_t *w, size_t *sent,
@@ -234,8 +232,7 @@ int sd_cmd_demo(int argc, char **argv)
     sd_event_t *events = NULL;
     size_t n_events = 0, bytes = 0, invalid = 0, sent = 0, dups = 0;
     sd_model_result_t before = {0}, after = {0};
-    sd_pipeline_thread_t d = {.store = NULL};
-    atomic_llong clock_now = now; /* the pipeline's: a day passes on it */
+    sd_pipeline_thread_t d = {.store = NULL, .now = now}; /* a day passes on its clock */
     sd_workload_params_t wp = {.seed = (uint64_t)seed, .tasks = (size_t)tasks, .now_ms = now,
                                .ttl_ms = ttl, .invalid_percent = 1, .id_prefix = ""};
     if (sd_workload_generate(&wp, &w, &err) != SD_OK)
@@ -266,7 +263,7 @@ int sd_cmd_demo(int argc, char **argv)
         .output_topic = "session-changes", .dlq_topic = "task-events.dlq",
         .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = 1000, .batch_bytes = SD_BATCH_BYTES_DEFAULT,
         .batch_ms = 20,
-        .backoff_max_ms = 5000, .now_ms = demo_clock, .clock_arg = &clock_now,
+        .backoff_max_ms = 5000,
         .sweep_interval_ms = 250};
     d.stop = sd_pipeline_cli_trap_signals();
     if (sd_pipeline_thread_start(&d, &err) != SD_OK)
@@ -281,7 +278,7 @@ int sd_cmd_demo(int argc, char **argv)
     long expected = (long)before.count - (long)after.count;
     if (ok) {
         printf("  a day passes: %ld sessions reach their TTL\n", expected);
-        atomic_store(&clock_now, now + DAY_MS);
+        atomic_store(&d.now, now + DAY_MS);
         for (int i = 0; i < 600 && atomic_load(&d.stats.expired) < expected && !*d.stop &&
                         !atomic_load(&d.finished);
              i++)

@@ -236,8 +236,6 @@ static double percentile_ms(observed_t *o, double p)
     return (double)o->us[i] / 1000.0;
 }
 
-static int64_t fixed_clock(void *arg) { return *(const int64_t *)arg; }
-
 /* ---- the run ---- */
 
 typedef struct results {
@@ -627,16 +625,15 @@ static sd_err_t measure_pipeline(const char *bootstraps, sd_store_t *store, obse
                                  results_t *r, sd_error_t *err)
 {
     static const char *const inputs[] = {"task-events"};
-    sd_pipeline_thread_t run = {.store = store};
+    sd_pipeline_thread_t run = {.store = store, .now = r->now};
     seen->stats = &run.stats;
-    int64_t now = r->now;
     run.cfg = (sd_pipeline_config_t){
         .kafka = {bootstraps, NULL, 0, 1},
         .group = "sessiond-bench", .inputs = inputs, .n_inputs = 1,
         .output_topic = "session-changes", .dlq_topic = "task-events.dlq",
         .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = r->batch_max,
         .batch_bytes = SD_BATCH_BYTES_DEFAULT, .batch_ms = 20,
-        .backoff_max_ms = 5000, .now_ms = fixed_clock, .clock_arg = &now,
+        .backoff_max_ms = 5000,
         .on_batch = on_batch, .batch_arg = seen};
     double secs = 0;
     long first_batch = 0;

@@ -2,6 +2,8 @@
 
 #include "sessiond/clock.h"
 
+static int64_t movable_clock(void *arg) { return atomic_load((atomic_llong *)arg); }
+
 static void *run(void *arg)
 {
     sd_pipeline_thread_t *t = arg;
@@ -14,6 +16,10 @@ sd_err_t sd_pipeline_thread_start(sd_pipeline_thread_t *t, sd_error_t *err)
 {
     if (!t->stop)
         t->stop = &t->own_stop;
+    if (!t->cfg.now_ms) {
+        t->cfg.now_ms = movable_clock;
+        t->cfg.clock_arg = &t->now;
+    }
     if (pthread_create(&t->thread, NULL, run, t) != 0)
         return sd_error_set(err, SD_ERR_FATAL, "", "cannot start the pipeline's thread");
     return SD_OK;

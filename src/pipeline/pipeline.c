@@ -1,0 +1,201 @@
+/* The consume-apply-produce loop: collect a batch, apply it through the
+ * store, deliver its changes and commit its offsets, then give the expiry
+ * sweeper its turn.  Everything happens on this thread (pipeline_int.h
+ * names the file of each step).
+ *
+ * The sweeper takes its turns between batches (sweeper.c): one step per
+ * loop while a backlog lasts, otherwise one per interval; an empty batch is
+ * cut short when a turn is due. */
+#define _POSIX_C_SOURCE 200809L
+#include "pipeline_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sessiond/clock.h"
+#include "sessiond/log.h"
+#include "sessiond/sweeper.h"
+
+static void count_changes(sd_pipeline_stats_t *s, const sd_outgoing_t *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        atomic_fetch_add(&s->changes_by_type[msgs[i].change_type], 1);
+}
+
+int pl_sweep_due(const pipeline_t *p)
+{
+    return p->cfg->sweep_interval_ms > 0 && !p->cfg->replay && sd_monotonic_ms() >= p->next_sweep;
+}
+
+/* A sweep that fails is logged and tried again after the interval: its
+ * expiries stay pending in the store.  Only a producer that cannot go on
+ * stops the pipeline, as it would stop the next batch. */
+static sd_err_t sweep(pipeline_t *p, sd_error_t *err)
+{
+    size_t published;
+    sd_error_t why = {0};
+    int64_t began = sd_monotonic_ms();
+    sd_err_t rc = sd_sweep_step(p->store, p->producer,
+                                p->cfg->delivery == SD_DELIVERY_EXACTLY_ONCE,
+                                p->cfg->output_topic, pl_now_ms(p), SD_SWEEP_LIMIT, &published, &why);
+    atomic_fetch_add(&p->stats->expired, (long)published);
+    atomic_fetch_add(&p->stats->changes_by_type[SD_CHANGE_EXPIRED], (long)published);
+    if (rc == SD_ERR_FATAL && sd_producer_fenced(p->producer) &&
+        (rc = pl_after_fencing(p, began, &why)) == SD_ERR_FATAL) {
+        *err = why;
+        return rc;
+    }
+    int producer = rc != SD_OK && strcmp(why.field, "producer") == 0;
+    if (rc == SD_ERR_FATAL && producer) {
+        *err = why;
+        return rc;
+    }
+    if (rc != SD_OK) {
+        atomic_fetch_add(&p->stats->sweep_errors, 1);
+        if (!producer)
+            atomic_fetch_add(&p->stats->store_errors[rc], 1);
+        sd_log(SD_LOG_WARN, "sweeper", "expiry sweep failed, tried again later",
+               "retry_in_ms=%lld error=%s", (long long)p->cfg->sweep_interval_ms,
+               SD_LOG_Q(why.message));
+    } else if (published) {
+        sd_log(SD_LOG_INFO, "sweeper", "sessions expired", "count=%zu", published);
+    }
+    /* A full step means more are waiting: go on after the next batch. */
+    p->next_sweep = sd_monotonic_ms() +
+                    (rc == SD_OK && published == SD_SWEEP_LIMIT ? 0 : p->cfg->sweep_interval_ms);
+    return SD_OK;
+}
+
+/* librdkafka's statistics, delivered on this thread by the poll. */
+static int on_statistics(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    sd_stats_lag_from_json(((pipeline_t *)opaque)->stats, json, len);
+    return 0; /* librdkafka frees json */
+}
+
+static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
+{
+    const sd_pipeline_config_t *cfg = p->cfg;
+    const char *role[] = {"group.id", cfg->group,
+                          "enable.auto.commit", "false",
+                          "enable.auto.offset.store", "false",
+                          "auto.offset.reset", "earliest",
+                          "partition.assignment.strategy", "cooperative-sticky",
+                          "isolation.level", "read_committed",
+                          "enable.partition.eof", cfg->replay ? "true" : "false",
+                          "statistics.interval.ms", "5000", /* consumer lag metrics */
+                          /* librdkafka would prefetch up to 64 MiB and fetch 50 MB
+                           * at once.  4 MiB is a batch of a backlog ahead: the
+                           * fetchers are woken once the queue is drained
+                           * (fetch_wake.h), so it need not hold a second's worth
+                           * (measured: README Benchmark). */
+                          "queued.max.messages.kbytes", "4096",
+                          "fetch.max.bytes", "1048576",
+                          "max.partition.fetch.bytes", "262144",
+                          NULL};
+    rd_kafka_conf_t *conf;
+    sd_err_t rc = sd_kafka_conf(&cfg->kafka, SD_KAFKA_CONSUMER, role, &conf, err);
+    if (rc != SD_OK)
+        return rc;
+    rd_kafka_conf_set_rebalance_cb(conf, pl_on_rebalance);
+    rd_kafka_conf_set_stats_cb(conf, on_statistics);
+    rd_kafka_conf_set_opaque(conf, p);
+    char why[512];
+    p->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    if (!p->consumer) {
+        rd_kafka_conf_destroy(conf);
+        return sd_error_set(err, SD_ERR_FATAL, "consumer", "cannot create the consumer: %s", why);
+    }
+    rd_kafka_poll_set_consumer(p->consumer);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new((int)cfg->n_inputs);
+    for (size_t i = 0; i < cfg->n_inputs; i++)
+        rd_kafka_topic_partition_list_add(topics, cfg->inputs[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t serr = rd_kafka_subscribe(p->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (serr)
+        return sd_error_set(err, SD_ERR_FATAL, "consumer", "cannot subscribe: %s",
+                            rd_kafka_err2str(serr));
+    return SD_OK;
+}
+
+sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
+                         volatile sig_atomic_t *stop, sd_pipeline_stats_t *stats,
+                         sd_error_t *err)
+{
+    pipeline_t p = {.cfg = cfg, .store = store, .stop = stop, .stats = stats};
+    pl_failpoint_arm(&p);
+    if (cfg->replay && !(p.replay_done = calloc((size_t)cfg->replay->end->cnt + 1, sizeof(int))))
+        return sd_error_set(err, SD_ERR_FATAL, "", "out of memory");
+    p.replay_deadline = sd_monotonic_ms() + SD_REPLAY_JOIN_S * 1000;
+    atomic_store(&stats->store_ok, 1);
+    atomic_store(&stats->kafka_ok, 1);
+    sd_err_t rc = pl_start_producer(&p, err); /* init_transactions may wait for a broker */
+    if (rc == SD_OK)
+        rc = make_consumer(&p, err);
+    if (rc == SD_OK)
+        sd_log(SD_LOG_INFO, "pipeline", "started", "group=%s input=%s output=%s dlq=%s delivery=%s",
+               cfg->group, cfg->inputs[0], cfg->output_topic, cfg->dlq_topic,
+               cfg->delivery == SD_DELIVERY_EXACTLY_ONCE ? "exactly-once" : "at-least-once");
+
+    while (rc == SD_OK && !*stop) {
+        if (cfg->replay && pl_replay_finished(&p) && !p.uncommitted) {
+            atomic_store(&stats->caught_up, 1);
+            break;
+        }
+        pl_resume_all(&p); /* an outage waited out, or an aborted batch rewound */
+        if ((rc = pl_collect(&p, err)) != SD_OK)
+            break;
+        sd_outgoing_t *msgs;
+        size_t n_msgs, n_changes;
+        int64_t collected = sd_monotonic_us();
+        if ((rc = pl_apply_batch(&p, &msgs, &n_msgs, &n_changes, err)) != SD_OK)
+            break;
+        if (p.batch.count) {
+            p.batch_no++;
+            pl_failpoint(&p, "after-store", n_msgs);
+            long aborted = atomic_load(&stats->transactions_aborted);
+            rc = cfg->delivery == SD_DELIVERY_EXACTLY_ONCE ? pl_transact(&p, msgs, n_msgs, err)
+                                                           : pl_publish_and_commit(&p, msgs, n_msgs, err);
+            if (atomic_load(&stats->transactions_aborted) == aborted)
+                count_changes(stats, msgs, n_changes);
+            atomic_fetch_add(&stats->batches, 1);
+            if (cfg->on_batch)
+                cfg->on_batch(cfg->batch_arg, p.batch.msgs, p.batch.count,
+                              sd_monotonic_us() - collected);
+        }
+        sd_outgoing_free(msgs, n_msgs);
+        pl_batch_clear(&p.batch);
+        if (rc == SD_OK && !*stop && pl_sweep_due(&p))
+            rc = sweep(&p, err);
+    }
+
+    pl_batch_clear(&p.batch); /* its messages belong to the consumer */
+    if (p.uncommitted && p.consumer && rc == SD_OK &&
+        rd_kafka_commit(p.consumer, p.uncommitted, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        sd_log(SD_LOG_INFO, "consumer", "last offsets not committed: they are read again",
+               NULL);
+    if (p.uncommitted)
+        rd_kafka_topic_partition_list_destroy(p.uncommitted);
+    p.uncommitted = NULL; /* closing runs the rebalance callback */
+    p.closing = 1;
+    if (p.consumer) {
+        rd_kafka_consumer_close(p.consumer); /* leaves the group */
+        /* librdkafka 2.0.2 aborts destroying a cooperative-sticky consumer
+         * that never completed a join (its issue 4312, fixed in 2.3.0):
+         * such a consumer, which holds nothing, is left to process exit. */
+        if (p.ever_assigned)
+            rd_kafka_destroy(p.consumer);
+        else
+            sd_log(SD_LOG_DEBUG, "consumer", "consumer left to exit: it never joined", NULL);
+    }
+    sd_producer_destroy(p.producer);
+    free(p.batch.msgs);
+    free(p.replay_done);
+    if (rc == SD_OK)
+        sd_log(SD_LOG_INFO, "pipeline", "stopped", NULL);
+    else
+        sd_log(SD_LOG_ERROR, "pipeline", "stopped on a fatal error", "error=%s",
+               SD_LOG_Q(err->message));
+    return rc;
+}

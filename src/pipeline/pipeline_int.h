@@ -1,0 +1,96 @@
+/* What the files of the pipeline share: the state of one sd_pipeline_run()
+ * and the steps pipeline.c strings together.  Not a public header; all of
+ * it runs on the pipeline's own thread.
+ *
+ *   collect.c    the batch in flight: collecting it, dropping revoked parts
+ *   rebalance.c  assignments and revocations; a replay's partitions
+ *   outage.c     pausing the partitions and backing off while a store or
+ *                broker is away
+ *   apply.c      parsing a batch and applying it through the store
+ *   deliver.c    producing its changes and committing its offsets
+ *                (at-least-once, or one transaction), and the failpoints
+ *   pipeline.c   the loop, the consumer, the expiry sweeper's turns */
+#ifndef SESSIOND_PIPELINE_INT_H
+#define SESSIOND_PIPELINE_INT_H
+
+#include <signal.h>
+
+#include "sessiond/outgoing.h"
+#include "sessiond/pipeline.h"
+#include "sessiond/producer.h"
+
+typedef struct batch {
+    rd_kafka_message_t **msgs;
+    size_t count;
+    size_t cap;
+    size_t bytes; /* of the messages' values */
+} batch_t;
+
+typedef struct pipeline {
+    const sd_pipeline_config_t *cfg;
+    sd_store_t *store;
+    rd_kafka_t *consumer;
+    sd_producer_t *producer;
+    volatile sig_atomic_t *stop;
+    sd_pipeline_stats_t *stats;
+    batch_t batch;
+    rd_kafka_topic_partition_list_t *uncommitted; /* offsets a commit failed on */
+    int64_t uncommitted_tried; /* monotonic ms */
+    int paused;
+    int ever_assigned;
+    int closing;
+    int behind; /* the last batch was full: there is a backlog */
+    int64_t backoff_ms;
+    int64_t next_sweep; /* monotonic ms */
+    /* replaying */
+    int replay_started;
+    int64_t replay_deadline;  /* monotonic ms to own every partition by */
+    int *replay_done;        /* per partition of cfg->replay->end */
+    char replay_refused[300]; /* why the replay cannot go on, or "" */
+    /* SESSIOND_FAILPOINT */
+    char fail_where[32];
+    long fail_batch;
+    int fail_signal;
+    long batch_no;
+} pipeline_t;
+
+#define SD_REPLAY_JOIN_S 60
+
+/* The rules' clock (injectable); batching and backoff use the monotonic clock. */
+static inline int64_t pl_now_ms(const pipeline_t *p) { return p->cfg->now_ms(p->cfg->clock_arg); }
+
+/* collect.c */
+sd_err_t pl_collect(pipeline_t *p, sd_error_t *err);
+void pl_batch_clear(batch_t *b);
+void pl_batch_drop(batch_t *b, const rd_kafka_topic_partition_list_t *parts);
+rd_kafka_topic_partition_list_t *pl_batch_offsets(const batch_t *b, int next);
+
+/* rebalance.c */
+void pl_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
+                     rd_kafka_topic_partition_list_t *parts, void *opaque);
+int pl_replay_index(const pipeline_t *p, const char *topic, int32_t partition);
+int pl_replay_finished(const pipeline_t *p);
+void pl_replay_mark_done(pipeline_t *p, int i);
+
+/* outage.c */
+void pl_back_off(pipeline_t *p, const char *what, const sd_error_t *err);
+void pl_resume_all(pipeline_t *p);
+
+/* apply.c */
+sd_err_t pl_apply_batch(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, size_t *n_changes,
+                        sd_error_t *err);
+
+/* deliver.c */
+sd_err_t pl_start_producer(pipeline_t *p, sd_error_t *err);
+sd_err_t pl_after_fencing(pipeline_t *p, int64_t began, sd_error_t *err);
+sd_err_t pl_publish_and_commit(pipeline_t *p, const sd_outgoing_t *msgs, size_t n,
+                               sd_error_t *err);
+sd_err_t pl_transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_error_t *err);
+void pl_retry_uncommitted(pipeline_t *p);
+void pl_failpoint_arm(pipeline_t *p);
+void pl_failpoint(const pipeline_t *p, const char *where, size_t n_msgs);
+
+/* pipeline.c */
+int pl_sweep_due(const pipeline_t *p);
+
+#endif

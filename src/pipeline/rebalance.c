@@ -1,0 +1,163 @@
+/* Rebalancing.  librdkafka runs the callback only inside
+ * rd_kafka_consumer_poll(), which the pipeline calls while it collects a
+ * batch and while it waits out an outage, never between applying a batch
+ * and committing it.  So a revoke can only find a batch that is not applied
+ * yet: its messages of the revoked partitions are dropped (the next owner
+ * reads them again from the committed offset) and the rest go on.
+ *
+ * A replay is the group's only member: it owns every input partition from
+ * its first assignment on, from given offsets up to given ends. */
+#define _POSIX_C_SOURCE 200809L
+#include "pipeline_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "sessiond/clock.h"
+#include "sessiond/log.h"
+
+/* The replay's partition index in cfg->replay->end, or -1. */
+int pl_replay_index(const pipeline_t *p, const char *topic, int32_t partition)
+{
+    const rd_kafka_topic_partition_list_t *end = p->cfg->replay->end;
+    for (int i = 0; i < end->cnt; i++)
+        if (end->elems[i].partition == partition && strcmp(end->elems[i].topic, topic) == 0)
+            return i;
+    return -1;
+}
+
+int pl_replay_finished(const pipeline_t *p)
+{
+    if (!p->replay_started)
+        return 0;
+    for (int i = 0; i < p->cfg->replay->end->cnt; i++)
+        if (!p->replay_done[i])
+            return 0;
+    return 1;
+}
+
+void pl_replay_mark_done(pipeline_t *p, int i)
+{
+    if (i < 0 || p->replay_done[i])
+        return;
+    p->replay_done[i] = 1;
+    const rd_kafka_topic_partition_t *e = &p->cfg->replay->end->elems[i];
+    sd_log(SD_LOG_DEBUG, "replay", "partition caught up", "topic=%s partition=%d end=%lld",
+           e->topic, (int)e->partition, (long long)e->offset);
+}
+
+/* A replay owns every input partition from its first assignment on, or
+ * the group has other members and the replay must not go on. */
+static void on_replay_assign(pipeline_t *p, rd_kafka_topic_partition_list_t *parts)
+{
+    const sd_replay_bounds_t *r = p->cfg->replay;
+    int all = !p->replay_started && parts->cnt == r->end->cnt;
+    for (int i = 0; all && i < parts->cnt; i++)
+        all = pl_replay_index(p, parts->elems[i].topic, parts->elems[i].partition) >= 0;
+    if (!all) {
+        snprintf(p->replay_refused, sizeof p->replay_refused,
+                 "consumer group %s has other members (is `sessiond run` still running with "
+                 "it?): stop them, or replay with a group of its own",
+                 p->cfg->group);
+        return;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        int k = pl_replay_index(p, parts->elems[i].topic, parts->elems[i].partition);
+        parts->elems[i].offset = r->start->elems[k].offset;
+        if (r->start->elems[k].offset >= r->end->elems[k].offset)
+            pl_replay_mark_done(p, k);
+    }
+    p->replay_started = 1;
+}
+
+/* Where the assigned partitions start: their committed offsets, once no
+ * transaction holds them any more.  An exactly-once member that died
+ * inside a transaction leaves its offsets pending until the broker aborts
+ * the transaction (transaction.timeout.ms later, unless a producer with the
+ * same transactional id starts first); meanwhile the coordinator answers
+ * UNSTABLE_OFFSET_COMMIT.  librdkafka 2.0.2 gives up after two quick
+ * retries and starts such a partition at auto.offset.reset, the earliest
+ * offset: all it holds would be read, and every latest change re-published,
+ * again.  So the offsets are fetched here, waiting while they are unstable;
+ * a partition without a committed offset is left to auto.offset.reset. */
+static void start_at_stable_offsets(pipeline_t *p, rd_kafka_t *rk,
+                                    rd_kafka_topic_partition_list_t *parts)
+{
+    int64_t started = sd_monotonic_ms(), logged = started;
+    while (!*p->stop) {
+        rd_kafka_topic_partition_list_t *asked = rd_kafka_topic_partition_list_copy(parts);
+        rd_kafka_resp_err_t err = rd_kafka_committed(rk, asked, 10000);
+        int unstable = 0;
+        for (int i = 0; !err && i < asked->cnt; i++)
+            unstable += asked->elems[i].err == RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT;
+        if (!err && !unstable)
+            for (int i = 0; i < asked->cnt; i++)
+                parts->elems[i].offset = asked->elems[i].offset; /* INVALID: none committed */
+        rd_kafka_topic_partition_list_destroy(asked);
+        if (err) { /* librdkafka fetches them itself, as it would have */
+            sd_log(SD_LOG_WARN, "consumer", "cannot fetch the committed offsets", "error=%s",
+                   SD_LOG_Q(rd_kafka_err2str(err)));
+            return;
+        }
+        if (!unstable)
+            return;
+        if (sd_monotonic_ms() - logged >= 5000) {
+            logged = sd_monotonic_ms();
+            sd_log(SD_LOG_WARN, "consumer",
+                   "waiting for a transaction to end: it holds the committed offsets of "
+                   "assigned partitions (a member that died inside a transaction?)",
+                   "partitions=%d waited_ms=%lld", unstable, (long long)(logged - started));
+        }
+        sd_sleep_ms(200);
+    }
+}
+
+void pl_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
+                     rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    pipeline_t *p = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    atomic_fetch_add(&p->stats->rebalances, 1);
+    if (why == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        p->ever_assigned = 1;
+        if (p->cfg->replay)
+            on_replay_assign(p, parts);
+        else
+            start_at_stable_offsets(p, rk, parts);
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        if (p->paused) /* still waiting out an outage: these wait too */
+            rd_kafka_pause_partitions(rk, parts);
+        atomic_fetch_add(&p->stats->assigned_partitions, parts->cnt);
+        sd_log(SD_LOG_INFO, "consumer", "partitions assigned", "count=%d protocol=%s", parts->cnt,
+               rd_kafka_rebalance_protocol(rk));
+    } else {
+        int lost = rd_kafka_assignment_lost(rk);
+        if (p->cfg->replay && !p->closing && !p->replay_refused[0])
+            snprintf(p->replay_refused, sizeof p->replay_refused,
+                     "consumer group %s gained a member during the replay: what was applied is "
+                     "committed; stop the other member and replay again",
+                     p->cfg->group);
+        /* Not applied yet: the next owner reads them again.  Nothing of
+         * theirs was committed, lost or not. */
+        pl_batch_drop(&p->batch, parts);
+        for (int i = 0; p->uncommitted && i < parts->cnt; i++)
+            rd_kafka_topic_partition_list_del(p->uncommitted, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+        atomic_fetch_sub(&p->stats->assigned_partitions, parts->cnt);
+        sd_log(lost ? SD_LOG_WARN : SD_LOG_INFO, "consumer",
+               lost ? "partitions lost" : "partitions revoked", "count=%d", parts->cnt);
+    }
+    if (error) {
+        sd_log(SD_LOG_ERROR, "consumer", "rebalance failed", "error=%s",
+               SD_LOG_Q(rd_kafka_error_string(error)));
+        rd_kafka_error_destroy(error);
+    }
+}
