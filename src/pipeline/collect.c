@@ -15,7 +15,6 @@
 #define SD_FETCH_WAKE_MS 100 /* a leader that answers later still woke */
 #define SD_FETCH_IDLE_MS 5
 
-
 void pl_batch_clear(batch_t *b)
 {
     for (size_t i = 0; i < b->count; i++)

@@ -18,7 +18,6 @@
 #include "sessiond/clock.h"
 #include "sessiond/log.h"
 
-
 static sd_err_t make_producer(pipeline_t *p, sd_error_t *err)
 {
     int eos = p->cfg->delivery == SD_DELIVERY_EXACTLY_ONCE;

@@ -9,7 +9,6 @@
 #include "sessiond/clock.h"
 #include "sessiond/log.h"
 
-
 static void pause_all(pipeline_t *p)
 {
     if (p->paused || !p->consumer)

@@ -19,33 +19,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pipefx.h"
+#include "scenario.h"
 #include "proxy.h"
 #include "sessiond/store_backend.h"
 
 /* Kafka protocol request types (ApiKey) the mock cluster can fail. */
 enum { PRODUCE = 0, FETCH = 1, OFFSET_COMMIT = 8, HEARTBEAT = 12, INIT_PRODUCER_ID = 22,
        ADD_PARTITIONS_TO_TXN = 24, END_TXN = 26, TXN_OFFSET_COMMIT = 28 };
-
-/* Checks what the store holds and what the output topic carried. */
-static void expect_converged(const fx_kafka_t *kafka, sd_store_t *store, const published_t *pub,
-                             const char *what, uint64_t seed)
-{
-    char ctx[128];
-    snprintf(ctx, sizeof ctx, "%s, seed %llu", what, (unsigned long long)seed);
-    fx_expect_model(store, &pub->valid, PFX_NOW, PFX_TTL, ctx);
-    seen_t out, dlq;
-    pfx_read_topic(kafka, kafka->output, &out);
-    pfx_read_topic(kafka, kafka->dlq, &dlq);
-    sd_change_list_t changes = {0};
-    pfx_parse_changes(&out, &changes);
-    fx_expect_fold(&changes, &pub->valid, PFX_NOW, PFX_TTL, ctx);
-    ck_assert_msg(dlq.count >= pub->invalid, "%s: %zu dead letters for %zu invalid events", ctx,
-                  dlq.count, pub->invalid);
-    sd_change_list_free(&changes);
-    pfx_seen_free(&out);
-    pfx_seen_free(&dlq);
-}
 
 /* ---- a store that is down for a while ---- */
 
@@ -91,30 +71,29 @@ static void pace(void *arg, rd_kafka_message_t *const *msgs, size_t n, int64_t m
 
 START_TEST(store_outage_pauses_then_resumes)
 {
-    uint64_t seed = pfx_seed(20261201);
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_publish(kafka, seed, 60, &pub);
-    sd_store_t *inner = fx_store_open("flaky", PFX_TTL);
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "store outage", .seed = 20261201,
+                                               .tasks = 60,
+                                               .store = "flaky"});
+    fx_kafka_t *kafka = s.kafka;
+    sd_store_t *inner = s.store;
     flaky_t flaky = {.base = {.ops = &flaky_ops, .cfg = inner->cfg}, .inner = inner,
                      .failures_left = 6};
-    run_t r;
+    sd_pipeline_thread_t r;
     pfx_start(&r, kafka, &flaky.base, "sessiond");
     int was_paused = 0;
     for (int i = 0; i < 200 && !was_paused; i++) {
         was_paused = atomic_load(&r.stats.paused);
         sd_sleep_ms(50);
     }
-    pfx_wait_consumed(&r, (long)pub.sent);
+    pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
     ck_assert_msg(was_paused, "partitions were never paused during the outage (failed %d, events %ld)",
                   flaky.failed, atomic_load(&r.stats.events));
     ck_assert_int_eq(flaky.failed, 6);
     ck_assert_int_eq(atomic_load(&r.stats.paused), 0);
-    expect_converged(kafka, inner, &pub, "store outage", seed);
-    sd_store_close(inner);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_end(&s);
 }
 END_TEST
 
@@ -177,12 +156,13 @@ START_TEST(mongodb_goes_away_for_seconds)
              fx_proxy_port(proxy));
     setenv("SESSIOND_TEST_MONGO_URI", proxied, 1);
 
-    uint64_t seed = pfx_seed(20261207);
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_publish(kafka, seed, 60, &pub);
-    sd_store_t *store = fx_store_open("away", PFX_TTL);
-    run_t r;
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "MongoDB away", .seed = 20261207,
+                                               .tasks = 60,
+                                               .store = "away"});
+    fx_kafka_t *kafka = s.kafka;
+    sd_store_t *store = s.store;
+    sd_pipeline_thread_t r;
     pfx_prepare(&r, kafka, store, "sessiond");
     r.cfg.batch_max = 10;
     pfx_go(&r);
@@ -195,30 +175,29 @@ START_TEST(mongodb_goes_away_for_seconds)
         sd_sleep_ms(50);
     }
     fx_proxy_set_down(proxy, 0);
-    pfx_wait_consumed(&r, (long)pub.sent);
+    pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
     ck_assert_msg(saw_outage, "the store never reported the outage");
-    expect_converged(kafka, store, &pub, "MongoDB away", seed);
-    sd_store_close(store);
+    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_end(&s);
     fx_proxy_stop(proxy);
     kill(jongodb, SIGKILL);
     waitpid(jongodb, NULL, 0);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
 }
 END_TEST
 
 START_TEST(exactly_once_abortable_error_retries_the_batch)
 {
-    uint64_t seed = pfx_seed(20261208);
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_publish(kafka, seed, 40, &pub);
-    sd_store_t *store = fx_store_open("eos-abort", PFX_TTL);
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "exactly-once abort", .seed = 20261208,
+                                               .tasks = 40,
+                                               .store = "eos-abort"});
+    fx_kafka_t *kafka = s.kafka;
+    sd_store_t *store = s.store;
     /* An authorization error adding a partition aborts the transaction. */
     rd_kafka_mock_push_request_errors(fx_kafka_mock(kafka), ADD_PARTITIONS_TO_TXN, 1,
                                       RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
-    run_t r;
+    sd_pipeline_thread_t r;
     pfx_prepare(&r, kafka, store, "sessiond");
     pfx_exactly_once(&r, kafka, "sessiond-abort");
     pfx_go(&r);
@@ -227,14 +206,12 @@ START_TEST(exactly_once_abortable_error_retries_the_batch)
     for (int i = 0; i < 600 && (atomic_load(&r.stats.transactions_aborted) == 0 ||
                                 atomic_load(&r.stats.transactions_committed) == 0); i++)
         sd_sleep_ms(50);
-    pfx_wait_consumed(&r, (long)pub.sent);
+    pfx_wait_consumed(&r, (long)s.pub.sent);
     sd_sleep_ms(1500);
     pfx_finish(&r);
     ck_assert_msg(atomic_load(&r.stats.transactions_aborted) > 0, "no transaction was aborted");
-    expect_converged(kafka, store, &pub, "exactly-once abort", seed);
-    sd_store_close(store);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_end(&s);
 }
 END_TEST
 
@@ -244,14 +221,17 @@ END_TEST
 START_TEST(brokers_down_for_seconds)
 {
     int restart = _i;
-    uint64_t seed = pfx_seed(20261202 + (uint64_t)restart);
-    fx_kafka_t *kafka = fx_kafka_start_private(4);
-    published_t pub;
-    pfx_generate(seed, 60, "", &pub);
-    size_t half = pub.workload.count / 2;
-    pfx_send(kafka, &pub, 0, half);
-    sd_store_t *store = fx_store_open("down", PFX_TTL);
-    run_t r;
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = restart ? "broker restarted"
+                                                               : "brokers down",
+                                               .seed = 20261202 + (uint64_t)restart,
+                                               .tasks = 60, .unsent = 1, .private_broker = 1,
+                                               .store = "down"});
+    fx_kafka_t *kafka = s.kafka;
+    sd_store_t *store = s.store;
+    size_t half = s.pub.workload.count / 2;
+    pfx_send(kafka, &s.pub, 0, half);
+    sd_pipeline_thread_t r;
     pfx_prepare(&r, kafka, store, "sessiond");
     r.cfg.batch_max = 10;
     r.cfg.on_batch = pace; /* the outage must land mid-stream however fast batches are */
@@ -265,26 +245,25 @@ START_TEST(brokers_down_for_seconds)
         sd_sleep_ms(3000);
         fx_kafka_resume(kafka);
     }
-    pfx_send(kafka, &pub, half, pub.workload.count);
+    pfx_send(kafka, &s.pub, half, s.pub.workload.count);
     pfx_wait_committed(kafka, "sessiond");
     pfx_finish(&r);
-    ck_assert_msg(atomic_load(&r.stats.events) >= (long)pub.sent,
-                  "%ld events consumed of %zu sent", atomic_load(&r.stats.events), pub.sent);
-    expect_converged(kafka, store, &pub, restart ? "broker restarted" : "brokers down", seed);
-    sd_store_close(store);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    ck_assert_msg(atomic_load(&r.stats.events) >= (long)s.pub.sent,
+                  "%ld events consumed of %zu sent", atomic_load(&r.stats.events), s.pub.sent);
+    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_end(&s);
 }
 END_TEST
 
 START_TEST(request_errors_on_every_path)
 {
-    uint64_t seed = pfx_seed(20261203);
-    fx_kafka_t *kafka = fx_kafka_start(4);
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "request errors", .seed = 20261203,
+                                               .tasks = 60,
+                                               .store = "errors"});
+    fx_kafka_t *kafka = s.kafka;
     rd_kafka_mock_cluster_t *mc = fx_kafka_mock(kafka);
-    published_t pub;
-    pfx_publish(kafka, seed, 60, &pub);
-    sd_store_t *store = fx_store_open("errors", PFX_TTL);
+    sd_store_t *store = s.store;
     rd_kafka_mock_push_request_errors(mc, FETCH, 4, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
                                       RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
@@ -299,27 +278,25 @@ START_TEST(request_errors_on_every_path)
     rd_kafka_mock_push_request_errors(mc, HEARTBEAT, 3, RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
                                       RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
-    run_t r;
+    sd_pipeline_thread_t r;
     pfx_start(&r, kafka, store, "sessiond");
-    pfx_wait_consumed(&r, (long)pub.sent);
+    pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
-    expect_converged(kafka, store, &pub, "request errors", seed);
-    sd_store_close(store);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_end(&s);
 }
 END_TEST
 
 START_TEST(second_member_joins_mid_stream)
 {
-    uint64_t seed = pfx_seed(20261204);
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_publish(kafka, seed, 120, &pub);
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "two members", .seed = 20261204,
+                                               .tasks = 120, .store = "members"});
+    fx_kafka_t *kafka = s.kafka;
     /* Two processes, two connections to one store. */
-    sd_store_t *a_store = fx_store_open("members", PFX_TTL);
+    sd_store_t *a_store = s.store;
     sd_store_t *b_store = fx_store_open("members", PFX_TTL);
-    run_t a, b;
+    sd_pipeline_thread_t a, b;
     pfx_prepare(&a, kafka, a_store, "sessiond");
     a.cfg.batch_max = 5;
     a.cfg.on_batch = pace; /* slow enough that the join lands mid-stream */
@@ -335,22 +312,21 @@ START_TEST(second_member_joins_mid_stream)
     pfx_finish(&a);
     pfx_finish(&b);
     ck_assert_msg(atomic_load(&b.stats.rebalances) > 0, "the second member never joined");
-    expect_converged(kafka, a_store, &pub, "two members", seed);
-    sd_store_close(a_store);
+    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
     sd_store_close(b_store);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    fx_scenario_end(&s);
 }
 END_TEST
 
 START_TEST(stop_mid_stream_and_restart)
 {
-    uint64_t seed = pfx_seed(20261205);
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_publish(kafka, seed, 100, &pub);
-    sd_store_t *store = fx_store_open("restart", PFX_TTL);
-    run_t r;
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "stop and restart", .seed = 20261205,
+                                               .tasks = 100,
+                                               .store = "restart"});
+    fx_kafka_t *kafka = s.kafka;
+    sd_store_t *store = s.store;
+    sd_pipeline_thread_t r;
     pfx_prepare(&r, kafka, store, "sessiond");
     r.cfg.batch_max = 10;
     r.cfg.on_batch = pace; /* the stop must land mid-stream however fast batches are */
@@ -359,14 +335,12 @@ START_TEST(stop_mid_stream_and_restart)
         sd_sleep_ms(20);
     pfx_finish(&r); /* as SIGTERM does: finish or abort the batch, commit, leave */
     long first = atomic_load(&r.stats.events);
-    ck_assert_msg(first < (long)pub.sent, "stopped too late to test anything");
+    ck_assert_msg(first < (long)s.pub.sent, "stopped too late to test anything");
     pfx_start(&r, kafka, store, "sessiond");
     pfx_wait_committed(kafka, "sessiond"); /* the restart picks up where it stopped */
     pfx_finish(&r);
-    expect_converged(kafka, store, &pub, "stop and restart", seed);
-    sd_store_close(store);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_end(&s);
 }
 END_TEST
 
@@ -375,12 +349,13 @@ START_TEST(exactly_once_with_injected_errors)
     /* librdkafka 2.0.2's mock cluster accepts the transactional calls but
      * neither isolates them nor commits offsets in them (SPEC §5): this
      * checks the call sequence and the handling of retriable errors. */
-    uint64_t seed = pfx_seed(20261206);
-    fx_kafka_t *kafka = fx_kafka_start(4);
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "exactly-once", .seed = 20261206,
+                                               .tasks = 60,
+                                               .store = "eos"});
+    fx_kafka_t *kafka = s.kafka;
     rd_kafka_mock_cluster_t *mc = fx_kafka_mock(kafka);
-    published_t pub;
-    pfx_publish(kafka, seed, 60, &pub);
-    sd_store_t *store = fx_store_open("eos", PFX_TTL);
+    sd_store_t *store = s.store;
     rd_kafka_mock_push_request_errors(mc, INIT_PRODUCER_ID, 2,
                                       RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS,
                                       RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
@@ -392,16 +367,14 @@ START_TEST(exactly_once_with_injected_errors)
                                       RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
     rd_kafka_mock_push_request_errors(mc, END_TXN, 2, RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
                                       RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
-    run_t r;
+    sd_pipeline_thread_t r;
     pfx_prepare(&r, kafka, store, "sessiond");
     pfx_exactly_once(&r, kafka, "sessiond-test");
     pfx_go(&r);
-    pfx_wait_consumed(&r, (long)pub.sent);
+    pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
-    expect_converged(kafka, store, &pub, "exactly-once", seed);
-    sd_store_close(store);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_end(&s);
 }
 END_TEST
 
@@ -411,13 +384,15 @@ START_TEST(exactly_once_fatal_error_stops_with_a_message)
     rd_kafka_mock_push_request_errors(fx_kafka_mock(kafka), INIT_PRODUCER_ID, 1,
                                       RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
     sd_store_t *store = fx_store_open("eos-fatal", PFX_TTL);
-    run_t r;
+    sd_pipeline_thread_t r;
     pfx_prepare(&r, kafka, store, "sessiond");
     pfx_exactly_once(&r, kafka, "sessiond-denied");
     pfx_go(&r);
-    pthread_join(r.thread, NULL);
-    ck_assert_int_eq(r.rc, SD_ERR_FATAL);
-    ck_assert_msg(strstr(r.err.message, "sessiond-denied") != NULL, "message: %s", r.err.message);
+    for (int i = 0; i < 600 && !atomic_load(&r.finished); i++) /* on its own */
+        sd_sleep_ms(100);
+    sd_error_t err;
+    ck_assert_int_eq(sd_pipeline_thread_stop(&r, &err), SD_ERR_FATAL);
+    ck_assert_msg(strstr(err.message, "sessiond-denied") != NULL, "message: %s", err.message);
     sd_store_close(store);
     fx_kafka_stop(kafka);
 }

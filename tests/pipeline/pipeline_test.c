@@ -11,49 +11,31 @@
 #include <string.h>
 
 #include "model.h"
-#include "pipefx.h"
+#include "scenario.h"
 #include "sessiond/fetch_wake.h"
 
 START_TEST(every_event_through_real_topics)
 {
-    uint64_t seed = pfx_seed(20261121);
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_publish(kafka, seed, 150, &pub);
-    sd_store_t *store = fx_store_open("e2e", PFX_TTL);
-    run_t r;
-    pfx_start(&r, kafka, store, "sessiond");
-    pfx_wait_consumed(&r, (long)pub.sent);
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "every event", .seed = 20261121,
+                                               .tasks = 150, .store = "e2e"});
+    sd_pipeline_thread_t r;
+    pfx_start(&r, s.kafka, s.store, "sessiond");
+    pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
 
-    char ctx[96];
-    snprintf(ctx, sizeof ctx, "seed %llu", (unsigned long long)seed);
-    fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, ctx);
-    seen_t out, dlq;
-    pfx_read_topic(kafka, kafka->output, &out);
-    pfx_read_topic(kafka, kafka->dlq, &dlq);
-    sd_change_list_t changes = {0};
-    pfx_parse_changes(&out, &changes);
-    fx_expect_fold(&changes, &pub.valid, PFX_NOW, PFX_TTL, ctx);
-    ck_assert_uint_gt(changes.count, 50);
-
-    /* Every invalid event is on the dead-letter topic, with its headers. */
-    ck_assert_uint_eq(dlq.count, pub.invalid);
+    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    ck_assert_uint_gt(s.changes.count, 50);
+    /* Every dead letter says where it came from and why. */
     char source[160];
-    snprintf(source, sizeof source, "source_topic=%s;", kafka->input);
-    for (size_t i = 0; i < dlq.count; i++)
-        ck_assert_msg(strstr(dlq.headers[i], "error=") && strstr(dlq.headers[i], source) &&
-                          strstr(dlq.headers[i], "source_partition=") &&
-                          strstr(dlq.headers[i], "source_offset="),
-                      "dead letter headers: %s", dlq.headers[i]);
-    ck_assert_int_eq(atomic_load(&r.stats.dead_lettered), (long)pub.invalid);
-
-    sd_change_list_free(&changes);
-    pfx_seen_free(&out);
-    pfx_seen_free(&dlq);
-    sd_store_close(store);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    snprintf(source, sizeof source, "source_topic=%s;", s.kafka->input);
+    for (size_t i = 0; i < s.dlq.count; i++)
+        ck_assert_msg(strstr(s.dlq.headers[i], "error=") && strstr(s.dlq.headers[i], source) &&
+                          strstr(s.dlq.headers[i], "source_partition=") &&
+                          strstr(s.dlq.headers[i], "source_offset="),
+                      "dead letter headers: %s", s.dlq.headers[i]);
+    ck_assert_int_eq(atomic_load(&r.stats.dead_lettered), (long)s.pub.invalid);
+    fx_scenario_end(&s);
 }
 END_TEST
 
@@ -62,68 +44,48 @@ START_TEST(redelivered_input_republishes_exact_copies)
     /* A second group reads the whole topic again, as after a crash before
      * any commit: every change it publishes is an exact copy of one already
      * out, and only of a session's latest. */
-    uint64_t seed = pfx_seed(20261122);
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_publish(kafka, seed, 80, &pub);
-    sd_store_t *store = fx_store_open("redeliver", PFX_TTL);
-    run_t r;
-    pfx_start(&r, kafka, store, "first");
-    pfx_wait_consumed(&r, (long)pub.sent);
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "redelivered", .seed = 20261122,
+                                               .tasks = 80, .store = "redeliver"});
+    sd_pipeline_thread_t r;
+    pfx_start(&r, s.kafka, s.store, "first");
+    pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
     seen_t first;
-    pfx_read_topic(kafka, kafka->output, &first);
+    pfx_read_topic(s.kafka, s.kafka->output, &first);
 
-    pfx_start(&r, kafka, store, "second");
-    pfx_wait_consumed(&r, (long)pub.sent);
+    pfx_start(&r, s.kafka, s.store, "second");
+    pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
-    seen_t all;
-    pfx_read_topic(kafka, kafka->output, &all);
-    ck_assert_uint_gt(all.count, first.count);
-
-    sd_change_list_t first_changes = {0}, all_changes = {0};
-    pfx_parse_changes(&first, &first_changes);
-    pfx_parse_changes(&all, &all_changes);
-    for (size_t i = 0; i < all.count; i++) {
+    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    ck_assert_uint_gt(s.out.count, first.count);
+    for (size_t i = 0; i < s.out.count; i++) {
         int copy = 0;
         for (size_t k = 0; k < first.count && !copy; k++)
-            copy = strcmp(all.values[i], first.values[k]) == 0;
-        ck_assert_msg(copy, "seed %llu: not a copy of a change already out: %s",
-                      (unsigned long long)seed, all.values[i]);
+            copy = strcmp(s.out.values[i], first.values[k]) == 0;
+        ck_assert_msg(copy, "%s: not a copy of a change already out: %s", s.ctx,
+                      s.out.values[i]);
     }
-    char ctx[96];
-    snprintf(ctx, sizeof ctx, "seed %llu, redelivered", (unsigned long long)seed);
-    fx_expect_fold(&all_changes, &pub.valid, PFX_NOW, PFX_TTL, ctx);
-
-    sd_change_list_free(&first_changes);
-    sd_change_list_free(&all_changes);
     pfx_seen_free(&first);
-    pfx_seen_free(&all);
-    sd_store_close(store);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    fx_scenario_end(&s);
 }
 END_TEST
 
 START_TEST(input_topics_by_pattern)
 {
-    uint64_t seed = pfx_seed(20261123);
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_publish(kafka, seed, 30, &pub);
-    sd_store_t *store = fx_store_open("regex", PFX_TTL);
-    const char *pattern[] = {fx_kafka_pattern(kafka, "task-ev[a-z]+$")}; /* not the .dlq */
-    run_t r;
-    pfx_prepare(&r, kafka, store, "sessiond");
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "pattern subscription", .seed = 20261123,
+                                               .tasks = 30, .store = "regex"});
+    const char *pattern[] = {fx_kafka_pattern(s.kafka, "task-ev[a-z]+$")}; /* not the .dlq */
+    sd_pipeline_thread_t r;
+    pfx_prepare(&r, s.kafka, s.store, "sessiond");
     r.cfg.inputs = pattern;
     pfx_go(&r);
-    pfx_wait_consumed(&r, (long)pub.sent);
+    pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
-    ck_assert_int_eq(atomic_load(&r.stats.events), (long)pub.sent);
-    fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, "pattern subscription");
-    sd_store_close(store);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    ck_assert_int_eq(atomic_load(&r.stats.events), (long)s.pub.sent);
+    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_end(&s);
 }
 END_TEST
 
@@ -133,22 +95,22 @@ END_TEST
 START_TEST(the_sweeper_publishes_expiries)
 {
     int eos = _i;
-    uint64_t seed = pfx_seed(20261124);
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_publish(kafka, seed, 60, &pub);
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = eos ? "sweeper, exactly-once"
+                                                           : "sweeper, at-least-once",
+                                               .seed = 20261124, .tasks = 60,
+                                               .store = eos ? "sweep-eos" : "sweep"});
     sd_model_result_t live;
-    ck_assert_int_eq(sd_model_visible(pub.valid.items, pub.valid.count, PFX_NOW, PFX_TTL, &live),
-                     0);
+    ck_assert_int_eq(
+        sd_model_visible(s.pub.valid.items, s.pub.valid.count, PFX_NOW, PFX_TTL, &live), 0);
     ck_assert_uint_gt(live.count, 5);
-    sd_store_t *store = fx_store_open(eos ? "sweep-eos" : "sweep", PFX_TTL);
-    run_t r;
-    pfx_prepare(&r, kafka, store, "sessiond");
+    sd_pipeline_thread_t r;
+    pfx_prepare(&r, s.kafka, s.store, "sessiond");
     r.cfg.sweep_interval_ms = 50;
     if (eos)
-        pfx_exactly_once(&r, kafka, "sweeper-test");
+        pfx_exactly_once(&r, s.kafka, "sweeper-test");
     pfx_go(&r);
-    pfx_wait_consumed(&r, (long)pub.sent);
+    pfx_wait_consumed(&r, (long)s.pub.sent);
     long expired_early = atomic_load(&r.stats.expired);
     int64_t later = PFX_NOW + 2 * PFX_TTL;
     atomic_store(&r.now, later);
@@ -157,36 +119,23 @@ START_TEST(the_sweeper_publishes_expiries)
         sd_sleep_ms(100);
     pfx_finish(&r);
 
-    char ctx[96];
-    snprintf(ctx, sizeof ctx, "seed %llu, %s", (unsigned long long)seed,
-             eos ? "exactly-once" : "at-least-once");
     ck_assert_msg(atomic_load(&r.stats.expired) == expired_early + (long)live.count,
-                  "%s: %ld expiries published, %zu sessions were live", ctx,
+                  "%s: %ld expiries published, %zu sessions were live", s.ctx,
                   atomic_load(&r.stats.expired) - expired_early, live.count);
-    fx_expect_model(store, &pub.valid, later, PFX_TTL, ctx);
-    seen_t out;
-    pfx_read_topic(kafka, kafka->output, &out);
-    sd_change_list_t changes = {0};
-    pfx_parse_changes(&out, &changes);
-    fx_expect_fold(&changes, &pub.valid, later, PFX_TTL, ctx);
+    fx_scenario_expect(&s, NULL, later, eos);
     for (size_t i = 0; i < live.count; i++) {
         size_t expiries = 0;
-        for (size_t c = 0; c < changes.count; c++)
-            if (changes.items[c].type == SD_CHANGE_EXPIRED &&
-                strcmp(changes.items[c].session.task_id, live.sessions[i].task_id) == 0)
+        for (size_t c = 0; c < s.changes.count; c++)
+            if (s.changes.items[c].type == SD_CHANGE_EXPIRED &&
+                strcmp(s.changes.items[c].session.task_id, live.sessions[i].task_id) == 0)
                 expiries++;
-        ck_assert_msg(expiries == 1, "%s: %s expired %zu times", ctx, live.sessions[i].task_id,
-                      expiries);
+        ck_assert_msg(expiries == 1, "%s: %s expired %zu times", s.ctx,
+                      live.sessions[i].task_id, expiries);
     }
     if (eos)
         ck_assert_int_gt(atomic_load(&r.stats.transactions_committed), 0);
-
-    sd_change_list_free(&changes);
-    pfx_seen_free(&out);
     sd_model_result_free(&live);
-    sd_store_close(store);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    fx_scenario_end(&s);
 }
 END_TEST
 

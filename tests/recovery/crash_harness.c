@@ -98,48 +98,30 @@ static void one_life(fx_proc_t *p, fx_kafka_t *kafka, published_t *pub, size_t *
     unlink(log);
 }
 
-static void expect_dead_letters(const seen_t *dlq, const published_t *pub)
-{
-    for (size_t i = 0; i < pub->workload.count; i++) {
-        const sd_workload_line_t *line = &pub->workload.lines[i];
-        int found = 0;
-        for (size_t k = 0; k < dlq->count && !found; k++)
-            found = strcmp(dlq->values[k], line->json) == 0;
-        if (line->valid)
-            ck_assert_msg(!found, "a valid event was dead-lettered: %s", line->json);
-        else
-            ck_assert_msg(found, "an invalid event is not on the dead-letter topic: %s",
-                          line->json);
-    }
-    if (exactly_once)
-        ck_assert_msg(dlq->count == pub->invalid,
-                      "exactly-once: %zu dead letters for %zu invalid messages", dlq->count,
-                      pub->invalid);
-}
-
 START_TEST(crash_anywhere_then_converge)
 {
-    char ctx[160];
-    snprintf(ctx, sizeof ctx, "seed %llu (replay: crash_harness %s %s --seed %llu%s)",
-             (unsigned long long)seed, fx_store_kind(), fx_kafka_kind(), (unsigned long long)seed,
+    char what[160];
+    snprintf(what, sizeof what, "crash (replay: crash_harness %s %s --seed %llu%s)",
+             fx_store_kind(), fx_kafka_kind(), (unsigned long long)seed,
              exactly_once ? " --delivery exactly-once" : "");
     printf("crash_harness: %s store, %s broker, %s, %ld kills, %ld tasks, %s\n", fx_store_kind(),
-           fx_kafka_kind(), exactly_once ? "exactly-once" : "at-least-once", kills, tasks, ctx);
+           fx_kafka_kind(), exactly_once ? "exactly-once" : "at-least-once", kills, tasks, what);
     sd_rng_t rng;
     sd_rng_seed(&rng, seed);
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_generate(seed, (size_t)tasks, "", &pub);
-    sd_store_t *store = fx_store_open("crash", PFX_TTL); /* creates it and its schema */
+    fx_scenario_t s;
+    /* SESSIOND_TEST_SEED, else --seed, else the time */
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = what, .seed = seed, .tasks = (size_t)tasks,
+                                               .unsent = 1, .store = "crash"});
+    fx_kafka_t *kafka = s.kafka;
 
     /* The workload arrives in as many slices as there are lives. */
-    size_t slice = pub.workload.count / (size_t)(kills + 1) + 1, sent = 0;
+    size_t slice = s.pub.workload.count / (size_t)(kills + 1) + 1, sent = 0;
     fx_proc_t p;
     for (int cycle = 0; cycle < kills; cycle++)
-        one_life(&p, kafka, &pub, &sent, sent + slice, cycle, (int)sd_rng_below(&rng, 3), &rng);
+        one_life(&p, kafka, &s.pub, &sent, sent + slice, cycle, (int)sd_rng_below(&rng, 3), &rng);
 
     /* The last life: until every event is applied and committed. */
-    one_life(&p, kafka, &pub, &sent, pub.workload.count, (int)kills, -1, &rng);
+    one_life(&p, kafka, &s.pub, &sent, s.pub.workload.count, (int)kills, -1, &rng);
     pfx_wait_committed(kafka, "sessiond");
     fx_proc_kill(&p, SIGTERM);
     ck_assert(fx_proc_wait(&p, 30000));
@@ -149,18 +131,10 @@ START_TEST(crash_anywhere_then_converge)
     free(log);
     unlink(p.log);
 
-    fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, ctx);
-    seen_t out, dlq;
-    pfx_read_topic(kafka, kafka->output, &out);
-    pfx_read_topic(kafka, kafka->dlq, &dlq);
-    sd_change_list_t changes = {0};
-    pfx_parse_changes(&out, &changes);
-    fx_expect_fold(&changes, &pub.valid, PFX_NOW, PFX_TTL, ctx);
-    pfx_expect_repeats(&out, exactly_once, ctx);
-    expect_dead_letters(&dlq, &pub);
+    fx_scenario_expect(&s, NULL, PFX_NOW, exactly_once);
     printf("crash_harness: %zu events sent (%zu invalid), %zu changes and %zu dead letters "
            "out: consistent\n",
-           pub.sent, pub.invalid, out.count, dlq.count);
+           s.pub.sent, s.pub.invalid, s.out.count, s.dlq.count);
     if (exactly_once) {
         /* The kills inside transactions left messages that were aborted:
          * there, and hidden from read_committed consumers. */
@@ -168,7 +142,7 @@ START_TEST(crash_anywhere_then_converge)
         pfx_read_topic_as(kafka, kafka->output, "read_uncommitted", &raw);
         seen_t raw_dlq;
         pfx_read_topic_as(kafka, kafka->dlq, "read_uncommitted", &raw_dlq);
-        size_t aborted = raw.count + raw_dlq.count - out.count - dlq.count;
+        size_t aborted = raw.count + raw_dlq.count - s.out.count - s.dlq.count;
         printf("crash_harness: %ld kills inside a transaction; %zu aborted messages, unseen by "
                "read_committed\n",
                aborted_kills, aborted);
@@ -180,12 +154,7 @@ START_TEST(crash_anywhere_then_converge)
         pfx_seen_free(&raw_dlq);
     }
 
-    sd_change_list_free(&changes);
-    pfx_seen_free(&out);
-    pfx_seen_free(&dlq);
-    sd_store_close(store);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    fx_scenario_end(&s);
 }
 END_TEST
 

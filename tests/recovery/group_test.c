@@ -89,47 +89,26 @@ static void member_kill(member_t *m)
     unlink(m->log);
 }
 
-/* The store equals the model; the output's fold does too; at-least-once
- * repeats only exact copies, exactly-once nothing. */
-static void expect_consistent(fx_kafka_t *kafka, const published_t *pub, int exactly_once,
-                              const char *what, uint64_t seed)
+/* fx_scenario_expect, and what went out, for the log. */
+static void expect_consistent(fx_scenario_t *s, int exactly_once)
 {
-    char ctx[160];
-    snprintf(ctx, sizeof ctx, "%s, %s, seed %llu", what,
-             exactly_once ? "exactly-once" : "at-least-once", (unsigned long long)seed);
-    sd_store_t *store = fx_store_open("members", PFX_TTL);
-    fx_expect_model(store, &pub->valid, PFX_NOW, PFX_TTL, ctx);
-    sd_store_close(store);
-    seen_t out, dlq;
-    pfx_read_topic(kafka, kafka->output, &out);
-    pfx_read_topic(kafka, kafka->dlq, &dlq);
-    sd_change_list_t changes = {0};
-    pfx_parse_changes(&out, &changes);
-    fx_expect_fold(&changes, &pub->valid, PFX_NOW, PFX_TTL, ctx);
-    size_t repeated = pfx_expect_repeats(&out, exactly_once, ctx);
-    if (exactly_once) {
-        ck_assert_msg(dlq.count == pub->invalid, "%s: %zu dead letters for %zu invalid messages",
-                      ctx, dlq.count, pub->invalid);
-    } else {
-        ck_assert_msg(dlq.count >= pub->invalid, "%s: %zu dead letters for %zu invalid messages",
-                      ctx, dlq.count, pub->invalid);
-    }
-    printf("group_test: %s: %zu changes (%zu repeated), %zu dead letters\n", ctx, out.count,
-           repeated, dlq.count);
-    sd_change_list_free(&changes);
-    pfx_seen_free(&out);
-    pfx_seen_free(&dlq);
+    fx_scenario_expect(s, NULL, PFX_NOW, exactly_once);
+    printf("group_test: %s: %zu changes, %zu dead letters\n", s->ctx, s->out.count,
+           s->dlq.count);
 }
 
 START_TEST(three_members_killed_added_and_stopped)
 {
     int exactly_once = _i;
-    uint64_t seed = pfx_seed(20261210 + (uint64_t)exactly_once);
-    fx_kafka_t *kafka = fx_kafka_start(6);
-    published_t pub;
-    pfx_generate(seed, 300, "", &pub);
-    sd_store_close(fx_store_open("members", PFX_TTL)); /* creates it and its schema */
-    size_t slice = pub.workload.count / 4, sent = 0;
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = exactly_once
+                                                           ? "three members, exactly-once"
+                                                           : "three members, at-least-once",
+                                               .seed = 20261210 + (uint64_t)exactly_once,
+                                               .tasks = 300, .partitions = 6, .unsent = 1,
+                                               .store = "members"});
+    fx_kafka_t *kafka = s.kafka;
+    size_t slice = s.pub.workload.count / 4, sent = 0;
 
     /* m1 dies at its second batch (exactly-once: inside the transaction) */
     member_t m[4];
@@ -139,7 +118,7 @@ START_TEST(three_members_killed_added_and_stopped)
                      i == 1 ? "SESSIOND_FAILPOINT=after-produce:2" : NULL);
     for (int i = 0; i < 3; i++)
         member_wait_log(&m[i], "partitions assigned", 60000);
-    pfx_send(kafka, &pub, sent, sent + slice);
+    pfx_send(kafka, &s.pub, sent, sent + slice);
     sent += slice;
     ck_assert_msg(fx_proc_wait(&m[1].proc, 60000), "m1 never reached its failpoint");
     ck_assert_int_eq(fx_proc_exit_code(&m[1].proc), 128 + SIGKILL);
@@ -150,46 +129,45 @@ START_TEST(three_members_killed_added_and_stopped)
     member_start(&m[3], kafka, names[3], exactly_once, NULL, NULL);
     member_wait_log(&m[3], "msg=started", 60000);
     member_kill(&m[0]);
-    pfx_send(kafka, &pub, sent, sent + slice);
+    pfx_send(kafka, &s.pub, sent, sent + slice);
     sent += slice;
     member_wait_log(&m[3], "partitions assigned", 60000);
     member_start(&m[0], kafka, names[0], exactly_once, NULL, NULL);
 
     /* m2 stops while the third slice is being worked on */
-    pfx_send(kafka, &pub, sent, sent + slice);
+    pfx_send(kafka, &s.pub, sent, sent + slice);
     sent += slice;
     member_stop(&m[2]);
-    pfx_send(kafka, &pub, sent, pub.workload.count);
+    pfx_send(kafka, &s.pub, sent, s.pub.workload.count);
     pfx_wait_committed(kafka, "sessiond");
     member_stop(&m[0]);
     member_stop(&m[3]);
 
-    expect_consistent(kafka, &pub, exactly_once, "three members", seed);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    expect_consistent(&s, exactly_once);
+    fx_scenario_end(&s);
 }
 END_TEST
 
 START_TEST(a_second_member_with_the_transactional_id_stops_the_first)
 {
-    uint64_t seed = pfx_seed(20261212);
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_generate(seed, 120, "", &pub);
-    sd_store_close(fx_store_open("members", PFX_TTL));
-    size_t half = pub.workload.count / 2;
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "fenced member, exactly-once",
+                                               .seed = 20261212, .tasks = 120,
+                                               .unsent = 1, .store = "members"});
+    fx_kafka_t *kafka = s.kafka;
+    size_t half = s.pub.workload.count / 2;
 
     member_t first, second;
     member_start(&first, kafka, "same", 1, NULL, NULL);
     member_wait_log(&first, "partitions assigned", 60000);
-    pfx_send(kafka, &pub, 0, half);
+    pfx_send(kafka, &s.pub, 0, half);
     pfx_wait_committed(kafka, "sessiond");
 
     /* The second takes the id (its producer starts before it joins); the
      * first finds out at its next transaction. */
     member_start(&second, kafka, "same", 1, NULL, NULL);
     member_wait_log(&second, "partitions assigned", 60000);
-    pfx_send(kafka, &pub, half, pub.workload.count);
+    pfx_send(kafka, &s.pub, half, s.pub.workload.count);
     int ended = fx_proc_wait(&first.proc, 60000);
     char *log = fx_read_file(first.log);
     ck_assert_msg(ended, "the fenced member still runs:\n%s", log);
@@ -207,25 +185,24 @@ START_TEST(a_second_member_with_the_transactional_id_stops_the_first)
 
     pfx_wait_committed(kafka, "sessiond");
     member_stop(&second);
-    expect_consistent(kafka, &pub, 1, "fenced member", seed);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    expect_consistent(&s, 1);
+    fx_scenario_end(&s);
 }
 END_TEST
 
 START_TEST(a_transaction_past_its_timeout_is_aborted_and_done_again)
 {
-    uint64_t seed = pfx_seed(20261213);
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_generate(seed, 80, "", &pub);
-    sd_store_close(fx_store_open("members", PFX_TTL));
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "transaction timeout, exactly-once",
+                                               .seed = 20261213, .tasks = 80,
+                                               .unsent = 1, .store = "members"});
+    fx_kafka_t *kafka = s.kafka;
 
     const char *short_timeout[] = {"-X", "transaction.timeout.ms=2000", NULL};
     member_t m;
     member_start(&m, kafka, "frozen", 1, short_timeout, "SESSIOND_FAILPOINT=after-produce:2:stop");
     member_wait_log(&m, "partitions assigned", 60000);
-    pfx_send(kafka, &pub, 0, pub.workload.count);
+    pfx_send(kafka, &s.pub, 0, s.pub.workload.count);
     member_wait_log(&m, "failpoint: stopping the process", 60000);
     /* frozen with its transaction open, until the broker (which looks for
      * timed-out transactions every second here) has aborted it */
@@ -234,9 +211,8 @@ START_TEST(a_transaction_past_its_timeout_is_aborted_and_done_again)
     member_wait_log(&m, "a transaction outlived transaction.timeout.ms", 30000);
     pfx_wait_committed(kafka, "sessiond");
     member_stop(&m);
-    expect_consistent(kafka, &pub, 1, "transaction timeout", seed);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    expect_consistent(&s, 1);
+    fx_scenario_end(&s);
 }
 END_TEST
 

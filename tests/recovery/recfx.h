@@ -3,7 +3,7 @@
 #ifndef SESSIOND_RECFX_H
 #define SESSIOND_RECFX_H
 
-#include "pipefx.h"
+#include "scenario.h"
 #include "procfx.h"
 
 /* Arguments for `sessiond CMD` against kafka's broker and topics (run:

@@ -48,19 +48,19 @@ static void without(const seen_t *all, const seen_t *earlier, seen_t *out)
 
 START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
 {
-    uint64_t seed = pfx_seed(20261201);
-    char ctx[64], log_path[512], line[128];
-    snprintf(ctx, sizeof ctx, "seed %llu", (unsigned long long)seed);
+    char log_path[512], line[128];
     rfx_path(log_path, sizeof log_path, "replay.log");
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_publish(kafka, seed, 150, &pub);
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "replay", .seed = 20261201, .tasks = 150,
+                                               .store = "live"});
+    fx_kafka_t *kafka = s.kafka;
+    const char *ctx = s.ctx;
 
     /* live processing */
-    sd_store_t *live = fx_store_open("live", PFX_TTL);
-    run_t r;
+    sd_store_t *live = s.store;
+    sd_pipeline_thread_t r;
     pfx_start(&r, kafka, live, "sessiond");
-    pfx_wait_consumed(&r, (long)pub.sent);
+    pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
     seen_t before;
     pfx_read_topic(kafka, kafka->output, &before);
@@ -72,14 +72,14 @@ START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
     char *log;
     ck_assert_msg(rfx_run(&a, log_path, 120, &log) == 0, "%s", log);
     expect_in(log, "sessiond replay: caught up");
-    snprintf(line, sizeof line, "events read      %zu of %zu", pub.sent, pub.sent);
+    snprintf(line, sizeof line, "events read      %zu of %zu", s.pub.sent, s.pub.sent);
     expect_in(log, line);
-    snprintf(line, sizeof line, "dead-lettered    %zu (invalid; not re-sent", pub.invalid);
+    snprintf(line, sizeof line, "dead-lettered    %zu (invalid; not re-sent", s.pub.invalid);
     expect_in(log, line);
     expect_in(log, "changes emitted  0");
     free(log);
     sd_store_t *rebuilt = fx_store_open("rebuilt", PFX_TTL);
-    fx_expect_model(rebuilt, &pub.valid, PFX_NOW, PFX_TTL, ctx);
+    fx_expect_model(rebuilt, &s.pub.valid, PFX_NOW, PFX_TTL, ctx);
     char *want = rfx_dump(live), *got = rfx_dump(rebuilt);
     ck_assert_str_eq(got, want);
     free(want);
@@ -115,7 +115,7 @@ START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
     }
     sd_change_list_t folded = {0};
     pfx_parse_changes(&republished, &folded);
-    fx_expect_fold(&folded, &pub.valid, PFX_NOW, PFX_TTL, ctx);
+    fx_expect_fold(&folded, &s.pub.valid, PFX_NOW, PFX_TTL, ctx);
 
     sd_change_list_free(&folded);
     free(republished.values);
@@ -123,27 +123,24 @@ START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
     pfx_seen_free(&after);
     pfx_seen_free(&before);
     sd_store_close(rebuilt);
-    sd_store_close(live);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    fx_scenario_end(&s);
 }
 END_TEST
 
 START_TEST(replay_moves_a_stopped_group_and_refuses_a_live_one)
 {
-    uint64_t seed = pfx_seed(20261202);
-    char ctx[64], log_path[512];
-    snprintf(ctx, sizeof ctx, "seed %llu", (unsigned long long)seed);
+    char log_path[512];
     rfx_path(log_path, sizeof log_path, "reset.log");
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_generate(seed, 80, "", &pub);
-    size_t half = pub.workload.count / 2;
-    pfx_send(kafka, &pub, 0, half);
-    sd_store_t *store = fx_store_open("reset", PFX_TTL);
-    run_t r;
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "reset", .seed = 20261202, .tasks = 80,
+                                               .unsent = 1, .store = "reset"});
+    fx_kafka_t *kafka = s.kafka;
+    size_t half = s.pub.workload.count / 2;
+    pfx_send(kafka, &s.pub, 0, half);
+    sd_store_t *store = s.store;
+    sd_pipeline_thread_t r;
     pfx_start(&r, kafka, store, "live");
-    pfx_wait_consumed(&r, (long)pub.sent);
+    pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
 
     rfx_args_t a;
@@ -164,12 +161,12 @@ START_TEST(replay_moves_a_stopped_group_and_refuses_a_live_one)
     pfx_wait_committed(kafka, "live");
 
     /* the group resumes where the replay ended: only what came since */
-    size_t sent_before = pub.sent;
-    pfx_send(kafka, &pub, half, pub.workload.count);
+    size_t sent_before = s.pub.sent;
+    pfx_send(kafka, &s.pub, half, s.pub.workload.count);
     pfx_start(&r, kafka, store, "live");
-    pfx_wait_consumed(&r, (long)(pub.sent - sent_before));
-    ck_assert_int_eq(atomic_load(&r.stats.events), (long)(pub.sent - sent_before));
-    fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, ctx);
+    pfx_wait_consumed(&r, (long)(s.pub.sent - sent_before));
+    ck_assert_int_eq(atomic_load(&r.stats.events), (long)(s.pub.sent - sent_before));
+    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
 
     /* and while it runs, a replay as the group is refused: Apache Kafka
      * describes the group before the replay starts; the mock cannot, and
@@ -189,10 +186,7 @@ START_TEST(replay_moves_a_stopped_group_and_refuses_a_live_one)
     expect_in(log, refused);
     free(log);
     pfx_finish(&r);
-
-    sd_store_close(store);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    fx_scenario_end(&s);
 }
 END_TEST
 
@@ -201,12 +195,10 @@ END_TEST
  * partition instead of half of them and a refusal. */
 START_TEST(two_replays_at_once)
 {
-    uint64_t seed = pfx_seed(20261204);
-    char ctx[64];
-    snprintf(ctx, sizeof ctx, "seed %llu", (unsigned long long)seed);
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_publish(kafka, seed, 60, &pub);
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "two replays", .seed = 20261204,
+                                               .tasks = 60});
+    fx_kafka_t *kafka = s.kafka;
     const char *from[] = {"--from", "earliest", NULL};
     static const char *const names[] = {"twin0", "twin1"};
     rfx_args_t a[2];
@@ -229,11 +221,10 @@ START_TEST(two_replays_at_once)
         free(log);
         unlink(logs[i]);
         sd_store_t *store = fx_store_open(names[i], PFX_TTL);
-        fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, ctx);
+        fx_expect_model(store, &s.pub.valid, PFX_NOW, PFX_TTL, s.ctx);
         sd_store_close(store);
     }
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    fx_scenario_end(&s);
 }
 END_TEST
 
@@ -250,33 +241,33 @@ static int64_t wall_ms(void)
  * events, and a replay from before everything reads it all. */
 START_TEST(replay_from_a_time)
 {
-    uint64_t seed = pfx_seed(20261205);
-    char ctx[64], log_path[512], line[128], from[SD_TIME_BUFSZ], before[SD_TIME_BUFSZ];
-    snprintf(ctx, sizeof ctx, "seed %llu", (unsigned long long)seed);
+    char log_path[512], line[128], from[SD_TIME_BUFSZ], before[SD_TIME_BUFSZ];
     rfx_path(log_path, sizeof log_path, "from.log");
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_generate(seed, 80, "", &pub);
-    size_t half = pub.workload.count / 2;
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "replay from a time", .seed = 20261205,
+                                               .tasks = 80, .unsent = 1});
+    fx_kafka_t *kafka = s.kafka;
+    const char *ctx = s.ctx;
+    size_t half = s.pub.workload.count / 2;
     sd_time_format(wall_ms() - 60000, before);
-    pfx_send(kafka, &pub, 0, half);
-    size_t sent_first = pub.sent, valid_first = pub.valid.count;
+    pfx_send(kafka, &s.pub, 0, half);
+    size_t sent_first = s.pub.sent, valid_first = s.pub.valid.count;
     sd_sleep_ms(20); /* message timestamps are milliseconds */
     sd_time_format(wall_ms(), from);
     sd_sleep_ms(20);
-    pfx_send(kafka, &pub, half, pub.workload.count);
+    pfx_send(kafka, &s.pub, half, s.pub.workload.count);
 
     const char *at[] = {"--from", from, NULL};
     rfx_args_t a;
     rfx_args(&a, "replay", kafka, "second-half", at);
     char *log;
     ck_assert_msg(rfx_run(&a, log_path, 120, &log) == 0, "%s", log);
-    snprintf(line, sizeof line, "events read      %zu of %zu\n", pub.sent - sent_first,
-             pub.sent - sent_first);
+    snprintf(line, sizeof line, "events read      %zu of %zu\n", s.pub.sent - sent_first,
+             s.pub.sent - sent_first);
     expect_in(log, line);
     free(log);
-    fx_events_t second = {.items = pub.valid.items + valid_first,
-                          .count = pub.valid.count - valid_first};
+    fx_events_t second = {.items = s.pub.valid.items + valid_first,
+                          .count = s.pub.valid.count - valid_first};
     sd_store_t *store = fx_store_open("second-half", PFX_TTL);
     fx_expect_model(store, &second, PFX_NOW, PFX_TTL, ctx);
     sd_store_close(store);
@@ -284,14 +275,13 @@ START_TEST(replay_from_a_time)
     const char *all[] = {"--from", before, NULL};
     rfx_args(&a, "replay", kafka, "all", all);
     ck_assert_msg(rfx_run(&a, log_path, 120, &log) == 0, "%s", log);
-    snprintf(line, sizeof line, "events read      %zu of %zu\n", pub.sent, pub.sent);
+    snprintf(line, sizeof line, "events read      %zu of %zu\n", s.pub.sent, s.pub.sent);
     expect_in(log, line);
     free(log);
     store = fx_store_open("all", PFX_TTL);
-    fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, ctx);
+    fx_expect_model(store, &s.pub.valid, PFX_NOW, PFX_TTL, ctx);
     sd_store_close(store);
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    fx_scenario_end(&s);
 }
 END_TEST
 
@@ -299,9 +289,9 @@ START_TEST(replay_says_what_it_cannot_do)
 {
     char log_path[512];
     rfx_path(log_path, sizeof log_path, "usage.log");
-    fx_kafka_t *kafka = fx_kafka_start(4);
-    published_t pub;
-    pfx_publish(kafka, 1, 5, &pub);
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "usage", .seed = 1, .tasks = 5});
+    fx_kafka_t *kafka = s.kafka;
     rfx_args_t a;
     char *log;
 
@@ -333,7 +323,7 @@ START_TEST(replay_says_what_it_cannot_do)
                              fx_kafka_pattern(kafka, "task-ev[a-z]+s$"), NULL};
     rfx_args(&a, "replay", kafka, "usage", pattern);
     ck_assert_msg(rfx_run(&a, log_path, 60, &log) == 0, "%s", log);
-    snprintf(line, sizeof line, "events read      %zu of %zu\n", pub.sent, pub.sent);
+    snprintf(line, sizeof line, "events read      %zu of %zu\n", s.pub.sent, s.pub.sent);
     expect_in(log, line);
     free(log);
 
@@ -349,8 +339,7 @@ START_TEST(replay_says_what_it_cannot_do)
     expect_in(log, "no topic on the cluster matches 'nowhere'");
     free(log);
 
-    pfx_published_free(&pub);
-    fx_kafka_stop(kafka);
+    fx_scenario_end(&s);
 }
 END_TEST
 
@@ -359,17 +348,17 @@ START_TEST(replays_converge_whatever_the_partitions_and_batches)
     /* The same events through topics of 1, 3 and 8 partitions, replayed
      * in batches of 3, 40 and 500 into fresh stores: one visible state,
      * the model's. */
-    uint64_t seed = pfx_seed(20261203);
     static const int partitions[] = {1, 3, 8};
     static const char *const batches[] = {"3", "40", "500"};
-    char ctx[96], log_path[512], *first = NULL;
+    char what[64], log_path[512], *first = NULL;
     rfx_path(log_path, sizeof log_path, "converge.log");
     for (int v = 0; v < 3; v++) {
-        snprintf(ctx, sizeof ctx, "seed %llu, %d partitions, batches of %s",
-                 (unsigned long long)seed, partitions[v], batches[v]);
-        fx_kafka_t *kafka = fx_kafka_start(partitions[v]);
-        published_t pub;
-        pfx_publish(kafka, seed, 120, &pub);
+        snprintf(what, sizeof what, "%d partitions, batches of %s", partitions[v], batches[v]);
+        fx_scenario_t s;
+        fx_scenario_begin(&s, (fx_scenario_spec_t){.what = what, .seed = 20261203, .tasks = 120,
+                                                   .partitions = partitions[v]});
+        fx_kafka_t *kafka = s.kafka;
+        const char *ctx = s.ctx;
         char name[32];
         snprintf(name, sizeof name, "converge%d", v);
         const char *extra[] = {"--from", "earliest", "--batch-max", batches[v], NULL};
@@ -379,7 +368,7 @@ START_TEST(replays_converge_whatever_the_partitions_and_batches)
         ck_assert_msg(rfx_run(&a, log_path, 120, &log) == 0, "%s: %s", ctx, log);
         free(log);
         sd_store_t *store = fx_store_open(name, PFX_TTL);
-        fx_expect_model(store, &pub.valid, PFX_NOW, PFX_TTL, ctx);
+        fx_expect_model(store, &s.pub.valid, PFX_NOW, PFX_TTL, ctx);
         char *dump = rfx_dump(store);
         if (!first)
             first = dump;
@@ -388,8 +377,7 @@ START_TEST(replays_converge_whatever_the_partitions_and_batches)
             free(dump);
         }
         sd_store_close(store);
-        pfx_published_free(&pub);
-        fx_kafka_stop(kafka);
+        fx_scenario_end(&s);
     }
     free(first);
 }

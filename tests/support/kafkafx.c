@@ -115,6 +115,7 @@ static void create_topics(fx_kafka_t *k, int partitions)
 {
     k->partitions = partitions;
     snprintf(k->input, sizeof k->input, "%stask-events", k->prefix);
+    k->inputs[0] = k->input;
     snprintf(k->output, sizeof k->output, "%ssession-changes", k->prefix);
     snprintf(k->dlq, sizeof k->dlq, "%stask-events.dlq", k->prefix);
     fx_kafka_create_topic(k, k->input, partitions);

@@ -19,6 +19,7 @@ typedef struct fx_kafka {
     char bootstraps[256];
     char prefix[64];               /* of every topic and name below */
     char input[128], output[128], dlq[128];
+    const char *inputs[1];         /* {input}, for a pipeline's cfg.inputs */
     int partitions;
     char names[16][128];           /* fx_kafka_name()'s */
     int n_names;

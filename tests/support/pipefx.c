@@ -9,50 +9,41 @@
 #include "sessiond/producer.h"
 
 
-static int64_t test_clock(void *arg) { return atomic_load((atomic_llong *)arg); }
-
-
-static void *run_pipeline(void *arg)
-{
-    run_t *r = arg;
-    r->rc = sd_pipeline_run(&r->cfg, r->store, &r->stop, &r->stats, &r->err);
-    return NULL;
-}
-
-void pfx_prepare(run_t *r, fx_kafka_t *kafka, sd_store_t *store, const char *group)
+void pfx_prepare(sd_pipeline_thread_t *r, fx_kafka_t *kafka, sd_store_t *store,
+                 const char *group)
 {
     memset(r, 0, sizeof *r);
     r->now = PFX_NOW;
     r->store = store;
-    r->inputs[0] = kafka->input;
     r->cfg = (sd_pipeline_config_t){
         .kafka = fx_kafka_settings(kafka),
-        .group = fx_kafka_name(kafka, group), .inputs = r->inputs, .n_inputs = 1,
+        .group = fx_kafka_name(kafka, group), .inputs = kafka->inputs, .n_inputs = 1,
         .output_topic = kafka->output, .dlq_topic = kafka->dlq,
         .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = 200, .batch_ms = 20,
-        .backoff_max_ms = 1000, .now_ms = test_clock, .clock_arg = &r->now,
+        .backoff_max_ms = 1000,
     };
 }
 
-void pfx_exactly_once(run_t *r, fx_kafka_t *kafka, const char *txid)
+void pfx_exactly_once(sd_pipeline_thread_t *r, fx_kafka_t *kafka, const char *txid)
 {
     r->cfg.delivery = SD_DELIVERY_EXACTLY_ONCE;
     r->cfg.transactional_id = fx_kafka_name(kafka, txid);
 }
 
-void pfx_go(run_t *r)
+void pfx_go(sd_pipeline_thread_t *r)
 {
-    ck_assert_int_eq(pthread_create(&r->thread, NULL, run_pipeline, r), 0);
+    sd_error_t err;
+    ck_assert_msg(sd_pipeline_thread_start(r, &err) == SD_OK, "%s", err.message);
 }
 
-void pfx_start(run_t *r, fx_kafka_t *kafka, sd_store_t *store, const char *group)
+void pfx_start(sd_pipeline_thread_t *r, fx_kafka_t *kafka, sd_store_t *store, const char *group)
 {
     pfx_prepare(r, kafka, store, group);
     pfx_go(r);
 }
 
 /* Waits until the pipeline has consumed `events` and gone quiet. */
-void pfx_wait_consumed(run_t *r, long events)
+void pfx_wait_consumed(sd_pipeline_thread_t *r, long events)
 {
     for (int i = 0; i < 600; i++) { /* 60 s */
         if (atomic_load(&r->stats.events) >= events && atomic_load(&r->stats.paused) == 0) {
@@ -67,11 +58,10 @@ void pfx_wait_consumed(run_t *r, long events)
                  atomic_load(&r->stats.events), events);
 }
 
-void pfx_finish(run_t *r)
+void pfx_finish(sd_pipeline_thread_t *r)
 {
-    r->stop = 1;
-    pthread_join(r->thread, NULL);
-    ck_assert_msg(r->rc == SD_OK, "pipeline: %s", r->err.message);
+    sd_error_t err;
+    ck_assert_msg(sd_pipeline_thread_stop(r, &err) == SD_OK, "pipeline: %s", err.message);
 }
 
 
@@ -206,6 +196,7 @@ void pfx_send(fx_kafka_t *kafka, published_t *pub, size_t from, size_t to)
             ck_assert_int_eq(sd_producer_send(producer, kafka->input, line->key, line->json,
                                               strlen(line->json), NULL, 0, &err), SD_OK);
         pub->sent += 1 + (i % 10 == 0);
+        pub->lines++;
         if (line->valid)
             fx_events_add_json(&pub->valid, line->json);
         else
@@ -213,12 +204,6 @@ void pfx_send(fx_kafka_t *kafka, published_t *pub, size_t from, size_t to)
     }
     ck_assert_msg(sd_producer_flush(producer, 30000, &err) == SD_OK, "%s", err.message);
     sd_producer_destroy(producer);
-}
-
-void pfx_publish(fx_kafka_t *kafka, uint64_t seed, size_t tasks, published_t *out)
-{
-    pfx_generate(seed, tasks, "", out);
-    pfx_send(kafka, out, 0, out->workload.count);
 }
 
 void pfx_published_free(published_t *p)

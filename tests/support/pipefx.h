@@ -1,49 +1,38 @@
 /* Harness for the pipeline tests: a broker (kafkafx.h), a seeded
- * workload published to it, sd_pipeline_run() in a thread, and everything
- * a consumer of the output topics saw. */
+ * workload published to it, the pipeline on its thread
+ * (sd_pipeline_thread_t, whose clock a test may move), and everything a
+ * consumer of the output topics saw.  scenario.h strings these together. */
 #ifndef SESSIOND_PIPEFX_H
 #define SESSIOND_PIPEFX_H
-
-#include <pthread.h>
 
 #include "fixtures.h"
 #include "kafkafx.h"
 #include "sessiond/clock.h"
-#include "sessiond/pipeline.h"
+#include "sessiond/pipeline_thread.h"
 #include "sessiond/workload.h"
 #include "storefx.h"
 
 #define PFX_NOW INT64_C(1772366400000) /* 2026-03-01T12:00:00Z */
 #define PFX_TTL (INT64_C(7) * 24 * 3600 * 1000)
 
-typedef struct run {
-    sd_pipeline_config_t cfg;
-    sd_store_t *store;
-    volatile sig_atomic_t stop;
-    sd_pipeline_stats_t stats;
-    sd_err_t rc;
-    sd_error_t err;
-    pthread_t thread;
-    atomic_llong now; /* the pipeline's clock: a test may move it */
-    const char *inputs[1];
-} run_t;
-
-/* Fills r->cfg for kafka's topics and store (at-least-once, group `group`
- * with kafka's prefix); the caller may change r->cfg before pfx_go(). */
-void pfx_prepare(run_t *r, fx_kafka_t *kafka, sd_store_t *store, const char *group);
+/* Fills r for kafka's topics and store (at-least-once, group `group` with
+ * kafka's prefix, the clock at PFX_NOW); the caller may change r->cfg
+ * before pfx_go(). */
+void pfx_prepare(sd_pipeline_thread_t *r, fx_kafka_t *kafka, sd_store_t *store,
+                 const char *group);
 /* Exactly-once with transactional id `txid` (prefixed likewise). */
-void pfx_exactly_once(run_t *r, fx_kafka_t *kafka, const char *txid);
-void pfx_go(run_t *r);
+void pfx_exactly_once(sd_pipeline_thread_t *r, fx_kafka_t *kafka, const char *txid);
+void pfx_go(sd_pipeline_thread_t *r);
 /* pfx_prepare + pfx_go */
-void pfx_start(run_t *r, fx_kafka_t *kafka, sd_store_t *store, const char *group);
+void pfx_start(sd_pipeline_thread_t *r, fx_kafka_t *kafka, sd_store_t *store, const char *group);
 /* Waits until the pipeline consumed `events` and went quiet (60 s at most). */
-void pfx_wait_consumed(run_t *r, long events);
+void pfx_wait_consumed(sd_pipeline_thread_t *r, long events);
 /* Waits until `group` (prefixed) committed every partition of the input
  * topic to its end (60 s at most): every event was applied by some member. */
 void pfx_wait_committed(fx_kafka_t *kafka, const char *group);
 
 /* Stops it; fails the test if it ended on an error. */
-void pfx_finish(run_t *r);
+void pfx_finish(sd_pipeline_thread_t *r);
 
 typedef struct seen {
     char **values;
@@ -69,12 +58,11 @@ typedef struct published {
     fx_events_t valid;
     size_t invalid; /* invalid messages sent */
     size_t sent;    /* messages, duplicates included */
+    size_t lines;   /* of the workload sent, from the first on */
 } published_t;
 
-/* Generates a seeded workload (3 % invalid lines) and sends all of it. */
-void pfx_publish(fx_kafka_t *kafka, uint64_t seed, size_t tasks, published_t *out);
-/* The two halves of pfx_publish: generate, then send lines [from, to)
- * (every tenth twice), counting what was sent in *pub. */
+/* A seeded workload (3 % invalid lines); then lines [from, to) of it sent
+ * (every tenth twice), counted in *pub. */
 void pfx_generate(uint64_t seed, size_t tasks, const char *id_prefix, published_t *out);
 void pfx_send(fx_kafka_t *kafka, published_t *pub, size_t from, size_t to);
 void pfx_published_free(published_t *p);
