@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "sessiond/clock.h"
 #include "sessiond/commands.h"
 #include "sessiond/config.h"
@@ -40,8 +41,6 @@
 #include "sessiond/producer.h"
 #include "sessiond/store_backend.h"
 #include "sessiond/workload.h"
-
-#define CHUNK_TASKS 2500
 
 static const char usage[] =
     "usage: sessiond bench [--events N] [--ids uuid|sequential] [--batch-max N] [--store URI]\n"
@@ -61,19 +60,9 @@ static const char usage[] =
     "The pipeline's batches are run's (--batch-max 10000, 4 MiB) unless --batch-max.\n"
     "exit status: 0 measured, 1 a step failed, 2 usage\n";
 
-static double now_s(void) { return (double)sd_monotonic_us() / 1e6; }
-
 /* ---- the workload, chunk by chunk ---- */
 
-typedef struct chunks {
-    int64_t now, ttl;
-    sd_workload_ids_t ids;
-    int32_t partitions; /* of the input topic */
-    size_t index;
-    char prefix[32];
-} chunks_t;
-
-static sd_err_t next_chunk(chunks_t *c, sd_workload_t *w, sd_error_t *err)
+sd_err_t bench_next_chunk(chunks_t *c, sd_workload_t *w, sd_error_t *err)
 {
     snprintf(c->prefix, sizeof c->prefix, "b%zu-", c->index);
     sd_workload_params_t p = {.seed = 1000 + c->index, .tasks = CHUNK_TASKS, .now_ms = c->now,
@@ -83,18 +72,16 @@ static sd_err_t next_chunk(chunks_t *c, sd_workload_t *w, sd_error_t *err)
     return sd_workload_generate(&p, w, err);
 }
 
-/* The partition an event goes to: its key's hash, as librdkafka's keyed
- * partitioner picks it (the workload has no invalid events, so every
- * event has a key). */
-static int32_t partition_of(const char *key, int32_t partitions)
+
+int32_t bench_partition_of(const char *key, int32_t partitions)
 {
     return key ? rd_kafka_msg_partitioner_consistent(NULL, key, strlen(key), partitions, NULL,
                                                      NULL)
                : 0;
 }
 
-/* Grows *v to hold at least need elements of size bytes; 0 on success. */
-static int grow(void *v, size_t *cap, size_t need, size_t size)
+
+int bench_grow(void *v, size_t *cap, size_t need, size_t size)
 {
     if (need <= *cap)
         return 0;
@@ -147,37 +134,10 @@ static sd_err_t core_one(const char *line, size_t *changes, sd_error_t *err)
 
 /* ---- (c) the pipeline ---- */
 
-/* Consecutive offsets of one partition, applied in one batch. */
-typedef struct run {
-    int32_t partition;
-    int64_t offset;
-    size_t count;
-    size_t bytes; /* the payloads' length, to check the ceiling rebuilt the same events */
-} run_t;
-
-/* What the pipeline did, batch by batch.  Runs go to a file as they come:
- * with hundreds of partitions a batch holds dozens of short runs, and a
- * list of them would grow sessiond's measured memory with the run. */
-typedef struct observed {
-    int64_t *us; /* latencies; the first batch waited for the group to form: not counted */
-    size_t n_us, us_cap;
-    run_t *runs; /* the current batch's */
-    size_t n_runs, runs_cap;
-    FILE *runs_file; /* every batch's runs, in order */
-    size_t *batch_runs, *batch_events; /* per batch */
-    size_t n_batches, batches_cap, events_cap;
-    int lost; /* recording failed: the ceiling cannot be measured */
-    /* where the pipeline's time goes, batches after the first */
-    const sd_pipeline_stats_t *stats;
-    long long first_apply_us; /* the store's apply of the first batch */
-    int64_t applied_to_committed_us;
-    size_t timed_events;
-} observed_t;
-
 static void on_batch(void *arg, rd_kafka_message_t *const *msgs, size_t n, int64_t micros)
 {
     observed_t *o = arg;
-    if (o->n_batches && !grow(&o->us, &o->us_cap, o->n_us + 1, sizeof *o->us))
+    if (o->n_batches && !bench_grow(&o->us, &o->us_cap, o->n_us + 1, sizeof *o->us))
         o->us[o->n_us++] = micros;
     if (o->n_batches) {
         o->applied_to_committed_us += micros;
@@ -193,7 +153,7 @@ static void on_batch(void *arg, rd_kafka_message_t *const *msgs, size_t n, int64
             last->offset + (int64_t)last->count == m->offset) {
             last->count++;
             last->bytes += m->len;
-        } else if (grow(&o->runs, &o->runs_cap, o->n_runs + 1, sizeof *o->runs)) {
+        } else if (bench_grow(&o->runs, &o->runs_cap, o->n_runs + 1, sizeof *o->runs)) {
             o->lost = 1;
         } else {
             o->runs[o->n_runs++] = (run_t){m->partition, m->offset, 1, m->len};
@@ -202,8 +162,8 @@ static void on_batch(void *arg, rd_kafka_message_t *const *msgs, size_t n, int64
     if (!o->runs_file && !(o->runs_file = tmpfile()))
         o->lost = 1;
     if (o->lost || fwrite(o->runs, sizeof *o->runs, o->n_runs, o->runs_file) != o->n_runs ||
-        grow(&o->batch_runs, &o->batches_cap, o->n_batches + 1, sizeof *o->batch_runs) ||
-        grow(&o->batch_events, &o->events_cap, o->n_batches + 1, sizeof *o->batch_events)) {
+        bench_grow(&o->batch_runs, &o->batches_cap, o->n_batches + 1, sizeof *o->batch_runs) ||
+        bench_grow(&o->batch_events, &o->events_cap, o->n_batches + 1, sizeof *o->batch_events)) {
         o->lost = 1;
         return;
     }
@@ -238,25 +198,6 @@ static double percentile_ms(observed_t *o, double p)
 
 /* ---- the run ---- */
 
-typedef struct results {
-    const char *store_kind, *ids;
-    size_t events;
-    size_t batch_max;   /* the pipeline's */
-    int32_t partitions; /* of the input topic */
-    int64_t now;        /* the clock of every phase */
-    double core_eps, store_eps, pipeline_eps, p50_ms, p99_ms;
-    double store_eps_at[3]; /* over the tenth of the run ending at 10 %, 50 %, 100 % */
-    double store_cpu_us;    /* this thread's CPU per event inside the store's apply */
-    /* the pipeline's wall time per event: collecting a batch, the store's
-     * apply, and the rest (parsing, changes out, delivery, commit) */
-    double collect_us, apply_us, rest_us;
-    sd_store_io_t io;       /* during the store ceiling */
-    size_t io_events;       /* applied during the store ceiling */
-    int64_t file_bytes, sessions; /* SQLite: the ceiling's file once closed */
-    long rss_kib;        /* this process, up to the end of the pipeline phase */
-    long broker_rss_kib; /* the embedded broker's process */
-} results_t;
-
 static sd_err_t measure_core(chunks_t c, size_t events, results_t *r, sd_error_t *err)
 {
     size_t done = 0, changes = 0;
@@ -264,361 +205,16 @@ static sd_err_t measure_core(chunks_t c, size_t events, results_t *r, sd_error_t
     sd_err_t rc = SD_OK;
     while (rc == SD_OK && done < events) {
         sd_workload_t w = {0};
-        if ((rc = next_chunk(&c, &w, err)) != SD_OK)
+        if ((rc = bench_next_chunk(&c, &w, err)) != SD_OK)
             break;
-        double t0 = now_s();
+        double t0 = bench_now_s();
         for (size_t i = 0; rc == SD_OK && i < w.count && done < events; i++, done++)
             rc = core_one(w.lines[i].json, &changes, err);
-        busy += now_s() - t0;
+        busy += bench_now_s() - t0;
         sd_workload_free(&w);
     }
     r->core_eps = busy > 0 ? (double)done / busy : 0;
     return rc;
-}
-
-/* ---- (b) the store ceiling: the pipeline's batches without Kafka ---- */
-
-/* The broker child still holds every event: each run of the pipeline's
- * batches is read back from its partition, offset by offset, into a spool
- * file, so that memory does not grow with the run. */
-typedef struct reader {
-    rd_kafka_t *rk;
-    rd_kafka_topic_t *topic;
-    char *started; /* per partition: consuming */
-    int32_t partitions;
-} reader_t;
-
-static void reader_close(reader_t *r)
-{
-    for (int32_t p = 0; r->started && p < r->partitions; p++)
-        if (r->started[p])
-            rd_kafka_consume_stop(r->topic, p);
-    if (r->topic)
-        rd_kafka_topic_destroy(r->topic);
-    if (r->rk)
-        rd_kafka_destroy(r->rk);
-    free(r->started);
-    *r = (reader_t){0};
-}
-
-static sd_err_t reader_open(const char *bootstraps, int32_t partitions, reader_t *r,
-                            sd_error_t *err)
-{
-    *r = (reader_t){.partitions = partitions};
-    /* Every partition is read at once: a small prefetch each keeps the
-     * whole at some tens of MiB even with hundreds of partitions. */
-    static const char *const props[] = {"queued.max.messages.kbytes", "128",
-                                        "queued.min.messages", "200",
-                                        "fetch.message.max.bytes", "131072", NULL};
-    sd_kafka_settings_t kafka = {bootstraps, NULL, 0, 1};
-    rd_kafka_conf_t *conf;
-    char why[512];
-    sd_err_t rc = sd_kafka_conf(&kafka, SD_KAFKA_CONSUMER, props, &conf, err);
-    if (rc != SD_OK)
-        return rc;
-    if (!(r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {
-        rd_kafka_conf_destroy(conf);
-        return sd_error_set(err, SD_ERR_FATAL, "", "cannot read the broker back: %s", why);
-    }
-    r->topic = rd_kafka_topic_new(r->rk, "task-events", NULL);
-    r->started = calloc((size_t)partitions, 1);
-    if (!r->topic || !r->started) {
-        reader_close(r);
-        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading the broker back");
-    }
-    return SD_OK;
-}
-
-/* Reads a run's events back from the broker and appends each to the
- * spool as its length and payload. */
-static sd_err_t spool_run(reader_t *rd, const run_t *run, FILE *spool, sd_error_t *err)
-{
-    int32_t p = run->partition;
-    if (p < 0 || p >= rd->partitions)
-        return sd_error_set(err, SD_ERR_FATAL, "", "the pipeline read partition %d, which the "
-                            "bench did not create", (int)p);
-    if (!rd->started[p]) {
-        if (rd_kafka_consume_start(rd->topic, p, run->offset) != 0)
-            return sd_error_set(err, SD_ERR_FATAL, "", "cannot read partition %d back: %s",
-                                (int)p, rd_kafka_err2str(rd_kafka_last_error()));
-        rd->started[p] = 1;
-    }
-    size_t bytes = 0;
-    sd_err_t rc = fwrite(run, sizeof *run, 1, spool) == 1
-                      ? SD_OK
-                      : sd_error_set(err, SD_ERR_FATAL, "", "cannot write the bench's spool "
-                                     "file: %s", strerror(errno));
-    for (size_t k = 0; rc == SD_OK && k < run->count; k++) {
-        int64_t want = run->offset + (int64_t)k;
-        rd_kafka_message_t *m = rd_kafka_consume(rd->topic, p, 30000);
-        if (!m)
-            return sd_error_set(err, SD_ERR_FATAL, "", "partition %d offset %lld did not come "
-                                "back from the broker in 30 s", (int)p, (long long)want);
-        uint32_t len = (uint32_t)m->len;
-        if (m->err)
-            rc = sd_error_set(err, SD_ERR_FATAL, "", "reading partition %d back: %s", (int)p,
-                              rd_kafka_message_errstr(m));
-        else if (m->offset != want)
-            rc = sd_error_set(err, SD_ERR_FATAL, "", "partition %d gave offset %lld where the "
-                              "pipeline read %lld next", (int)p, (long long)m->offset,
-                              (long long)want);
-        else if (fwrite(&len, sizeof len, 1, spool) != 1 ||
-                 fwrite(m->payload, 1, m->len, spool) != m->len)
-            rc = sd_error_set(err, SD_ERR_FATAL, "", "cannot write the bench's spool file: %s",
-                              strerror(errno));
-        bytes += m->len;
-        rd_kafka_message_destroy(m);
-    }
-    if (rc == SD_OK && bytes != run->bytes)
-        rc = sd_error_set(err, SD_ERR_FATAL, "", "partition %d from offset %lld holds other "
-                          "events than the pipeline read: the ceiling cannot rebuild its "
-                          "batches", (int)p, (long long)run->offset);
-    return rc;
-}
-
-/* The pipeline's batches, in order, into an unlinked temporary file (each
- * run, then its events' lengths and payloads): the ceiling then reads them
- * with the broker's process gone, so that nothing else runs while it is
- * timed. */
-static sd_err_t spool_batches(const char *bootstraps, int32_t partitions, const observed_t *o,
-                              FILE **out, sd_error_t *err)
-{
-    if (o->lost)
-        return sd_error_set(err, SD_ERR_FATAL, "", "the pipeline's batches could not be "
-                            "recorded (out of memory or disk)");
-    FILE *spool = tmpfile();
-    if (!spool)
-        return sd_error_set(err, SD_ERR_FATAL, "", "cannot create the bench's spool file: %s",
-                            strerror(errno));
-    reader_t rd;
-    sd_err_t rc = reader_open(bootstraps, partitions, &rd, err);
-    if (rc == SD_OK && (!o->runs_file || fflush(o->runs_file) != 0 ||
-                        fseek(o->runs_file, 0, SEEK_SET) != 0))
-        rc = sd_error_set(err, SD_ERR_FATAL, "", "cannot read the pipeline's batches back");
-    run_t run;
-    while (rc == SD_OK && fread(&run, sizeof run, 1, o->runs_file) == 1)
-        rc = spool_run(&rd, &run, spool, err);
-    reader_close(&rd);
-    if (rc == SD_OK && (fflush(spool) != 0 || fseek(spool, 0, SEEK_SET) != 0))
-        rc = sd_error_set(err, SD_ERR_FATAL, "", "cannot write the bench's spool file: %s",
-                          strerror(errno));
-    if (rc != SD_OK) {
-        fclose(spool);
-        return rc;
-    }
-    *out = spool;
-    return SD_OK;
-}
-
-/* Parses the spool's next run into evs/items from *n on (room for max). */
-static sd_err_t rebuild_run(FILE *spool, char **buf, size_t *cap, sd_event_t *evs,
-                            sd_store_item_t *items, size_t *n, size_t max, sd_error_t *err)
-{
-    run_t stored, *run = &stored;
-    if (fread(run, sizeof *run, 1, spool) != 1 || run->count > max - *n)
-        return sd_error_set(err, SD_ERR_FATAL, "", "cannot read the bench's spool file back");
-    for (size_t k = 0; k < run->count; k++) {
-        uint32_t len;
-        if (fread(&len, sizeof len, 1, spool) != 1 ||
-            (len > *cap && grow(buf, cap, len, 1)) || fread(*buf, 1, len, spool) != len)
-            return sd_error_set(err, SD_ERR_FATAL, "", "cannot read the bench's spool file back");
-        sd_err_t rc = sd_event_parse(*buf, len, &evs[*n], err);
-        if (rc != SD_OK)
-            return rc;
-        items[*n] = (sd_store_item_t){sd_rules_intent(&evs[*n]), "task-events", run->partition,
-                                      run->offset + (int64_t)k};
-        (*n)++;
-    }
-    return SD_OK;
-}
-
-static double thread_cpu_s(void)
-{
-    struct rusage u;
-    if (getrusage(RUSAGE_THREAD, &u) != 0)
-        return 0;
-    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-/* The store's rate over the tenth of the run that ends at each mark. */
-static void growth_curve(const size_t *cum_events, const double *cum_s, size_t n_batches,
-                         results_t *r)
-{
-    static const size_t tenths[] = {1, 5, 10};
-    size_t total = n_batches ? cum_events[n_batches - 1] : 0;
-    for (size_t m = 0; m < 3; m++) {
-        size_t hi = total * tenths[m] / 10, lo = total * (tenths[m] - 1) / 10, b0 = 0, b1 = 0;
-        while (b1 + 1 < n_batches && cum_events[b1] < hi)
-            b1++;
-        while (b0 < b1 && cum_events[b0] < lo)
-            b0++;
-        size_t ev = cum_events[b1] - (b0 ? cum_events[b0 - 1] : 0);
-        double secs = cum_s[b1] - (b0 ? cum_s[b0 - 1] : 0);
-        r->store_eps_at[m] = secs > 0 ? (double)ev / secs : 0;
-    }
-}
-
-static sd_err_t measure_ceiling(FILE *spool, sd_store_t *store, const observed_t *o,
-                                results_t *r, sd_error_t *err)
-{
-    sd_err_t rc = SD_OK;
-    char *buf = NULL;
-    size_t cap = 0, done = 0, *cum_events = calloc(o->n_batches + 1, sizeof *cum_events);
-    double busy = 0, cpu = 0, *cum_s = calloc(o->n_batches + 1, sizeof *cum_s);
-    if (rc == SD_OK && (!cum_events || !cum_s))
-        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for the ceiling");
-    sd_store_io_t before = sd_store_io(store);
-    for (size_t b = 0; rc == SD_OK && b < o->n_batches; b++) {
-        size_t n = o->batch_events[b], parsed = 0;
-        sd_event_t *evs = calloc(n + 1, sizeof *evs);
-        sd_store_item_t *items = calloc(n + 1, sizeof *items);
-        if (!evs || !items)
-            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for a batch");
-        for (size_t k = 0; rc == SD_OK && k < o->batch_runs[b]; k++)
-            rc = rebuild_run(spool, &buf, &cap, evs, items, &parsed, n, err);
-        if (rc == SD_OK) {
-            sd_apply_result_t result;
-            double t0 = now_s(), c0 = thread_cpu_s();
-            rc = sd_store_apply(store, items, parsed, r->now, &result, err);
-            cpu += thread_cpu_s() - c0;
-            busy += now_s() - t0;
-            if (rc == SD_OK)
-                sd_apply_result_free(&result);
-            done += parsed;
-            cum_events[b] = done;
-            cum_s[b] = busy;
-        }
-        for (size_t i = 0; i < parsed; i++)
-            sd_event_clear(&evs[i]);
-        free(evs);
-        free(items);
-    }
-    free(buf);
-    if (rc == SD_OK)
-        growth_curve(cum_events, cum_s, o->n_batches, r);
-    free(cum_events);
-    free(cum_s);
-    sd_store_io_t after = sd_store_io(store);
-    r->io = (sd_store_io_t){after.round_trips - before.round_trips,
-                            after.documents_written - before.documents_written,
-                            after.bytes_sent - before.bytes_sent,
-                            after.bytes_received - before.bytes_received};
-    r->io_events = done;
-    r->store_eps = busy > 0 ? (double)done / busy : 0;
-    r->store_cpu_us = done ? 1e6 * cpu / (double)done : 0;
-    return rc;
-}
-
-/* The embedded broker runs in a child process, loaded with the whole
- * workload before the pipeline starts: in production the broker is another
- * machine, so neither its memory (it keeps every message) nor generating
- * and publishing the workload belongs in the pipeline's figures. */
-typedef struct broker_child {
-    pid_t pid;
-    int hold_fd; /* closing it lets the child stop the broker and exit */
-    char bootstraps[256];
-} broker_child_t;
-
-static sd_err_t publish_all(chunks_t c, const char *bootstraps, size_t events, sd_error_t *err)
-{
-    sd_kafka_settings_t kafka = {bootstraps, NULL, 0, 1};
-    sd_producer_t *producer = NULL;
-    sd_err_t rc = sd_producer_new(&kafka, NULL, &producer, err);
-    size_t sent = 0;
-    while (rc == SD_OK && sent < events) {
-        sd_workload_t w = {0};
-        rc = next_chunk(&c, &w, err);
-        for (size_t i = 0; rc == SD_OK && i < w.count && sent < events; i++, sent++) {
-            const sd_workload_line_t *l = &w.lines[i];
-            rc = sd_producer_send_to(producer, "task-events", partition_of(l->key, c.partitions),
-                                     l->key, l->json, strlen(l->json), NULL, 0, err);
-        }
-        sd_workload_free(&w);
-    }
-    if (rc == SD_OK)
-        rc = sd_producer_flush(producer, 60000, err);
-    sd_producer_destroy(producer);
-    return rc;
-}
-
-/* The child: start the broker, publish, report the bootstrap servers (or
- * "!" and the error) on report_fd, then hold until hold_fd is closed. */
-static int broker_child_main(chunks_t c, size_t events, int report_fd, int hold_fd)
-{
-    sd_error_t err = {0};
-    sd_embedded_t *kafka = NULL;
-    sd_err_t rc = sd_embedded_start(3, &kafka, &err);
-    const char *topics[] = {"task-events", "session-changes", "task-events.dlq"};
-    for (size_t i = 0; rc == SD_OK && i < 3; i++)
-        rc = sd_embedded_create_topic(kafka, topics[i], i == 0 ? c.partitions : 8, &err);
-    if (rc == SD_OK)
-        rc = publish_all(c, sd_embedded_bootstraps(kafka), events, &err);
-    char line[700];
-    int n = rc == SD_OK ? snprintf(line, sizeof line, "%s\n", sd_embedded_bootstraps(kafka))
-                        : snprintf(line, sizeof line, "!%s\n", err.message);
-    int reported = write(report_fd, line, (size_t)n) == n;
-    char byte;
-    while (reported && read(hold_fd, &byte, 1) > 0)
-        ;
-    sd_embedded_stop(kafka);
-    return rc == SD_OK && reported ? 0 : 1;
-}
-
-/* Forks before any thread exists in this process (the core measurement
- * and opening a store start none), so the child may use everything. */
-static sd_err_t broker_child_start(chunks_t c, size_t events, broker_child_t *b, sd_error_t *err)
-{
-    int report[2], hold[2];
-    if (pipe(report) != 0)
-        return sd_error_set(err, SD_ERR_FATAL, "", "cannot create a pipe: %s", strerror(errno));
-    if (pipe(hold) != 0) {
-        close(report[0]);
-        close(report[1]);
-        return sd_error_set(err, SD_ERR_FATAL, "", "cannot create a pipe: %s", strerror(errno));
-    }
-    fflush(NULL);
-    b->pid = fork();
-    if (b->pid == 0) {
-        close(report[0]);
-        close(hold[1]);
-        _exit(broker_child_main(c, events, report[1], hold[0])); /* no atexit, no stdio flush */
-    }
-    close(report[1]);
-    close(hold[0]);
-    b->hold_fd = hold[1];
-    if (b->pid < 0) {
-        close(report[0]);
-        close(hold[1]);
-        return sd_error_set(err, SD_ERR_FATAL, "", "cannot start the broker process: %s",
-                            strerror(errno));
-    }
-    FILE *from = fdopen(report[0], "r");
-    char line[700] = "";
-    int got = from && fgets(line, sizeof line, from) != NULL;
-    if (from)
-        fclose(from);
-    else
-        close(report[0]);
-    line[strcspn(line, "\n")] = '\0';
-    size_t len = strlen(line);
-    if (got && line[0] != '!' && len < sizeof b->bootstraps) {
-        memcpy(b->bootstraps, line, len + 1);
-        return SD_OK;
-    }
-    return sd_error_set(err, SD_ERR_FATAL, "", "the embedded broker process failed: %s",
-                        got ? line + 1 : "it ended without a word");
-}
-
-/* Stops the child; returns its peak RSS in KiB. */
-static long broker_child_stop(broker_child_t *b)
-{
-    close(b->hold_fd);
-    int status;
-    while (waitpid(b->pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    struct rusage children;
-    return getrusage(RUSAGE_CHILDREN, &children) == 0 ? children.ru_maxrss : 0;
 }
 
 static sd_err_t measure_pipeline(const char *bootstraps, sd_store_t *store, observed_t *seen,
@@ -815,7 +411,7 @@ static int print_json(const results_t *r, const char *machine_text)
 static sd_err_t input_partitions(chunks_t c, size_t events, int32_t *out, sd_error_t *err)
 {
     sd_workload_t w = {0};
-    sd_err_t rc = next_chunk(&c, &w, err);
+    sd_err_t rc = bench_next_chunk(&c, &w, err);
     if (rc != SD_OK)
         return rc;
     size_t bytes = 0;
@@ -835,7 +431,7 @@ static sd_err_t bench(chunks_t chunks, const sd_store_config_t *store_cfg, const
     sync(); /* each store phase starts on a settled disk */
     broker_child_t broker = {0};
     if (rc == SD_OK)
-        rc = broker_child_start(chunks, r->events, &broker, err);
+        rc = bench_broker_child_start(chunks, r->events, &broker, err);
     sd_store_t *store = NULL;
     observed_t seen = {0};
     if (rc == SD_OK && (rc = open_fresh(store_cfg, path, "pipeline", &store, err)) == SD_OK)
@@ -846,12 +442,12 @@ static sd_err_t bench(chunks_t chunks, const sd_store_config_t *store_cfg, const
     r->rss_kib = usage_now.ru_maxrss;
     FILE *spool = NULL;
     if (rc == SD_OK && (rc = closed) == SD_OK)
-        rc = spool_batches(broker.bootstraps, chunks.partitions, &seen, &spool, err);
+        rc = bench_spool_batches(broker.bootstraps, chunks.partitions, &seen, &spool, err);
     if (broker.pid > 0)
-        r->broker_rss_kib = broker_child_stop(&broker);
+        r->broker_rss_kib = bench_broker_child_stop(&broker);
     store = NULL;
     if (rc == SD_OK && (rc = open_fresh(store_cfg, path, "ceiling", &store, err)) == SD_OK)
-        rc = measure_ceiling(spool, store, &seen, r, err);
+        rc = bench_measure_ceiling(spool, store, &seen, r, err);
     closed = close_phase(store, path, rc == SD_OK ? r : NULL, err);
     if (rc == SD_OK)
         rc = closed;

@@ -16,105 +16,17 @@
  * the first layout (a WITHOUT ROWID table keyed by task_id) are rewritten
  * into this one when opened. */
 #define _POSIX_C_SOURCE 200809L
-#include <sqlite3.h>
+#include "sqlite_int.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "sessiond/log.h"
-#include "sessiond/sqlite_checkpoint.h"
-#include "sessiond/store_backend.h"
-
-#define SD_STRINGIFY_(x) #x
-#define SD_STRINGIFY(x) SD_STRINGIFY_(x)
-
-typedef struct sqlite_store {
-    sd_store_t base;
-    sqlite3 *db;
-    sd_sqlite_checkpointer_t *checkpointer;
-    sqlite3_stmt *load, *insert_row, *update_row, *update_state, *load_mark, *save_mark,
-        *scan_save, *latest, *latest_by_short, *unsent, *ack;
-} sqlite_store_t;
-
-#define LAYOUT_VERSION 2
-
-#define STATE_COLUMNS                                                             \
-    "task_id, short_id, task_type, user_id, metadata, created_at, created_by, " \
-    "status, status_at, status_by, removed_reason, removed_by, removed_at, "    \
-    "removed_topic, removed_partition, removed_offset, updated_at, live, "      \
-    "version, last_change, last_cause, purge_at, expiry_unsent"
-
-static const char schema_sql[] =
-    "CREATE TABLE IF NOT EXISTS sessions ("
-    " id INTEGER PRIMARY KEY, task_id TEXT NOT NULL,"
-    " short_id TEXT, task_type TEXT, user_id TEXT, metadata TEXT,"
-    " status TEXT NOT NULL DEFAULT 'active',"
-    " created_at INTEGER, created_by TEXT,"
-    " status_at INTEGER, status_by TEXT,"
-    " removed_reason TEXT, removed_by TEXT, removed_at INTEGER,"
-    " removed_topic TEXT, removed_partition INTEGER, removed_offset INTEGER,"
-    " updated_at INTEGER, live INTEGER NOT NULL DEFAULT 0,"
-    " version INTEGER NOT NULL DEFAULT 0,"
-    " last_change TEXT, last_cause TEXT, purge_at INTEGER NOT NULL,"
-    " expiry_unsent INTEGER NOT NULL DEFAULT 0"
-    ");"
-    /* Only what sessiond's own queries use: every index costs each write
-     * two seeks, and nobody else queries this file. */
-    "CREATE UNIQUE INDEX IF NOT EXISTS sessions_task_id ON sessions(task_id);"
-    "CREATE INDEX IF NOT EXISTS sessions_short_id ON sessions(short_id);"
-    "CREATE INDEX IF NOT EXISTS sessions_live_updated_at ON sessions(updated_at)"
-    " WHERE live = 1;"
-    "CREATE INDEX IF NOT EXISTS sessions_dead_purge_at ON sessions(purge_at)"
-    " WHERE live = 0;"
-    "CREATE INDEX IF NOT EXISTS sessions_expiry_unsent ON sessions(id)"
-    " WHERE expiry_unsent = 1;"
-    "CREATE TABLE IF NOT EXISTS saves ("
-    " short_id TEXT PRIMARY KEY, saved_at INTEGER NOT NULL, saved_by TEXT NOT NULL,"
-    " topic TEXT, partition INTEGER, offset INTEGER, purge_at INTEGER NOT NULL"
-    ") WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS saves_purge_at ON saves(purge_at);";
-
-/* The first layout, for files written before it changed: files from
- * before expiries were acknowledged also lack expiry_unsent. */
-static const char add_unsent_sql[] =
-    "ALTER TABLE sessions ADD COLUMN expiry_unsent INTEGER NOT NULL DEFAULT 0;";
-static const char first_layout_out_sql[] =
-    "DROP INDEX IF EXISTS sessions_short_id; DROP INDEX IF EXISTS sessions_updated_at;"
-    "DROP INDEX IF EXISTS sessions_purge_at; DROP INDEX IF EXISTS sessions_expiry_unsent;"
-    "ALTER TABLE sessions RENAME TO sessions_first_layout;";
-static const char first_layout_copy_sql[] =
-    /* In the order of the sessions' creation: later sessions, later rows. */
-    "INSERT INTO sessions (" STATE_COLUMNS ") SELECT " STATE_COLUMNS
-    " FROM sessions_first_layout ORDER BY created_at;"
-    "DROP TABLE sessions_first_layout;";
-
-/* What read_row() reads, in its order. */
-#define ROW_COLUMNS                                                               \
-    "task_id, short_id, task_type, user_id, metadata, created_at, created_by, " \
-    "status, status_at, status_by, removed_reason, removed_by, removed_at, "    \
-    "removed_topic, removed_partition, removed_offset, live, version, purge_at, id"
 
 /* A visible session: created, not removed, TTL not passed (?1 = now - ttl). */
 #define VISIBLE "created_by IS NOT NULL AND removed_reason IS NULL AND updated_at > ?1"
-
-static sd_err_t db_error(sqlite_store_t *s, sd_error_t *err, const char *doing)
-{
-    int code = sqlite3_errcode(s->db);
-    sd_err_t cls = (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_IOERR ||
-                    code == SQLITE_FULL)
-                       ? SD_ERR_TRANSIENT
-                       : SD_ERR_FATAL;
-    return sd_error_set(err, cls, "store", "sqlite %s: %s (%s)", doing,
-                        sqlite3_errmsg(s->db), sqlite3_db_filename(s->db, "main"));
-}
-
-static sd_err_t exec(sqlite_store_t *s, const char *sql, sd_error_t *err)
-{
-    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return db_error(s, err, sql);
-    return SD_OK;
-}
 
 /* ---- rows <-> sd_state_t ---- */
 
@@ -190,7 +102,7 @@ static sd_err_t load_row(sqlite_store_t *s, const char *task_id, row_t *row, sd_
     }
     sqlite3_reset(q);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_error(s, err, "reading a session");
+        return sqlite_store_error(s, err, "reading a session");
     if (!row->id)
         row->st.task_id = task_id;
     return SD_OK;
@@ -264,7 +176,7 @@ static sd_err_t store_row(sqlite_store_t *s, const row_t *row, int64_t event_at,
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
     if (rc != SQLITE_DONE)
-        return db_error(s, err, "writing a session");
+        return sqlite_store_error(s, err, "writing a session");
     return SD_OK;
 }
 
@@ -297,7 +209,7 @@ static sd_err_t load_mark(sqlite_store_t *s, const char *short_id, mark_t *m, sd
     }
     sqlite3_reset(q);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_error(s, err, "reading a save");
+        return sqlite_store_error(s, err, "reading a save");
     return SD_OK;
 }
 
@@ -403,7 +315,7 @@ static sd_err_t apply_save(batch_t *b, const sd_store_item_t *item, int *emitted
     int step = sqlite3_step(q);
     sqlite3_reset(q);
     if (step != SQLITE_DONE)
-        return db_error(s, err, "recording a save");
+        return sqlite_store_error(s, err, "recording a save");
 
     /* Collect first: rows are rewritten while we go. */
     q = s->scan_save;
@@ -430,7 +342,7 @@ static sd_err_t apply_save(batch_t *b, const sd_store_item_t *item, int *emitted
     }
     sqlite3_reset(q);
     if (rc == SD_OK && step != SQLITE_DONE)
-        rc = db_error(s, err, "finding sessions a save covers");
+        rc = sqlite_store_error(s, err, "finding sessions a save covers");
     else if (rc == SD_ERR_NOMEM)
         rc = sd_error_set(err, rc, "", "out of memory applying a save");
 
@@ -487,7 +399,7 @@ static sd_err_t republish(batch_t *b, const sd_store_item_t *item, sd_error_t *e
             rc = add_kept_change(b, q, 1, item, err);
     }
     if (rc == SD_OK && step != SQLITE_DONE)
-        rc = db_error(b->s, err, "reading the latest change");
+        rc = sqlite_store_error(b->s, err, "reading the latest change");
     sqlite3_reset(q);
     return rc;
 }
@@ -498,7 +410,7 @@ static sd_err_t sqlite_apply(sd_store_t *base, const sd_store_item_t *items, siz
     sqlite_store_t *s = (sqlite_store_t *)base;
     batch_t b = {.s = s, .now = now_ms, .out = out,
                  .clock = {now_ms, base->cfg.session_ttl_ms}};
-    sd_err_t rc = exec(s, "BEGIN IMMEDIATE", err);
+    sd_err_t rc = sqlite_store_exec(s, "BEGIN IMMEDIATE", err);
     if (rc != SD_OK)
         return rc;
     for (size_t i = 0; i < n && rc == SD_OK; i++) {
@@ -522,7 +434,7 @@ static sd_err_t sqlite_apply(sd_store_t *base, const sd_store_item_t *items, siz
             rc = republish(&b, &items[i], err);
     free(b.emitted_tasks);
     if (rc == SD_OK)
-        rc = exec(s, "COMMIT", err);
+        rc = sqlite_store_exec(s, "COMMIT", err);
     if (rc != SD_OK)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
@@ -539,7 +451,7 @@ static sd_err_t sqlite_list(sd_store_t *base, const char *by, const char *value,
              "%s%s%s ORDER BY task_id", by ? " AND " : "", by ? by : "", by ? " = ?2" : "");
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
-        return db_error(s, err, "preparing a read");
+        return sqlite_store_error(s, err, "preparing a read");
     sqlite3_bind_int64(q, 1, now_ms - base->cfg.session_ttl_ms);
     if (by)
         sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
@@ -555,7 +467,7 @@ static sd_err_t sqlite_list(sd_store_t *base, const char *by, const char *value,
         free(row.strings);
     }
     if (rc == SD_OK && step != SQLITE_DONE)
-        rc = db_error(s, err, "listing sessions");
+        rc = sqlite_store_error(s, err, "listing sessions");
     sqlite3_finalize(q);
     if (rc != SD_OK)
         sd_session_list_free(out);
@@ -573,7 +485,7 @@ static sd_err_t sqlite_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
     batch_t b = {.s = s, .now = now_ms, .out = &result, .sweeping = 1,
                  .clock = {now_ms, base->cfg.session_ttl_ms}};
     sqlite3_stmt *q = NULL;
-    if ((rc = exec(s, "BEGIN IMMEDIATE", err)) != SD_OK) {
+    if ((rc = sqlite_store_exec(s, "BEGIN IMMEDIATE", err)) != SD_OK) {
         sd_apply_result_free(&result);
         return rc;
     }
@@ -584,7 +496,7 @@ static sd_err_t sqlite_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
     while (rc == SD_OK && (step = sqlite3_step(s->unsent)) == SQLITE_ROW)
         rc = add_kept_change(&b, s->unsent, 1, NULL, err);
     if (rc == SD_OK && step != SQLITE_DONE)
-        rc = db_error(s, err, "reading undelivered expiries");
+        rc = sqlite_store_error(s, err, "reading undelivered expiries");
     sqlite3_reset(s->unsent);
     size_t room = limit - result.changes.count;
     if (rc == SD_OK && room > 0 &&
@@ -592,7 +504,7 @@ static sd_err_t sqlite_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
                            "SELECT " ROW_COLUMNS " FROM sessions WHERE live = 1 AND "
                            "removed_reason IS NULL AND updated_at <= ?1 LIMIT ?2",
                            -1, &q, NULL) != SQLITE_OK)
-        rc = db_error(s, err, "preparing the sweep");
+        rc = sqlite_store_error(s, err, "preparing the sweep");
     if (rc == SD_OK && q) {
         sqlite3_bind_int64(q, 1, now_ms - base->cfg.session_ttl_ms);
         sqlite3_bind_int64(q, 2, (sqlite3_int64)room);
@@ -611,7 +523,7 @@ static sd_err_t sqlite_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
             free(row.strings);
         }
         if (rc == SD_OK && step != SQLITE_DONE)
-            rc = db_error(s, err, "sweeping");
+            rc = sqlite_store_error(s, err, "sweeping");
         sqlite3_finalize(q);
     }
     /* Purge tombstones and save markers whose retention ran out. */
@@ -622,11 +534,11 @@ static sd_err_t sqlite_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
                  " AND expiry_unsent = 0;"
                  "DELETE FROM saves WHERE purge_at <= %lld;",
                  (long long)now_ms, (long long)now_ms);
-        rc = exec(s, sql, err);
+        rc = sqlite_store_exec(s, sql, err);
     }
     free(b.emitted_tasks);
     if (rc == SD_OK)
-        rc = exec(s, "COMMIT", err);
+        rc = sqlite_store_exec(s, "COMMIT", err);
     if (rc != SD_OK) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         sd_apply_result_free(&result);
@@ -642,7 +554,7 @@ static sd_err_t sqlite_sweep_ack(sd_store_t *base, const sd_change_list_t *deliv
                                  sd_error_t *err)
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
-    sd_err_t rc = exec(s, "BEGIN IMMEDIATE", err);
+    sd_err_t rc = sqlite_store_exec(s, "BEGIN IMMEDIATE", err);
     for (size_t i = 0; rc == SD_OK && i < delivered->count; i++) {
         const sd_change_t *c = &delivered->items[i];
         if (c->type != SD_CHANGE_EXPIRED)
@@ -650,11 +562,11 @@ static sd_err_t sqlite_sweep_ack(sd_store_t *base, const sd_change_list_t *deliv
         sqlite3_bind_text(s->ack, 1, c->session.task_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s->ack, 2, c->version);
         if (sqlite3_step(s->ack) != SQLITE_DONE)
-            rc = db_error(s, err, "acknowledging expiries");
+            rc = sqlite_store_error(s, err, "acknowledging expiries");
         sqlite3_reset(s->ack);
     }
     if (rc == SD_OK)
-        rc = exec(s, "COMMIT", err);
+        rc = sqlite_store_exec(s, "COMMIT", err);
     if (rc != SD_OK)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
@@ -669,7 +581,7 @@ static sd_err_t sqlite_count_by_type(sd_store_t *base, int64_t now_ms, sd_type_c
     *n = 0;
     if (sqlite3_prepare_v2(s->db, "SELECT task_type, COUNT(*) FROM sessions WHERE " VISIBLE
                            " GROUP BY task_type ORDER BY task_type", -1, &q, NULL) != SQLITE_OK)
-        return db_error(s, err, "preparing a count");
+        return sqlite_store_error(s, err, "preparing a count");
     sqlite3_bind_int64(q, 1, now_ms - base->cfg.session_ttl_ms);
     sd_err_t rc = SD_OK;
     int step = SQLITE_DONE;
@@ -677,7 +589,7 @@ static sd_err_t sqlite_count_by_type(sd_store_t *base, int64_t now_ms, sd_type_c
         rc = sd_type_count_add(out, n, (const char *)sqlite3_column_text(q, 0),
                                sqlite3_column_int64(q, 1), err);
     if (rc == SD_OK && step != SQLITE_DONE)
-        rc = db_error(s, err, "counting sessions");
+        rc = sqlite_store_error(s, err, "counting sessions");
     sqlite3_finalize(q);
     if (rc != SD_OK) {
         free(*out);
@@ -689,7 +601,7 @@ static sd_err_t sqlite_count_by_type(sd_store_t *base, int64_t now_ms, sd_type_c
 
 static sd_err_t sqlite_ping(sd_store_t *base, sd_error_t *err)
 {
-    return exec((sqlite_store_t *)base, "SELECT 1", err);
+    return sqlite_store_exec((sqlite_store_t *)base, "SELECT 1", err);
 }
 
 static void sqlite_close(sd_store_t *base)
@@ -705,122 +617,9 @@ static void sqlite_close(sd_store_t *base)
     free(s);
 }
 
-/* What every write of an existing row sets: all but the create's columns. */
-#define STATE_SET                                                                         \
-    "status = ?8, status_at = ?9, status_by = ?10, removed_reason = ?11,"              \
-    " removed_by = ?12, removed_at = ?13, removed_topic = ?14, removed_partition = ?15," \
-    " removed_offset = ?16, updated_at = ?17, live = ?18, version = ?19,"              \
-    " last_change = COALESCE(?20, last_change), last_cause = COALESCE(?21, last_cause)," \
-    " purge_at = ?22, expiry_unsent = COALESCE(?23, expiry_unsent) WHERE id = ?24"
-
-static sd_err_t prepare(sqlite_store_t *s, sd_error_t *err)
-{
-    struct {
-        sqlite3_stmt **stmt;
-        const char *sql;
-    } all[] = {
-        {&s->load, "SELECT " ROW_COLUMNS " FROM sessions WHERE task_id = ?1"},
-        {&s->insert_row,
-         "INSERT INTO sessions (" STATE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-         " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, COALESCE(?23, 0))"},
-        /* Each index is rewritten only if the statement sets one of its
-         * columns, and the kept change only if this write published one. */
-        {&s->update_state, "UPDATE sessions SET " STATE_SET},
-        {&s->update_row,
-         "UPDATE sessions SET short_id = ?2, task_type = ?3, user_id = ?4, metadata = ?5,"
-         " created_at = ?6, created_by = ?7, " STATE_SET},
-        {&s->load_mark,
-         "SELECT saved_at, saved_by, topic, partition, offset FROM saves WHERE short_id = ?1"},
-        {&s->save_mark,
-         "INSERT INTO saves (short_id, saved_at, saved_by, topic, partition, offset, purge_at)"
-         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (short_id) DO UPDATE SET"
-         " saved_at = excluded.saved_at, saved_by = excluded.saved_by, topic = excluded.topic,"
-         " partition = excluded.partition, offset = excluded.offset,"
-         " purge_at = MAX(purge_at, excluded.purge_at)"
-         " WHERE (excluded.saved_at, excluded.saved_by) > (saved_at, saved_by)"},
-        {&s->scan_save,
-         "SELECT task_id FROM sessions WHERE short_id = ?1 AND task_type = 'scenario_generation'"
-         " AND removed_reason IS NULL AND created_at <= ?2"},
-        {&s->latest, "SELECT task_id, last_change FROM sessions WHERE task_id = ?1 AND"
-                     " last_cause = ?2"},
-        {&s->latest_by_short, "SELECT task_id, last_change FROM sessions WHERE short_id = ?1"
-                              " AND last_cause = ?2"},
-        {&s->unsent, "SELECT task_id, last_change FROM sessions WHERE expiry_unsent = 1"
-                     " ORDER BY id LIMIT ?1"},
-        {&s->ack, "UPDATE sessions SET expiry_unsent = 0 WHERE task_id = ?1 AND version = ?2"
-                  " AND expiry_unsent = 1"},
-    };
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (!*all[i].stmt && sqlite3_prepare_v3(s->db, all[i].sql, -1, SQLITE_PREPARE_PERSISTENT, all[i].stmt,
-                               NULL) != SQLITE_OK)
-            return db_error(s, err, "preparing statements");
-    return SD_OK;
-}
-
-static int64_t query_int(sqlite_store_t *s, const char *sql)
-{
-    sqlite3_stmt *q;
-    int64_t v = -1;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
-        v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    return v;
-}
-
-/* Rewrites a file of the first layout into this one, in the transaction
- * ensure_schema holds: one pass over the table, logged. */
-static sd_err_t migrate_first_layout(sqlite_store_t *s, sd_error_t *err)
-{
-    int64_t rows = query_int(s, "SELECT COUNT(*) FROM sessions");
-    sd_log(SD_LOG_INFO, "store", "rewriting the sqlite file into its current layout",
-           "path=%s sessions=%lld", sqlite3_db_filename(s->db, "main"), (long long)rows);
-    sd_err_t rc = SD_OK;
-    if (query_int(s, "SELECT COUNT(*) FROM pragma_table_info('sessions')"
-                     " WHERE name = 'expiry_unsent'") == 0)
-        rc = exec(s, add_unsent_sql, err);
-    if (rc == SD_OK)
-        rc = exec(s, first_layout_out_sql, err);
-    if (rc == SD_OK)
-        rc = exec(s, schema_sql, err);
-    if (rc == SD_OK)
-        rc = exec(s, first_layout_copy_sql, err);
-    return rc;
-}
-
-static sd_err_t sqlite_ensure_schema(sd_store_t *base, sd_error_t *err)
-{
-    sqlite_store_t *s = (sqlite_store_t *)base;
-    /* In a write transaction: of two processes opening an old file, the
-     * second finds it rewritten. */
-    sd_err_t rc = exec(s, "BEGIN IMMEDIATE", err);
-    if (rc != SD_OK)
-        return rc;
-    int64_t layout = query_int(s, "PRAGMA user_version");
-    if (layout < LAYOUT_VERSION &&
-        query_int(s, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'sessions'") == 1)
-        rc = migrate_first_layout(s, err);
-    else if (layout > LAYOUT_VERSION)
-        rc = sd_error_set(err, SD_ERR_FATAL, "store", "sqlite file %s has layout %lld, newer "
-                          "than this sessiond's %d: use the sessiond that wrote it, or "
-                          "rebuild the file with `sessiond replay`",
-                          sqlite3_db_filename(s->db, "main"), (long long)layout,
-                          LAYOUT_VERSION);
-    else
-        rc = exec(s, schema_sql, err);
-    if (rc == SD_OK)
-        rc = exec(s, "PRAGMA user_version = " SD_STRINGIFY(LAYOUT_VERSION), err);
-    if (rc == SD_OK)
-        rc = exec(s, "COMMIT", err);
-    if (rc != SD_OK) {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
-    }
-    return prepare(s, err);
-}
-
 static const sd_store_ops_t sqlite_ops = {
     .kind = "sqlite",
-    .ensure_schema = sqlite_ensure_schema,
+    .ensure_schema = sqlite_store_ensure_schema,
     .apply = sqlite_apply,
     .list = sqlite_list,
     .sweep = sqlite_sweep,
@@ -859,14 +658,14 @@ sd_err_t sd_sqlite_store_open(const sd_store_config_t *cfg, const char *path,
      * 500,000 events: an 8 MiB page cache (16 MiB was no faster), 4 KiB
      * pages (2 KiB and 8 KiB were slower), and no mmap, whose pages would
      * count in the process's resident memory. */
-    sd_err_t rc = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    sd_err_t rc = sqlite_store_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                           " PRAGMA cache_size=-8192; PRAGMA journal_size_limit=67108864;",
                        err);
     if (rc == SD_OK)
         rc = sd_sqlite_checkpointer_attach(s->db, sqlite3_db_filename(s->db, "main"),
                                            &s->checkpointer, err);
     if (rc == SD_OK) /* statements need the tables: a file is usable once open */
-        rc = sqlite_ensure_schema(&s->base, err);
+        rc = sqlite_store_ensure_schema(&s->base, err);
     if (rc != SD_OK) {
         sqlite_close(&s->base);
         return rc;
@@ -875,36 +674,3 @@ sd_err_t sd_sqlite_store_open(const sd_store_config_t *cfg, const char *path,
     return SD_OK;
 }
 
-void sd_store_remove_sqlite(const char *path)
-{
-    static const char *const tails[] = {"", "-wal", "-shm"};
-    char file[4096];
-    for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++)
-        if (snprintf(file, sizeof file, "%s%s", path, tails[i]) < (int)sizeof file)
-            unlink(file);
-}
-
-sd_err_t sd_store_sqlite_footprint(const char *path, int64_t *bytes, int64_t *sessions,
-                                   sd_error_t *err)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
-    int ok = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
-             sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) == SQLITE_OK &&
-             sqlite3_prepare_v2(db, "SELECT (SELECT page_count * page_size FROM"
-                                    " pragma_page_count, pragma_page_size),"
-                                    " (SELECT COUNT(*) FROM sessions)",
-                                -1, &q, NULL) == SQLITE_OK &&
-             sqlite3_step(q) == SQLITE_ROW;
-    if (ok) {
-        *bytes = sqlite3_column_int64(q, 0);
-        *sessions = sqlite3_column_int64(q, 1);
-    }
-    sd_err_t rc = ok ? SD_OK
-                     : sd_error_set(err, SD_ERR_FATAL, "store",
-                                    "cannot measure sqlite database %s: %s", path,
-                                    db ? sqlite3_errmsg(db) : "out of memory");
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return rc;
-}

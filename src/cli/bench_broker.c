@@ -1,0 +1,117 @@
+/* sessiond bench: the embedded broker in a process of its own, loaded
+ * with the workload. */
+#define _GNU_SOURCE
+#include "bench.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sessiond/kafka.h"
+#include "sessiond/producer.h"
+
+
+static sd_err_t publish_all(chunks_t c, const char *bootstraps, size_t events, sd_error_t *err)
+{
+    sd_kafka_settings_t kafka = {bootstraps, NULL, 0, 1};
+    sd_producer_t *producer = NULL;
+    sd_err_t rc = sd_producer_new(&kafka, NULL, &producer, err);
+    size_t sent = 0;
+    while (rc == SD_OK && sent < events) {
+        sd_workload_t w = {0};
+        rc = bench_next_chunk(&c, &w, err);
+        for (size_t i = 0; rc == SD_OK && i < w.count && sent < events; i++, sent++) {
+            const sd_workload_line_t *l = &w.lines[i];
+            rc = sd_producer_send_to(producer, "task-events", bench_partition_of(l->key, c.partitions),
+                                     l->key, l->json, strlen(l->json), NULL, 0, err);
+        }
+        sd_workload_free(&w);
+    }
+    if (rc == SD_OK)
+        rc = sd_producer_flush(producer, 60000, err);
+    sd_producer_destroy(producer);
+    return rc;
+}
+
+/* The child: start the broker, publish, report the bootstrap servers (or
+ * "!" and the error) on report_fd, then hold until hold_fd is closed. */
+static int broker_child_main(chunks_t c, size_t events, int report_fd, int hold_fd)
+{
+    sd_error_t err = {0};
+    sd_embedded_t *kafka = NULL;
+    sd_err_t rc = sd_embedded_start(3, &kafka, &err);
+    const char *topics[] = {"task-events", "session-changes", "task-events.dlq"};
+    for (size_t i = 0; rc == SD_OK && i < 3; i++)
+        rc = sd_embedded_create_topic(kafka, topics[i], i == 0 ? c.partitions : 8, &err);
+    if (rc == SD_OK)
+        rc = publish_all(c, sd_embedded_bootstraps(kafka), events, &err);
+    char line[700];
+    int n = rc == SD_OK ? snprintf(line, sizeof line, "%s\n", sd_embedded_bootstraps(kafka))
+                        : snprintf(line, sizeof line, "!%s\n", err.message);
+    int reported = write(report_fd, line, (size_t)n) == n;
+    char byte;
+    while (reported && read(hold_fd, &byte, 1) > 0)
+        ;
+    sd_embedded_stop(kafka);
+    return rc == SD_OK && reported ? 0 : 1;
+}
+
+/* Forks before any thread exists in this process (the core measurement
+ * and opening a store start none), so the child may use everything. */
+sd_err_t bench_broker_child_start(chunks_t c, size_t events, broker_child_t *b, sd_error_t *err)
+{
+    int report[2], hold[2];
+    if (pipe(report) != 0)
+        return sd_error_set(err, SD_ERR_FATAL, "", "cannot create a pipe: %s", strerror(errno));
+    if (pipe(hold) != 0) {
+        close(report[0]);
+        close(report[1]);
+        return sd_error_set(err, SD_ERR_FATAL, "", "cannot create a pipe: %s", strerror(errno));
+    }
+    fflush(NULL);
+    b->pid = fork();
+    if (b->pid == 0) {
+        close(report[0]);
+        close(hold[1]);
+        _exit(broker_child_main(c, events, report[1], hold[0])); /* no atexit, no stdio flush */
+    }
+    close(report[1]);
+    close(hold[0]);
+    b->hold_fd = hold[1];
+    if (b->pid < 0) {
+        close(report[0]);
+        close(hold[1]);
+        return sd_error_set(err, SD_ERR_FATAL, "", "cannot start the broker process: %s",
+                            strerror(errno));
+    }
+    FILE *from = fdopen(report[0], "r");
+    char line[700] = "";
+    int got = from && fgets(line, sizeof line, from) != NULL;
+    if (from)
+        fclose(from);
+    else
+        close(report[0]);
+    line[strcspn(line, "\n")] = '\0';
+    size_t len = strlen(line);
+    if (got && line[0] != '!' && len < sizeof b->bootstraps) {
+        memcpy(b->bootstraps, line, len + 1);
+        return SD_OK;
+    }
+    return sd_error_set(err, SD_ERR_FATAL, "", "the embedded broker process failed: %s",
+                        got ? line + 1 : "it ended without a word");
+}
+
+/* Stops the child; returns its peak RSS in KiB. */
+long bench_broker_child_stop(broker_child_t *b)
+{
+    close(b->hold_fd);
+    int status;
+    while (waitpid(b->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    struct rusage children;
+    return getrusage(RUSAGE_CHILDREN, &children) == 0 ? children.ru_maxrss : 0;
+}
+
