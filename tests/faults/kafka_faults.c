@@ -73,14 +73,12 @@ START_TEST(store_outage_pauses_then_resumes)
 {
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "store outage", .seed = 20261201,
-                                               .tasks = 60,
-                                               .store = "flaky"});
-    fx_kafka_t *kafka = s.kafka;
+                                               .tasks = 60, .store = "flaky"});
     sd_store_t *inner = s.store;
     flaky_t flaky = {.base = {.ops = &flaky_ops, .cfg = inner->cfg}, .inner = inner,
                      .failures_left = 6};
     sd_pipeline_thread_t r;
-    pfx_start(&r, kafka, &flaky.base, "sessiond");
+    pfx_start(&r, s.kafka, &flaky.base, "sessiond");
     int was_paused = 0;
     for (int i = 0; i < 200 && !was_paused; i++) {
         was_paused = atomic_load(&r.stats.paused);
@@ -158,12 +156,9 @@ START_TEST(mongodb_goes_away_for_seconds)
 
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "MongoDB away", .seed = 20261207,
-                                               .tasks = 60,
-                                               .store = "away"});
-    fx_kafka_t *kafka = s.kafka;
-    sd_store_t *store = s.store;
+                                               .tasks = 60, .store = "away"});
     sd_pipeline_thread_t r;
-    pfx_prepare(&r, kafka, store, "sessiond");
+    pfx_prepare(&r, s.kafka, s.store, "sessiond");
     r.cfg.batch_max = 10;
     pfx_go(&r);
     for (int i = 0; i < 200 && atomic_load(&r.stats.events) == 0; i++)
@@ -190,16 +185,13 @@ START_TEST(exactly_once_abortable_error_retries_the_batch)
 {
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "exactly-once abort", .seed = 20261208,
-                                               .tasks = 40,
-                                               .store = "eos-abort"});
-    fx_kafka_t *kafka = s.kafka;
-    sd_store_t *store = s.store;
+                                               .tasks = 40, .store = "eos-abort"});
     /* An authorization error adding a partition aborts the transaction. */
-    rd_kafka_mock_push_request_errors(fx_kafka_mock(kafka), ADD_PARTITIONS_TO_TXN, 1,
+    rd_kafka_mock_push_request_errors(fx_kafka_mock(s.kafka), ADD_PARTITIONS_TO_TXN, 1,
                                       RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     sd_pipeline_thread_t r;
-    pfx_prepare(&r, kafka, store, "sessiond");
-    pfx_exactly_once(&r, kafka, "sessiond-abort");
+    pfx_prepare(&r, s.kafka, s.store, "sessiond");
+    pfx_exactly_once(&r, s.kafka, "sessiond-abort");
     pfx_go(&r);
     /* The aborted batch is read again: wait for transactions to go through
      * after it, then for the pipeline to go quiet. */
@@ -227,26 +219,24 @@ START_TEST(brokers_down_for_seconds)
                                                .seed = 20261202 + (uint64_t)restart,
                                                .tasks = 60, .unsent = 1, .private_broker = 1,
                                                .store = "down"});
-    fx_kafka_t *kafka = s.kafka;
-    sd_store_t *store = s.store;
     size_t half = s.pub.workload.count / 2;
-    pfx_send(kafka, &s.pub, 0, half);
+    pfx_send(s.kafka, &s.pub, 0, half);
     sd_pipeline_thread_t r;
-    pfx_prepare(&r, kafka, store, "sessiond");
+    pfx_prepare(&r, s.kafka, s.store, "sessiond");
     r.cfg.batch_max = 10;
     r.cfg.on_batch = pace; /* the outage must land mid-stream however fast batches are */
     pfx_go(&r);
     for (int i = 0; i < 200 && atomic_load(&r.stats.events) < 20; i++)
         sd_sleep_ms(50);
     if (restart) {
-        fx_kafka_restart(kafka);
+        fx_kafka_restart(s.kafka);
     } else {
-        fx_kafka_pause(kafka);
+        fx_kafka_pause(s.kafka);
         sd_sleep_ms(3000);
-        fx_kafka_resume(kafka);
+        fx_kafka_resume(s.kafka);
     }
-    pfx_send(kafka, &s.pub, half, s.pub.workload.count);
-    pfx_wait_committed(kafka, "sessiond");
+    pfx_send(s.kafka, &s.pub, half, s.pub.workload.count);
+    pfx_wait_committed(s.kafka, "sessiond");
     pfx_finish(&r);
     ck_assert_msg(atomic_load(&r.stats.events) >= (long)s.pub.sent,
                   "%ld events consumed of %zu sent", atomic_load(&r.stats.events), s.pub.sent);
@@ -259,11 +249,8 @@ START_TEST(request_errors_on_every_path)
 {
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "request errors", .seed = 20261203,
-                                               .tasks = 60,
-                                               .store = "errors"});
-    fx_kafka_t *kafka = s.kafka;
-    rd_kafka_mock_cluster_t *mc = fx_kafka_mock(kafka);
-    sd_store_t *store = s.store;
+                                               .tasks = 60, .store = "errors"});
+    rd_kafka_mock_cluster_t *mc = fx_kafka_mock(s.kafka);
     rd_kafka_mock_push_request_errors(mc, FETCH, 4, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
                                       RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
@@ -279,7 +266,7 @@ START_TEST(request_errors_on_every_path)
                                       RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
     sd_pipeline_thread_t r;
-    pfx_start(&r, kafka, store, "sessiond");
+    pfx_start(&r, s.kafka, s.store, "sessiond");
     pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
     fx_scenario_expect(&s, NULL, PFX_NOW, 0);
@@ -292,23 +279,22 @@ START_TEST(second_member_joins_mid_stream)
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "two members", .seed = 20261204,
                                                .tasks = 120, .store = "members"});
-    fx_kafka_t *kafka = s.kafka;
     /* Two processes, two connections to one store. */
     sd_store_t *a_store = s.store;
     sd_store_t *b_store = fx_store_open("members", PFX_TTL);
     sd_pipeline_thread_t a, b;
-    pfx_prepare(&a, kafka, a_store, "sessiond");
+    pfx_prepare(&a, s.kafka, a_store, "sessiond");
     a.cfg.batch_max = 5;
     a.cfg.on_batch = pace; /* slow enough that the join lands mid-stream */
     pfx_go(&a);
     for (int i = 0; i < 200 && atomic_load(&a.stats.events) < 20; i++)
         sd_sleep_ms(50);
-    pfx_prepare(&b, kafka, b_store, "sessiond");
+    pfx_prepare(&b, s.kafka, b_store, "sessiond");
     b.cfg.batch_max = 5;
     pfx_go(&b);
     /* Counting consumed events would count those read twice after the
      * rebalance: wait for the group's commits to reach the end instead. */
-    pfx_wait_committed(kafka, "sessiond");
+    pfx_wait_committed(s.kafka, "sessiond");
     pfx_finish(&a);
     pfx_finish(&b);
     ck_assert_msg(atomic_load(&b.stats.rebalances) > 0, "the second member never joined");
@@ -322,12 +308,9 @@ START_TEST(stop_mid_stream_and_restart)
 {
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "stop and restart", .seed = 20261205,
-                                               .tasks = 100,
-                                               .store = "restart"});
-    fx_kafka_t *kafka = s.kafka;
-    sd_store_t *store = s.store;
+                                               .tasks = 100, .store = "restart"});
     sd_pipeline_thread_t r;
-    pfx_prepare(&r, kafka, store, "sessiond");
+    pfx_prepare(&r, s.kafka, s.store, "sessiond");
     r.cfg.batch_max = 10;
     r.cfg.on_batch = pace; /* the stop must land mid-stream however fast batches are */
     pfx_go(&r);
@@ -336,8 +319,8 @@ START_TEST(stop_mid_stream_and_restart)
     pfx_finish(&r); /* as SIGTERM does: finish or abort the batch, commit, leave */
     long first = atomic_load(&r.stats.events);
     ck_assert_msg(first < (long)s.pub.sent, "stopped too late to test anything");
-    pfx_start(&r, kafka, store, "sessiond");
-    pfx_wait_committed(kafka, "sessiond"); /* the restart picks up where it stopped */
+    pfx_start(&r, s.kafka, s.store, "sessiond");
+    pfx_wait_committed(s.kafka, "sessiond"); /* the restart picks up where it stopped */
     pfx_finish(&r);
     fx_scenario_expect(&s, NULL, PFX_NOW, 0);
     fx_scenario_end(&s);
@@ -351,11 +334,8 @@ START_TEST(exactly_once_with_injected_errors)
      * checks the call sequence and the handling of retriable errors. */
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "exactly-once", .seed = 20261206,
-                                               .tasks = 60,
-                                               .store = "eos"});
-    fx_kafka_t *kafka = s.kafka;
-    rd_kafka_mock_cluster_t *mc = fx_kafka_mock(kafka);
-    sd_store_t *store = s.store;
+                                               .tasks = 60, .store = "eos"});
+    rd_kafka_mock_cluster_t *mc = fx_kafka_mock(s.kafka);
     rd_kafka_mock_push_request_errors(mc, INIT_PRODUCER_ID, 2,
                                       RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS,
                                       RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
@@ -368,8 +348,8 @@ START_TEST(exactly_once_with_injected_errors)
     rd_kafka_mock_push_request_errors(mc, END_TXN, 2, RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
                                       RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
     sd_pipeline_thread_t r;
-    pfx_prepare(&r, kafka, store, "sessiond");
-    pfx_exactly_once(&r, kafka, "sessiond-test");
+    pfx_prepare(&r, s.kafka, s.store, "sessiond");
+    pfx_exactly_once(&r, s.kafka, "sessiond-test");
     pfx_go(&r);
     pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);

@@ -112,17 +112,16 @@ START_TEST(crash_anywhere_then_converge)
     /* SESSIOND_TEST_SEED, else --seed, else the time */
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = what, .seed = seed, .tasks = (size_t)tasks,
                                                .unsent = 1, .store = "crash"});
-    fx_kafka_t *kafka = s.kafka;
 
     /* The workload arrives in as many slices as there are lives. */
     size_t slice = s.pub.workload.count / (size_t)(kills + 1) + 1, sent = 0;
     fx_proc_t p;
     for (int cycle = 0; cycle < kills; cycle++)
-        one_life(&p, kafka, &s.pub, &sent, sent + slice, cycle, (int)sd_rng_below(&rng, 3), &rng);
+        one_life(&p, s.kafka, &s.pub, &sent, sent + slice, cycle, (int)sd_rng_below(&rng, 3), &rng);
 
     /* The last life: until every event is applied and committed. */
-    one_life(&p, kafka, &s.pub, &sent, s.pub.workload.count, (int)kills, -1, &rng);
-    pfx_wait_committed(kafka, "sessiond");
+    one_life(&p, s.kafka, &s.pub, &sent, s.pub.workload.count, (int)kills, -1, &rng);
+    pfx_wait_committed(s.kafka, "sessiond");
     fx_proc_kill(&p, SIGTERM);
     ck_assert(fx_proc_wait(&p, 30000));
     char *log = fx_read_file(p.log);
@@ -139,9 +138,9 @@ START_TEST(crash_anywhere_then_converge)
         /* The kills inside transactions left messages that were aborted:
          * there, and hidden from read_committed consumers. */
         seen_t raw;
-        pfx_read_topic_as(kafka, kafka->output, "read_uncommitted", &raw);
+        pfx_read_topic_as(s.kafka, s.kafka->output, "read_uncommitted", &raw);
         seen_t raw_dlq;
-        pfx_read_topic_as(kafka, kafka->dlq, "read_uncommitted", &raw_dlq);
+        pfx_read_topic_as(s.kafka, s.kafka->dlq, "read_uncommitted", &raw_dlq);
         size_t aborted = raw.count + raw_dlq.count - s.out.count - s.dlq.count;
         printf("crash_harness: %ld kills inside a transaction; %zu aborted messages, unseen by "
                "read_committed\n",

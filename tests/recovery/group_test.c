@@ -107,18 +107,17 @@ START_TEST(three_members_killed_added_and_stopped)
                                                .seed = 20261210 + (uint64_t)exactly_once,
                                                .tasks = 300, .partitions = 6, .unsent = 1,
                                                .store = "members"});
-    fx_kafka_t *kafka = s.kafka;
     size_t slice = s.pub.workload.count / 4, sent = 0;
 
     /* m1 dies at its second batch (exactly-once: inside the transaction) */
     member_t m[4];
     static const char *const names[] = {"m0", "m1", "m2", "m3"};
     for (int i = 0; i < 3; i++)
-        member_start(&m[i], kafka, names[i], exactly_once, NULL,
+        member_start(&m[i], s.kafka, names[i], exactly_once, NULL,
                      i == 1 ? "SESSIOND_FAILPOINT=after-produce:2" : NULL);
     for (int i = 0; i < 3; i++)
         member_wait_log(&m[i], "partitions assigned", 60000);
-    pfx_send(kafka, &s.pub, sent, sent + slice);
+    pfx_send(s.kafka, &s.pub, sent, sent + slice);
     sent += slice;
     ck_assert_msg(fx_proc_wait(&m[1].proc, 60000), "m1 never reached its failpoint");
     ck_assert_int_eq(fx_proc_exit_code(&m[1].proc), 128 + SIGKILL);
@@ -126,20 +125,20 @@ START_TEST(three_members_killed_added_and_stopped)
 
     /* m3 joins while the group still waits for m1's session to end, and
      * m0 is killed while that rebalance is under way, then started again */
-    member_start(&m[3], kafka, names[3], exactly_once, NULL, NULL);
+    member_start(&m[3], s.kafka, names[3], exactly_once, NULL, NULL);
     member_wait_log(&m[3], "msg=started", 60000);
     member_kill(&m[0]);
-    pfx_send(kafka, &s.pub, sent, sent + slice);
+    pfx_send(s.kafka, &s.pub, sent, sent + slice);
     sent += slice;
     member_wait_log(&m[3], "partitions assigned", 60000);
-    member_start(&m[0], kafka, names[0], exactly_once, NULL, NULL);
+    member_start(&m[0], s.kafka, names[0], exactly_once, NULL, NULL);
 
     /* m2 stops while the third slice is being worked on */
-    pfx_send(kafka, &s.pub, sent, sent + slice);
+    pfx_send(s.kafka, &s.pub, sent, sent + slice);
     sent += slice;
     member_stop(&m[2]);
-    pfx_send(kafka, &s.pub, sent, s.pub.workload.count);
-    pfx_wait_committed(kafka, "sessiond");
+    pfx_send(s.kafka, &s.pub, sent, s.pub.workload.count);
+    pfx_wait_committed(s.kafka, "sessiond");
     member_stop(&m[0]);
     member_stop(&m[3]);
 
@@ -154,20 +153,19 @@ START_TEST(a_second_member_with_the_transactional_id_stops_the_first)
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "fenced member, exactly-once",
                                                .seed = 20261212, .tasks = 120,
                                                .unsent = 1, .store = "members"});
-    fx_kafka_t *kafka = s.kafka;
     size_t half = s.pub.workload.count / 2;
 
     member_t first, second;
-    member_start(&first, kafka, "same", 1, NULL, NULL);
+    member_start(&first, s.kafka, "same", 1, NULL, NULL);
     member_wait_log(&first, "partitions assigned", 60000);
-    pfx_send(kafka, &s.pub, 0, half);
-    pfx_wait_committed(kafka, "sessiond");
+    pfx_send(s.kafka, &s.pub, 0, half);
+    pfx_wait_committed(s.kafka, "sessiond");
 
     /* The second takes the id (its producer starts before it joins); the
      * first finds out at its next transaction. */
-    member_start(&second, kafka, "same", 1, NULL, NULL);
+    member_start(&second, s.kafka, "same", 1, NULL, NULL);
     member_wait_log(&second, "partitions assigned", 60000);
-    pfx_send(kafka, &s.pub, half, s.pub.workload.count);
+    pfx_send(s.kafka, &s.pub, half, s.pub.workload.count);
     int ended = fx_proc_wait(&first.proc, 60000);
     char *log = fx_read_file(first.log);
     ck_assert_msg(ended, "the fenced member still runs:\n%s", log);
@@ -183,7 +181,7 @@ START_TEST(a_second_member_with_the_transactional_id_stops_the_first)
     free(log);
     unlink(first.log);
 
-    pfx_wait_committed(kafka, "sessiond");
+    pfx_wait_committed(s.kafka, "sessiond");
     member_stop(&second);
     expect_consistent(&s, 1);
     fx_scenario_end(&s);
@@ -196,20 +194,19 @@ START_TEST(a_transaction_past_its_timeout_is_aborted_and_done_again)
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "transaction timeout, exactly-once",
                                                .seed = 20261213, .tasks = 80,
                                                .unsent = 1, .store = "members"});
-    fx_kafka_t *kafka = s.kafka;
 
     const char *short_timeout[] = {"-X", "transaction.timeout.ms=2000", NULL};
     member_t m;
-    member_start(&m, kafka, "frozen", 1, short_timeout, "SESSIOND_FAILPOINT=after-produce:2:stop");
+    member_start(&m, s.kafka, "frozen", 1, short_timeout, "SESSIOND_FAILPOINT=after-produce:2:stop");
     member_wait_log(&m, "partitions assigned", 60000);
-    pfx_send(kafka, &s.pub, 0, s.pub.workload.count);
+    pfx_send(s.kafka, &s.pub, 0, s.pub.workload.count);
     member_wait_log(&m, "failpoint: stopping the process", 60000);
     /* frozen with its transaction open, until the broker (which looks for
      * timed-out transactions every second here) has aborted it */
     sd_sleep_ms(5000);
     fx_proc_kill(&m.proc, SIGCONT);
     member_wait_log(&m, "a transaction outlived transaction.timeout.ms", 30000);
-    pfx_wait_committed(kafka, "sessiond");
+    pfx_wait_committed(s.kafka, "sessiond");
     member_stop(&m);
     expect_consistent(&s, 1);
     fx_scenario_end(&s);

@@ -53,22 +53,21 @@ START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "replay", .seed = 20261201, .tasks = 150,
                                                .store = "live"});
-    fx_kafka_t *kafka = s.kafka;
     const char *ctx = s.ctx;
 
     /* live processing */
     sd_store_t *live = s.store;
     sd_pipeline_thread_t r;
-    pfx_start(&r, kafka, live, "sessiond");
+    pfx_start(&r, s.kafka, live, "sessiond");
     pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
     seen_t before;
-    pfx_read_topic(kafka, kafka->output, &before);
+    pfx_read_topic(s.kafka, s.kafka->output, &before);
 
     /* the whole topic into an empty store: the same sessions, nothing out */
     rfx_args_t a;
     const char *none[] = {"--from", "earliest", NULL};
-    rfx_args(&a, "replay", kafka, "rebuilt", none);
+    rfx_args(&a, "replay", s.kafka, "rebuilt", none);
     char *log;
     ck_assert_msg(rfx_run(&a, log_path, 120, &log) == 0, "%s", log);
     expect_in(log, "sessiond replay: caught up");
@@ -85,7 +84,7 @@ START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
     free(want);
     free(got);
     seen_t after_none;
-    pfx_read_topic(kafka, kafka->output, &after_none);
+    pfx_read_topic(s.kafka, s.kafka->output, &after_none);
     ck_assert_uint_eq(after_none.count, before.count);
     pfx_seen_free(&after_none);
 
@@ -93,12 +92,12 @@ START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
      * again, exact copies, so a consumer that lost its state can fold
      * the re-published changes alone */
     const char *changes[] = {"--from", "earliest", "--emit", "changes", NULL};
-    rfx_args(&a, "replay", kafka, "live", changes);
+    rfx_args(&a, "replay", s.kafka, "live", changes);
     ck_assert_msg(rfx_run(&a, log_path, 120, &log) == 0, "%s", log);
     expect_in(log, "sessiond replay: caught up");
     expect_in(log, "applied          0\n");
     seen_t after;
-    pfx_read_topic(kafka, kafka->output, &after);
+    pfx_read_topic(s.kafka, s.kafka->output, &after);
     ck_assert_uint_gt(after.count, before.count);
     snprintf(line, sizeof line, "changes emitted  %zu\n", after.count - before.count);
     expect_in(log, line);
@@ -134,36 +133,34 @@ START_TEST(replay_moves_a_stopped_group_and_refuses_a_live_one)
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "reset", .seed = 20261202, .tasks = 80,
                                                .unsent = 1, .store = "reset"});
-    fx_kafka_t *kafka = s.kafka;
     size_t half = s.pub.workload.count / 2;
-    pfx_send(kafka, &s.pub, 0, half);
-    sd_store_t *store = s.store;
+    pfx_send(s.kafka, &s.pub, 0, half);
     sd_pipeline_thread_t r;
-    pfx_start(&r, kafka, store, "live");
+    pfx_start(&r, s.kafka, s.store, "live");
     pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
 
     rfx_args_t a;
     char *log;
-    const char *live = fx_kafka_name(kafka, "live");
+    const char *live = fx_kafka_name(s.kafka, "live");
     const char *unconfirmed[] = {"--from", "earliest", "--group", live, NULL};
-    rfx_args(&a, "replay", kafka, "reset", unconfirmed);
+    rfx_args(&a, "replay", s.kafka, "reset", unconfirmed);
     ck_assert_int_eq(rfx_run(&a, log_path, 30, &log), 2);
     expect_in(log, "add --reset to confirm");
     free(log);
 
     /* stopped: the replay reads as the group and leaves it at the end */
     const char *reset[] = {"--from", "earliest", "--group", live, "--reset", NULL};
-    rfx_args(&a, "replay", kafka, "reset", reset);
+    rfx_args(&a, "replay", s.kafka, "reset", reset);
     ck_assert_msg(rfx_run(&a, log_path, 120, &log) == 0, "%s", log);
     expect_in(log, "sessiond replay: caught up");
     free(log);
-    pfx_wait_committed(kafka, "live");
+    pfx_wait_committed(s.kafka, "live");
 
     /* the group resumes where the replay ended: only what came since */
     size_t sent_before = s.pub.sent;
-    pfx_send(kafka, &s.pub, half, s.pub.workload.count);
-    pfx_start(&r, kafka, store, "live");
+    pfx_send(s.kafka, &s.pub, half, s.pub.workload.count);
+    pfx_start(&r, s.kafka, s.store, "live");
     pfx_wait_consumed(&r, (long)(s.pub.sent - sent_before));
     ck_assert_int_eq(atomic_load(&r.stats.events), (long)(s.pub.sent - sent_before));
     fx_scenario_expect(&s, NULL, PFX_NOW, 0);
@@ -176,11 +173,11 @@ START_TEST(replay_moves_a_stopped_group_and_refuses_a_live_one)
     const char *reset_slow[] = {"--from", "earliest", "--group", live, "--reset",
                                 "-X", "session.timeout.ms=15000",
                                 "-X", "max.poll.interval.ms=30000", NULL};
-    rfx_args(&a, "replay", kafka, "reset", reset_slow);
+    rfx_args(&a, "replay", s.kafka, "reset", reset_slow);
     ck_assert_int_eq(rfx_run(&a, log_path, 120, &log), 1);
     char refused[256];
     snprintf(refused, sizeof refused,
-             kafka->real ? "consumer group %s has 1 member(s): stop them first"
+             s.kafka->real ? "consumer group %s has 1 member(s): stop them first"
                          : "consumer group %s has other members",
              live);
     expect_in(log, refused);
@@ -198,7 +195,6 @@ START_TEST(two_replays_at_once)
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "two replays", .seed = 20261204,
                                                .tasks = 60});
-    fx_kafka_t *kafka = s.kafka;
     const char *from[] = {"--from", "earliest", NULL};
     static const char *const names[] = {"twin0", "twin1"};
     rfx_args_t a[2];
@@ -207,7 +203,7 @@ START_TEST(two_replays_at_once)
     for (int i = 0; i < 2; i++) {
         rfx_path(logs[i], sizeof logs[i], names[i]);
         unlink(logs[i]);
-        rfx_args(&a[i], "replay", kafka, names[i], from);
+        rfx_args(&a[i], "replay", s.kafka, names[i], from);
         fx_proc_start(&p[i], a[i].argv, rfx_env(NULL), logs[i]);
     }
     for (int i = 0; i < 2; i++) {
@@ -246,20 +242,19 @@ START_TEST(replay_from_a_time)
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "replay from a time", .seed = 20261205,
                                                .tasks = 80, .unsent = 1});
-    fx_kafka_t *kafka = s.kafka;
     const char *ctx = s.ctx;
     size_t half = s.pub.workload.count / 2;
     sd_time_format(wall_ms() - 60000, before);
-    pfx_send(kafka, &s.pub, 0, half);
+    pfx_send(s.kafka, &s.pub, 0, half);
     size_t sent_first = s.pub.sent, valid_first = s.pub.valid.count;
     sd_sleep_ms(20); /* message timestamps are milliseconds */
     sd_time_format(wall_ms(), from);
     sd_sleep_ms(20);
-    pfx_send(kafka, &s.pub, half, s.pub.workload.count);
+    pfx_send(s.kafka, &s.pub, half, s.pub.workload.count);
 
     const char *at[] = {"--from", from, NULL};
     rfx_args_t a;
-    rfx_args(&a, "replay", kafka, "second-half", at);
+    rfx_args(&a, "replay", s.kafka, "second-half", at);
     char *log;
     ck_assert_msg(rfx_run(&a, log_path, 120, &log) == 0, "%s", log);
     snprintf(line, sizeof line, "events read      %zu of %zu\n", s.pub.sent - sent_first,
@@ -273,7 +268,7 @@ START_TEST(replay_from_a_time)
     sd_store_close(store);
 
     const char *all[] = {"--from", before, NULL};
-    rfx_args(&a, "replay", kafka, "all", all);
+    rfx_args(&a, "replay", s.kafka, "all", all);
     ck_assert_msg(rfx_run(&a, log_path, 120, &log) == 0, "%s", log);
     snprintf(line, sizeof line, "events read      %zu of %zu\n", s.pub.sent, s.pub.sent);
     expect_in(log, line);
@@ -291,13 +286,12 @@ START_TEST(replay_says_what_it_cannot_do)
     rfx_path(log_path, sizeof log_path, "usage.log");
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "usage", .seed = 1, .tasks = 5});
-    fx_kafka_t *kafka = s.kafka;
     rfx_args_t a;
     char *log;
 
-    if (!kafka->real) { /* Apache Kafka looks offsets up: replay_from_a_time */
+    if (!s.kafka->real) { /* Apache Kafka looks offsets up: replay_from_a_time */
         const char *at_time[] = {"--from", "2026-02-27T00:00:00Z", NULL};
-        rfx_args(&a, "replay", kafka, "usage", at_time);
+        rfx_args(&a, "replay", s.kafka, "usage", at_time);
         ck_assert_int_eq(rfx_run(&a, log_path, 60, &log), 1);
         expect_in(log, "--from TIME needs a Kafka broker");
         free(log);
@@ -306,13 +300,13 @@ START_TEST(replay_says_what_it_cannot_do)
     /* after every message: nothing to replay, and the broker is not asked
      * to look anything up that it cannot */
     const char *future[] = {"--from", "2099-01-01T00:00:00Z", NULL};
-    rfx_args(&a, "replay", kafka, "usage", future);
+    rfx_args(&a, "replay", s.kafka, "usage", future);
     ck_assert_msg(rfx_run(&a, log_path, 60, &log) == 0, "%s", log);
     expect_in(log, "events read      0 of 0");
     free(log);
 
     const char *bad_time[] = {"--from", "yesterday", NULL};
-    rfx_args(&a, "replay", kafka, "usage", bad_time);
+    rfx_args(&a, "replay", s.kafka, "usage", bad_time);
     ck_assert_int_eq(rfx_run(&a, log_path, 30, &log), 2);
     expect_in(log, "--from is earliest or an RFC 3339 time");
     free(log);
@@ -320,21 +314,21 @@ START_TEST(replay_says_what_it_cannot_do)
     /* a pattern reads what matches it, and only that */
     char line[64];
     const char *pattern[] = {"--from", "earliest", "--input-topics",
-                             fx_kafka_pattern(kafka, "task-ev[a-z]+s$"), NULL};
-    rfx_args(&a, "replay", kafka, "usage", pattern);
+                             fx_kafka_pattern(s.kafka, "task-ev[a-z]+s$"), NULL};
+    rfx_args(&a, "replay", s.kafka, "usage", pattern);
     ck_assert_msg(rfx_run(&a, log_path, 60, &log) == 0, "%s", log);
     snprintf(line, sizeof line, "events read      %zu of %zu\n", s.pub.sent, s.pub.sent);
     expect_in(log, line);
     free(log);
 
     const char *bad_pattern[] = {"--from", "earliest", "--input-topics", "^task-(", NULL};
-    rfx_args(&a, "replay", kafka, "usage", bad_pattern);
+    rfx_args(&a, "replay", s.kafka, "usage", bad_pattern);
     ck_assert_int_eq(rfx_run(&a, log_path, 60, &log), 1);
     expect_in(log, "'^task-(' is not a valid regular expression");
     free(log);
 
     const char *no_topic[] = {"--from", "earliest", "--input-topics", "nowhere", NULL};
-    rfx_args(&a, "replay", kafka, "usage", no_topic);
+    rfx_args(&a, "replay", s.kafka, "usage", no_topic);
     ck_assert_int_eq(rfx_run(&a, log_path, 60, &log), 1);
     expect_in(log, "no topic on the cluster matches 'nowhere'");
     free(log);
@@ -357,13 +351,12 @@ START_TEST(replays_converge_whatever_the_partitions_and_batches)
         fx_scenario_t s;
         fx_scenario_begin(&s, (fx_scenario_spec_t){.what = what, .seed = 20261203, .tasks = 120,
                                                    .partitions = partitions[v]});
-        fx_kafka_t *kafka = s.kafka;
-        const char *ctx = s.ctx;
+            const char *ctx = s.ctx;
         char name[32];
         snprintf(name, sizeof name, "converge%d", v);
         const char *extra[] = {"--from", "earliest", "--batch-max", batches[v], NULL};
         rfx_args_t a;
-        rfx_args(&a, "replay", kafka, name, extra);
+        rfx_args(&a, "replay", s.kafka, name, extra);
         char *log;
         ck_assert_msg(rfx_run(&a, log_path, 120, &log) == 0, "%s: %s", ctx, log);
         free(log);
