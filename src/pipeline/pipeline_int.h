@@ -57,7 +57,10 @@ typedef struct pipeline {
 #define SD_REPLAY_JOIN_S 60
 
 /* The rules' clock (injectable); batching and backoff use the monotonic clock. */
-static inline int64_t pl_now_ms(const pipeline_t *p) { return p->cfg->now_ms(p->cfg->clock_arg); }
+static inline int64_t pl_now_ms(const pipeline_t *p)
+{
+    return p->cfg->now_ms(p->cfg->clock_arg);
+}
 
 /* collect.c */
 sd_err_t pl_collect(pipeline_t *p, sd_error_t *err);

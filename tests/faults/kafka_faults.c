@@ -90,7 +90,7 @@ START_TEST(store_outage_pauses_then_resumes)
                   flaky.failed, atomic_load(&r.stats.events));
     ck_assert_int_eq(flaky.failed, 6);
     ck_assert_int_eq(atomic_load(&r.stats.paused), 0);
-    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_expect(&s, PFX_NOW, 0);
     fx_scenario_end(&s);
 }
 END_TEST
@@ -173,7 +173,7 @@ START_TEST(mongodb_goes_away_for_seconds)
     pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
     ck_assert_msg(saw_outage, "the store never reported the outage");
-    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_expect(&s, PFX_NOW, 0);
     fx_scenario_end(&s);
     fx_proxy_stop(proxy);
     kill(jongodb, SIGKILL);
@@ -202,7 +202,7 @@ START_TEST(exactly_once_abortable_error_retries_the_batch)
     sd_sleep_ms(1500);
     pfx_finish(&r);
     ck_assert_msg(atomic_load(&r.stats.transactions_aborted) > 0, "no transaction was aborted");
-    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_expect(&s, PFX_NOW, 0);
     fx_scenario_end(&s);
 }
 END_TEST
@@ -240,7 +240,7 @@ START_TEST(brokers_down_for_seconds)
     pfx_finish(&r);
     ck_assert_msg(atomic_load(&r.stats.events) >= (long)s.pub.sent,
                   "%ld events consumed of %zu sent", atomic_load(&r.stats.events), s.pub.sent);
-    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_expect(&s, PFX_NOW, 0);
     fx_scenario_end(&s);
 }
 END_TEST
@@ -269,7 +269,7 @@ START_TEST(request_errors_on_every_path)
     pfx_start(&r, s.kafka, s.store, "sessiond");
     pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
-    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_expect(&s, PFX_NOW, 0);
     fx_scenario_end(&s);
 }
 END_TEST
@@ -298,7 +298,7 @@ START_TEST(second_member_joins_mid_stream)
     pfx_finish(&a);
     pfx_finish(&b);
     ck_assert_msg(atomic_load(&b.stats.rebalances) > 0, "the second member never joined");
-    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_expect(&s, PFX_NOW, 0);
     sd_store_close(b_store);
     fx_scenario_end(&s);
 }
@@ -322,7 +322,7 @@ START_TEST(stop_mid_stream_and_restart)
     pfx_start(&r, s.kafka, s.store, "sessiond");
     pfx_wait_committed(s.kafka, "sessiond"); /* the restart picks up where it stopped */
     pfx_finish(&r);
-    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_expect(&s, PFX_NOW, 0);
     fx_scenario_end(&s);
 }
 END_TEST
@@ -353,7 +353,7 @@ START_TEST(exactly_once_with_injected_errors)
     pfx_go(&r);
     pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
-    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_expect(&s, PFX_NOW, 0);
     fx_scenario_end(&s);
 }
 END_TEST

@@ -24,7 +24,7 @@ START_TEST(every_event_through_real_topics)
     pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
 
-    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_expect(&s, PFX_NOW, 0);
     ck_assert_uint_gt(s.changes.count, 50);
     /* Every dead letter says where it came from and why. */
     char source[160];
@@ -57,7 +57,7 @@ START_TEST(redelivered_input_republishes_exact_copies)
     pfx_start(&r, s.kafka, s.store, "second");
     pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
-    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_expect(&s, PFX_NOW, 0);
     ck_assert_uint_gt(s.out.count, first.count);
     for (size_t i = 0; i < s.out.count; i++) {
         int copy = 0;
@@ -84,7 +84,7 @@ START_TEST(input_topics_by_pattern)
     pfx_wait_consumed(&r, (long)s.pub.sent);
     pfx_finish(&r);
     ck_assert_int_eq(atomic_load(&r.stats.events), (long)s.pub.sent);
-    fx_scenario_expect(&s, NULL, PFX_NOW, 0);
+    fx_scenario_expect(&s, PFX_NOW, 0);
     fx_scenario_end(&s);
 }
 END_TEST
@@ -122,7 +122,7 @@ START_TEST(the_sweeper_publishes_expiries)
     ck_assert_msg(atomic_load(&r.stats.expired) == expired_early + (long)live.count,
                   "%s: %ld expiries published, %zu sessions were live", s.ctx,
                   atomic_load(&r.stats.expired) - expired_early, live.count);
-    fx_scenario_expect(&s, NULL, later, eos);
+    fx_scenario_expect(&s, later, eos);
     for (size_t i = 0; i < live.count; i++) {
         size_t expiries = 0;
         for (size_t c = 0; c < s.changes.count; c++)

@@ -117,7 +117,8 @@ START_TEST(crash_anywhere_then_converge)
     size_t slice = s.pub.workload.count / (size_t)(kills + 1) + 1, sent = 0;
     fx_proc_t p;
     for (int cycle = 0; cycle < kills; cycle++)
-        one_life(&p, s.kafka, &s.pub, &sent, sent + slice, cycle, (int)sd_rng_below(&rng, 3), &rng);
+        one_life(&p, s.kafka, &s.pub, &sent, sent + slice, cycle, (int)sd_rng_below(&rng, 3),
+                 &rng);
 
     /* The last life: until every event is applied and committed. */
     one_life(&p, s.kafka, &s.pub, &sent, s.pub.workload.count, (int)kills, -1, &rng);
@@ -130,7 +131,7 @@ START_TEST(crash_anywhere_then_converge)
     free(log);
     unlink(p.log);
 
-    fx_scenario_expect(&s, NULL, PFX_NOW, exactly_once);
+    fx_scenario_expect(&s, PFX_NOW, exactly_once);
     printf("crash_harness: %zu events sent (%zu invalid), %zu changes and %zu dead letters "
            "out: consistent\n",
            s.pub.sent, s.pub.invalid, s.out.count, s.dlq.count);

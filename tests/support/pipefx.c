@@ -173,11 +173,11 @@ void pfx_parse_changes(const seen_t *seen, sd_change_list_t *changes)
 }
 
 
-void pfx_generate(uint64_t seed, size_t tasks, const char *id_prefix, published_t *out)
+void pfx_generate(uint64_t seed, size_t tasks, published_t *out)
 {
     memset(out, 0, sizeof *out);
     sd_workload_params_t p = {.seed = seed, .tasks = tasks, .now_ms = PFX_NOW, .ttl_ms = PFX_TTL,
-                              .invalid_percent = 3, .id_prefix = id_prefix};
+                              .invalid_percent = 3, .id_prefix = ""};
     sd_error_t err;
     ck_assert_int_eq(sd_workload_generate(&p, &out->workload, &err), SD_OK);
 }

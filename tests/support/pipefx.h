@@ -63,7 +63,7 @@ typedef struct published {
 
 /* A seeded workload (3 % invalid lines); then lines [from, to) of it sent
  * (every tenth twice), counted in *pub. */
-void pfx_generate(uint64_t seed, size_t tasks, const char *id_prefix, published_t *out);
+void pfx_generate(uint64_t seed, size_t tasks, published_t *out);
 void pfx_send(fx_kafka_t *kafka, published_t *pub, size_t from, size_t to);
 void pfx_published_free(published_t *p);
 

@@ -12,7 +12,7 @@ void fx_scenario_begin(fx_scenario_t *s, fx_scenario_spec_t spec)
     int partitions = spec.partitions ? spec.partitions : 4;
     s->kafka = spec.private_broker ? fx_kafka_start_private(partitions)
                                    : fx_kafka_start(partitions);
-    pfx_generate(s->seed, spec.tasks, "", &s->pub);
+    pfx_generate(s->seed, spec.tasks, &s->pub);
     if (!spec.unsent)
         pfx_send(s->kafka, &s->pub, 0, s->pub.workload.count);
     if (spec.store)
@@ -44,19 +44,20 @@ static void forget_seen(fx_scenario_t *s)
     pfx_seen_free(&s->dlq);
 }
 
-void fx_scenario_expect(fx_scenario_t *s, sd_store_t *store, int64_t now, int exactly_once)
+size_t fx_scenario_expect(fx_scenario_t *s, int64_t now, int exactly_once)
 {
     /* The mock cluster does not isolate transactions (SPEC §5): there an
      * aborted one's messages are seen, as at-least-once would repeat them. */
     int isolated = exactly_once && s->kafka->real;
-    fx_expect_model(store ? store : s->store, &s->pub.valid, now, PFX_TTL, s->ctx);
+    fx_expect_model(s->store, &s->pub.valid, now, PFX_TTL, s->ctx);
     forget_seen(s);
     pfx_read_topic(s->kafka, s->kafka->output, &s->out);
     pfx_read_topic(s->kafka, s->kafka->dlq, &s->dlq);
     pfx_parse_changes(&s->out, &s->changes);
     fx_expect_fold(&s->changes, &s->pub.valid, now, PFX_TTL, s->ctx);
-    pfx_expect_repeats(&s->out, isolated, s->ctx);
+    size_t repeated = pfx_expect_repeats(&s->out, isolated, s->ctx);
     expect_dead_letters(s, isolated);
+    return repeated;
 }
 
 void fx_scenario_end(fx_scenario_t *s)

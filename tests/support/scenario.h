@@ -33,13 +33,13 @@ typedef struct fx_scenario {
 
 void fx_scenario_begin(fx_scenario_t *s, fx_scenario_spec_t spec);
 
-/* Checks that the scenario converged: `store` (NULL: s->store) equals the
- * model at `now`; the output topic's changes fold to it, each with its
- * headers; a change seen twice there is an exact copy (exactly-once on
- * Apache Kafka: none is seen twice); the dead-letter topic holds every
- * invalid message sent and no valid one (exactly-once on Apache Kafka:
- * each once). */
-void fx_scenario_expect(fx_scenario_t *s, sd_store_t *store, int64_t now, int exactly_once);
+/* Checks that the scenario converged: s->store equals the model at `now`;
+ * the output topic's changes fold to it, each with its headers; a change
+ * seen twice there is an exact copy (exactly-once on Apache Kafka: none is
+ * seen twice); the dead-letter topic holds every invalid message sent and
+ * no valid one (exactly-once on Apache Kafka: each once).  Returns how many
+ * changes were seen again. */
+size_t fx_scenario_expect(fx_scenario_t *s, int64_t now, int exactly_once);
 
 /* Frees what the scenario holds: store, workload, what was read, topics. */
 void fx_scenario_end(fx_scenario_t *s);
