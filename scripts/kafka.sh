@@ -18,6 +18,14 @@
 # VERSION defaults to $SESSIOND_KAFKA_VERSION, else 3.9.2.  Needs java (17)
 # and mvn; without them, or without Maven Central, it fails and says so.
 # DIR/pid holds the JVM's pid (for SIGSTOP/SIGCONT), DIR/broker.log its log.
+#
+# Besides its own listener the broker has a second one, PROXIED, that it
+# advertises at another port, where nothing listens until a test starts a
+# proxy there (tests/support/proxy.h): a client bootstrapped through that
+# proxy is told to reach the broker through it for every connection, so
+# the test can cut that client alone off the network.  DIR/proxied holds
+# "ADVERTISED_PORT LISTENER_PORT"; the advertised port lies below the
+# kernel's ephemeral range, so no client connection takes it meanwhile.
 set -euo pipefail
 cmd=${1:-}
 dir=${2:-}
@@ -49,24 +57,46 @@ free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# A free port below the ephemeral range (which starts at 32768 by default).
+free_fixed_port() {
+  /usr/bin/python3 - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(1000):
+    port = random.randrange(20000, min(low, 32768))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+PY
+}
+
 # Settings for a test broker.  Against the defaults: one replica of the
 # internal topics, few partitions for them (50 would each be created at
 # first use), no delay before a group's first rebalance, session timeouts
 # down to 1 s allowed (the crash tests kill members and wait one out), and
 # timed-out transactions looked for every second instead of every ten.
 configure() {
-  local port ctl
+  local port ctl proxied advertised
   port=$(free_port)
   ctl=$(free_port)
+  proxied=$(free_port)
+  advertised=$(free_fixed_port)
+  [ -n "$advertised" ] || die "no free port below the ephemeral range for the PROXIED listener"
   mkdir -p "$dir/data"
   cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$ctl
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$ctl
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$ctl,PROXIED://127.0.0.1:$proxied
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,PROXIED://127.0.0.1:$advertised
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=4
@@ -84,6 +114,7 @@ transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 log.segment.bytes=16777216
 EOF
   echo "127.0.0.1:$port" >"$dir/bootstrap"
+  echo "$advertised $proxied" >"$dir/proxied"
   local id
   id=$(java -cp "$classpath" kafka.tools.StorageTool random-uuid 2>>"$dir/broker.log") ||
     die "kafka.tools.StorageTool random-uuid failed: $(tail -5 "$dir/broker.log")"

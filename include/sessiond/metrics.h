@@ -11,6 +11,7 @@
 typedef struct sd_metrics_input {
     const sd_pipeline_stats_t *stats;
     int64_t start_ms; /* process start */
+    int64_t monotonic_ms; /* now, on the clock of stats->progress_ms */
     const char *version;
     int live_known; /* live[] holds a sample of live sessions by task type */
     const sd_type_count_t *live;

@@ -15,6 +15,7 @@ typedef enum sd_opt_kind {
     SD_OPT_STRING,   /* const char ** */
     SD_OPT_INT,      /* int64_t * */
     SD_OPT_DURATION, /* int64_t * milliseconds: 7d, 36h, 30s, 250ms */
+    SD_OPT_DURATION_OFF, /* the same, or 0 (any unit): off */
     SD_OPT_FLAG,     /* int *, set to 1 */
 } sd_opt_kind_t;
 

@@ -51,6 +51,12 @@ typedef struct sd_pipeline_config {
     void *clock_arg;
     const sd_replay_bounds_t *replay; /* NULL: run until stopped */
     int64_t sweep_interval_ms;        /* expiry sweeps; 0: none (replays never sweep) */
+    /* A member holding partitions that it has not made progress on (no
+     * batch committed, and not found caught up) for stall_ms is not ready;
+     * after rejoin_after_ms it gives them back: it leaves the group and
+     * joins again.  0: never. */
+    int64_t stall_ms;
+    int64_t rejoin_after_ms;
     /* Told each batch: its messages in order (those dead-lettered too: the
      * store applied the rest in this order) and its latency from applying
      * to committed. */

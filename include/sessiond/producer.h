@@ -34,6 +34,12 @@ sd_err_t sd_producer_send_to(sd_producer_t *p, const char *topic, int32_t partit
  * SD_ERR_FATAL when the producer cannot go on (fenced, idempotence lost). */
 sd_err_t sd_producer_flush(sd_producer_t *p, int timeout_ms, sd_error_t *err);
 
+/* Messages still on their way (queued or in flight): after a flush that
+ * timed out they go on being retried by librdkafka, up to its
+ * message.timeout.ms, and need not be sent again; once this is 0 after a
+ * failed flush, librdkafka gave up on them. */
+int sd_producer_in_flight(sd_producer_t *p);
+
 /* Connects and learns the topics' partitions before the first message:
  * otherwise the first batch waits a second for them.  A failure is left
  * for the first send to report; returns whether the topics are known. */
@@ -48,6 +54,10 @@ int sd_producer_fenced(sd_producer_t *p);
 int64_t sd_producer_transaction_timeout_ms(sd_producer_t *p);
 
 rd_kafka_t *sd_producer_handle(sd_producer_t *p);
+/* Delivers what is queued (waiting up to 5 s), then frees it.  NULL is fine. */
 void sd_producer_destroy(sd_producer_t *p);
+/* Frees it without delivering what is still queued: those messages are
+ * never sent (what is already in flight may still land).  NULL is fine. */
+void sd_producer_discard(sd_producer_t *p);
 
 #endif

@@ -60,6 +60,13 @@ typedef struct sd_pipeline_stats {
     atomic_long transactions_committed;
     atomic_long transactions_aborted;
     atomic_int caught_up;      /* a replay reached its end offsets */
+    /* progress, for readiness (the pipeline's thread may be blocked in a
+     * call to Kafka or the store while others read it) */
+    atomic_llong progress_ms;  /* monotonic: a batch committed, the partitions
+                                * found caught up, or an assignment */
+    atomic_llong stall_ms;     /* the pipeline's stall_ms (0: never stalled) */
+    atomic_int partitions_lost; /* lost, and not assigned again since */
+    atomic_long rejoins;       /* times it gave its partitions back */
 
     /* batch apply duration */
     atomic_long batch_buckets[SD_STATS_BUCKETS + 1]; /* last: above every bound */
@@ -72,6 +79,11 @@ typedef struct sd_pipeline_stats {
     sd_stats_lag_t lags[SD_STATS_PARTITIONS];
     atomic_int n_lags;
 } sd_pipeline_stats_t;
+
+/* How long the member has held partitions without progress, in ms, at
+ * monotonic time now; 0 when it holds none or progressed within its
+ * stall_ms. */
+int64_t sd_stats_stalled_ms(const sd_pipeline_stats_t *s, int64_t now);
 
 /* Events that went through the store, whatever became of them. */
 long sd_stats_processed(const sd_pipeline_stats_t *s);

@@ -41,14 +41,22 @@ int sd_cmd_run(int argc, char **argv)
     int64_t partitions = 4;
     const char *http_addr = "127.0.0.1:8080", *http_token = NULL;
     c.cfg.sweep_interval_ms = 60000;
+    c.cfg.stall_ms = 60000;
+    c.cfg.rejoin_after_ms = 300000;
     const sd_option_t opts[] = {
         SD_PIPELINE_OPTIONS(&c),
         {"group", SD_OPT_STRING, &c.cfg.group, "G", "consumer group (default sessiond)", NULL},
         {"partitions", SD_OPT_INT, &partitions, "N",
          "embedded broker: partitions per topic (default 4)", NULL},
-        {"sweep-interval", SD_OPT_DURATION, &c.cfg.sweep_interval_ms, "D",
+        {"sweep-interval", SD_OPT_DURATION_OFF, &c.cfg.sweep_interval_ms, "D",
          "how often sessions past their TTL are published as session.expired (default 60s; "
          "0: never)", NULL},
+        {"stall-timeout", SD_OPT_DURATION_OFF, &c.cfg.stall_ms, "D",
+         "not ready after D holding partitions without progress (default 60s; 0: never)",
+         NULL},
+        {"rejoin-after", SD_OPT_DURATION_OFF, &c.cfg.rejoin_after_ms, "D",
+         "give the partitions back (leave the group and join again) after D without progress "
+         "(default 5m; 0: never)", NULL},
         {"http-addr", SD_OPT_STRING, &http_addr, "HOST:PORT",
          "HTTP health, metrics and API (default 127.0.0.1:8080; port 0: any; off)", NULL},
         {"http-token", SD_OPT_STRING, &http_token, "T",
@@ -63,8 +71,11 @@ int sd_cmd_run(int argc, char **argv)
         (!help && sd_pipeline_cli_finish(&c, &err) != SD_OK) ||
         (!help && partitions < 1 &&
          sd_error_set(&err, SD_ERR_INVALID, "partitions", "--partitions must be at least 1")) ||
-        (!help && c.cfg.sweep_interval_ms < 0 &&
-         sd_error_set(&err, SD_ERR_INVALID, "sweep-interval", "--sweep-interval cannot be negative"))) {
+        (!help && c.cfg.rejoin_after_ms && c.cfg.rejoin_after_ms < c.cfg.stall_ms &&
+         sd_error_set(&err, SD_ERR_INVALID, "rejoin-after",
+                      "--rejoin-after (%lld ms) must not be shorter than --stall-timeout (%lld "
+                      "ms): a member says it is stalled before it gives its partitions back",
+                      (long long)c.cfg.rejoin_after_ms, (long long)c.cfg.stall_ms))) {
         fprintf(stderr, "sessiond run: %s\n", err.message);
         goto out;
     }

@@ -17,6 +17,19 @@ void sd_options_env_name(const char *flag, char *out, size_t cap)
     out[o < cap ? o : cap - 1] = '\0';
 }
 
+/* "0", "0s", "0ms"…: a duration option's "off". */
+static int is_zero_duration(const char *value)
+{
+    static const char *const units[] = {"", "ms", "s", "m", "h", "d"};
+    char *end;
+    if (strtoll(value, &end, 10) != 0 || end == value || *value == '-' || *value == '+')
+        return 0;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static sd_err_t assign(const sd_option_t *o, const char *value, const char *source,
                        sd_error_t *err)
 {
@@ -37,6 +50,11 @@ static sd_err_t assign(const sd_option_t *o, const char *value, const char *sour
         return SD_OK;
     }
     case SD_OPT_DURATION:
+    case SD_OPT_DURATION_OFF:
+        if (o->kind == SD_OPT_DURATION_OFF && is_zero_duration(value)) {
+            *(int64_t *)o->target = 0;
+            return SD_OK;
+        }
         if (sd_duration_parse(value, (int64_t *)o->target, err) != SD_OK) {
             char why[sizeof err->message];
             snprintf(why, sizeof why, "%s", err->message);

@@ -96,8 +96,8 @@ static void sample_live(sd_http_t *h)
 static enum MHD_Result get_metrics(sd_http_t *h, struct MHD_Connection *c)
 {
     sample_live(h);
-    sd_metrics_input_t in = {h->cfg.stats, h->started_ms, SESSIOND_VERSION, h->live_known,
-                             h->live, h->n_live};
+    sd_metrics_input_t in = {h->cfg.stats, h->started_ms, sd_monotonic_ms(), SESSIOND_VERSION,
+                             h->live_known, h->live, h->n_live};
     return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
                  sd_metrics_render(&in));
 }
@@ -113,12 +113,14 @@ static char *status_json(const char *status, const char *reason)
 }
 
 /* Ready: the store answers, Kafka is not failing, no outage is being
- * waited out, and the consumer has been through a rebalance (holding
- * partitions, or none because the group has more members than them). */
-static const char *not_ready_reason(sd_http_t *h)
+ * waited out, the consumer is in the group (holding partitions, or none
+ * because the group has more members than them), and it makes progress
+ * on the partitions it holds (stats.h).  Otherwise the reason, in buf. */
+static const char *not_ready_reason(sd_http_t *h, char *buf, size_t cap)
 {
     const sd_pipeline_stats_t *s = h->cfg.stats;
     sd_error_t err;
+    int64_t stalled = sd_stats_stalled_ms(s, sd_monotonic_ms());
     if (sd_store_ping(h->store, &err) != SD_OK)
         return "the store does not answer";
     if (!atomic_load(&s->kafka_ok))
@@ -127,6 +129,13 @@ static const char *not_ready_reason(sd_http_t *h)
         return "paused while waiting out an outage";
     if (atomic_load(&s->rebalances) == 0)
         return "joining the consumer group";
+    if (atomic_load(&s->partitions_lost))
+        return "joining the consumer group again: its partitions were lost";
+    if (stalled) {
+        snprintf(buf, cap, "no progress for %lld s on the %d partitions it holds",
+                 (long long)(stalled / 1000), atomic_load(&s->assigned_partitions));
+        return buf;
+    }
     return NULL;
 }
 
@@ -244,7 +253,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return reply_json(c, MHD_HTTP_OK, status_json("ok", NULL));
         if (!strcmp(url, "/metrics"))
             return get_metrics(h, c);
-        const char *why = not_ready_reason(h);
+        char buf[128];
+        const char *why = not_ready_reason(h, buf, sizeof buf);
         return reply_json(c, why ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
                           status_json(why ? "not ready" : "ready", why));
     }

@@ -179,6 +179,18 @@ static void kafka(text_t *t, const sd_pipeline_stats_t *s)
            atomic_load(&s->kafka_ok));
 }
 
+static void progress(text_t *t, const sd_pipeline_stats_t *s, int64_t monotonic_ms)
+{
+    family(t, "sessiond_stalled_seconds", "gauge",
+           "How long this member has held partitions without progress (no batch committed, "
+           "and not caught up), once that is past --stall-timeout; 0 otherwise.");
+    add(t, "sessiond_stalled_seconds %.3f\n",
+        (double)sd_stats_stalled_ms(s, monotonic_ms) / 1000.0);
+    scalar(t, "sessiond_rejoins_total", "counter",
+           "Times this member gave its partitions back after --rejoin-after without progress.",
+           atomic_load(&s->rejoins));
+}
+
 char *sd_metrics_render(const sd_metrics_input_t *in)
 {
     text_t t = {0};
@@ -190,6 +202,7 @@ char *sd_metrics_render(const sd_metrics_input_t *in)
     events(&t, in->stats);
     changes_and_store(&t, in->stats);
     kafka(&t, in->stats);
+    progress(&t, in->stats, in->monotonic_ms);
     if (in->live_known) {
         family(&t, "sessiond_live_sessions", "gauge",
                "Visible sessions by task_type, sampled from the store (at most every 15 s).");

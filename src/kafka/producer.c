@@ -135,6 +135,8 @@ int64_t sd_producer_transaction_timeout_ms(sd_producer_t *p)
     return strtoll(value, NULL, 10);
 }
 
+int sd_producer_in_flight(sd_producer_t *p) { return rd_kafka_outq_len(p->rk); }
+
 rd_kafka_t *sd_producer_handle(sd_producer_t *p) { return p->rk; }
 
 void sd_producer_destroy(sd_producer_t *p)
@@ -142,6 +144,16 @@ void sd_producer_destroy(sd_producer_t *p)
     if (!p)
         return;
     rd_kafka_flush(p->rk, 5000);
+    rd_kafka_destroy(p->rk);
+    free(p);
+}
+
+void sd_producer_discard(sd_producer_t *p)
+{
+    if (!p)
+        return;
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(p->rk, 0); /* serves the purged messages' reports */
     rd_kafka_destroy(p->rk);
     free(p);
 }

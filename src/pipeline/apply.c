@@ -149,7 +149,7 @@ sd_err_t pl_apply_batch(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, size_
         /* Transient: wait, keep the group, then try what is still ours. */
         atomic_store(&p->stats->store_ok, 0);
         pl_back_off(p, "store unavailable", err);
-        if (*p->stop) {
+        if (*p->stop || pl_rejoin_due(p)) {
             pl_batch_clear(&p->batch); /* aborted: nothing applied, nothing committed */
             return SD_OK;
         }

@@ -118,7 +118,7 @@ sd_err_t pl_collect(pipeline_t *p, sd_error_t *err)
     if (woke)
         wake_fetchers(p);
     while (!batch_full(p) && !*p->stop) {
-        if (p->batch.count == 0 && pl_sweep_due(p))
+        if (p->batch.count == 0 && (pl_sweep_due(p) || pl_rejoin_due(p)))
             break;
         if (p->replay_refused[0])
             return sd_error_set(err, SD_ERR_FATAL, "group", "%s", p->replay_refused);
@@ -153,8 +153,10 @@ sd_err_t pl_collect(pipeline_t *p, sd_error_t *err)
                 wake_fetchers(p);
                 woke = 1;
             }
-            if (p->batch.count == 0)
+            if (p->batch.count == 0) {
                 pl_retry_uncommitted(p);
+                pl_probe_if_idle(p);
+            }
             continue;
         }
         woke = 0;

@@ -112,50 +112,8 @@ void pl_failpoint(const pipeline_t *p, const char *where, size_t n_msgs)
     raise(p->fail_signal);
 }
 
-/* At-least-once: deliver everything, then commit. */
-sd_err_t pl_publish_and_commit(pipeline_t *p, const sd_outgoing_t *msgs, size_t n,
-                               sd_error_t *err)
-{
-    sd_err_t rc;
-    while ((rc = sd_outgoing_send(p->producer, msgs, n, err)) != SD_OK ||
-           (rc = sd_producer_flush(p->producer, 30000, err)) != SD_OK) {
-        if (rc == SD_ERR_FATAL)
-            return rc;
-        atomic_store(&p->stats->kafka_ok, 0);
-        pl_back_off(p, "cannot deliver changes", err);
-        if (*p->stop)
-            return SD_OK; /* not committed: redelivered later, re-published identically */
-    }
-    atomic_store(&p->stats->kafka_ok, 1);
-    if (p->batch.count == 0)
-        return SD_OK;
-    pl_failpoint(p, "after-produce", n);
-    /* Offsets an earlier commit failed on (a rebalance in progress, say)
-     * go along, for the partitions still ours. */
-    rd_kafka_topic_partition_list_t *offsets = pl_batch_offsets(&p->batch, 1);
-    for (int i = 0; p->uncommitted && i < p->uncommitted->cnt; i++) {
-        const rd_kafka_topic_partition_t *u = &p->uncommitted->elems[i];
-        if (!rd_kafka_topic_partition_list_find(offsets, u->topic, u->partition))
-            rd_kafka_topic_partition_list_add(offsets, u->topic, u->partition)->offset = u->offset;
-    }
-    rd_kafka_resp_err_t cerr = rd_kafka_commit(p->consumer, offsets, 0);
-    if (p->uncommitted)
-        rd_kafka_topic_partition_list_destroy(p->uncommitted);
-    p->uncommitted = NULL;
-    if (cerr) {
-        /* The changes are out.  The offsets are tried again with the next
-         * batch; if the partitions move first, their events come again to
-         * the next owner and are re-published as exact copies. */
-        sd_log(SD_LOG_DEBUG, "consumer", "offset commit failed, retried with the next batch",
-               "error=%s", SD_LOG_Q(rd_kafka_err2str(cerr)));
-        p->uncommitted = offsets;
-        p->uncommitted_tried = sd_monotonic_ms();
-        return SD_OK;
-    }
-    rd_kafka_topic_partition_list_destroy(offsets);
-    return SD_OK;
-}
-
+/* Puts the batch back: its partitions are read again from its first
+ * offsets, and it is dropped. */
 static void rewind_batch(pipeline_t *p)
 {
     rd_kafka_topic_partition_list_t *start = pl_batch_offsets(&p->batch, 0);
@@ -174,6 +132,85 @@ static void rewind_batch(pipeline_t *p)
     }
     rd_kafka_topic_partition_list_destroy(start);
     pl_batch_clear(&p->batch);
+}
+
+/* At-least-once: the group took some of the batch's partitions while its
+ * changes waited for Kafka (or the member is about to give them back,
+ * pl_rejoin_due).  The next owner applies those events again and
+ * publishes their changes itself, so this batch's are not sent after all:
+ * the producer and what it still holds are dropped (what was already in
+ * flight may still land, after the new owner's changes: exact copies of
+ * older versions, which a fold ignores), and the partitions still ours
+ * are read again. */
+static sd_err_t abandon_batch(pipeline_t *p, const char *why, sd_error_t *err)
+{
+    sd_log(SD_LOG_WARN, "pipeline", why, "events_left=%zu", p->batch.count);
+    sd_producer_discard(p->producer);
+    p->producer = NULL;
+    rewind_batch(p);
+    return pl_start_producer(p, err);
+}
+
+/* At-least-once: deliver everything, then commit.  While Kafka does not
+ * take the changes, the pipeline backs off and waits for them again; only
+ * what librdkafka gave up on (message.timeout.ms) is sent again, as exact
+ * copies. */
+sd_err_t pl_publish_and_commit(pipeline_t *p, const sd_outgoing_t *msgs, size_t n,
+                               sd_error_t *err)
+{
+    size_t owned = p->batch.count;
+    sd_err_t sent = sd_outgoing_send(p->producer, msgs, n, err), rc = sent;
+    while (rc != SD_OK || (rc = sd_producer_flush(p->producer, 30000, err)) != SD_OK) {
+        if (rc == SD_ERR_FATAL)
+            return rc;
+        atomic_store(&p->stats->kafka_ok, 0);
+        pl_back_off(p, "cannot deliver changes", err);
+        if (*p->stop)
+            return SD_OK; /* not committed: redelivered later, re-published identically */
+        if (p->batch.count != owned)
+            return abandon_batch(p,
+                                 "partitions were taken away while their changes waited for "
+                                 "Kafka: the batch is dropped (its events are applied again "
+                                 "by their owners) and a new producer takes over",
+                                 err);
+        if (pl_rejoin_due(p))
+            return abandon_batch(p,
+                                 "no progress for too long: the batch waiting for Kafka is "
+                                 "dropped (applied again later) and a new producer takes over",
+                                 err);
+        if (sent != SD_OK || !sd_producer_in_flight(p->producer))
+            sent = sd_outgoing_send(p->producer, msgs, n, err);
+        rc = sent;
+    }
+    atomic_store(&p->stats->kafka_ok, 1);
+    if (p->batch.count == 0)
+        return SD_OK;
+    pl_failpoint(p, "after-produce", n);
+    /* Offsets an earlier commit failed on (a rebalance in progress, say)
+     * go along, for the partitions still ours. */
+    rd_kafka_topic_partition_list_t *offsets = pl_batch_offsets(&p->batch, 1);
+    for (int i = 0; p->uncommitted && i < p->uncommitted->cnt; i++) {
+        const rd_kafka_topic_partition_t *u = &p->uncommitted->elems[i];
+        if (!rd_kafka_topic_partition_list_find(offsets, u->topic, u->partition))
+            rd_kafka_topic_partition_list_add(offsets, u->topic, u->partition)->offset = u->offset;
+    }
+    pl_progress(p); /* the changes are out */
+    rd_kafka_resp_err_t cerr = rd_kafka_commit(p->consumer, offsets, 0);
+    if (p->uncommitted)
+        rd_kafka_topic_partition_list_destroy(p->uncommitted);
+    p->uncommitted = NULL;
+    if (cerr) {
+        /* The changes are out.  The offsets are tried again with the next
+         * batch; if the partitions move first, their events come again to
+         * the next owner and are re-published as exact copies. */
+        sd_log(SD_LOG_DEBUG, "consumer", "offset commit failed, retried with the next batch",
+               "error=%s", SD_LOG_Q(rd_kafka_err2str(cerr)));
+        p->uncommitted = offsets;
+        p->uncommitted_tried = sd_monotonic_ms();
+        return SD_OK;
+    }
+    rd_kafka_topic_partition_list_destroy(offsets);
+    return SD_OK;
 }
 
 /* Exactly-once: the changes and the offsets in one transaction. */
@@ -197,6 +234,7 @@ sd_err_t pl_transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_erro
     if (!e && rc == SD_OK) {
         atomic_store(&p->stats->kafka_ok, 1);
         atomic_fetch_add(&p->stats->transactions_committed, 1);
+        pl_progress(p);
         return SD_OK;
     }
     if (sd_producer_fenced(p->producer)) {
@@ -220,6 +258,16 @@ sd_err_t pl_transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_erro
     if (e)
         rd_kafka_error_destroy(e);
     rd_kafka_error_t *abort_error = rd_kafka_abort_transaction(rk, -1);
+    if (abort_error && sd_producer_fenced(p->producer)) {
+        /* the broker aborted it first (a network that went silent past
+         * transaction.timeout.ms): the abort finds the producer fenced */
+        rd_kafka_error_destroy(abort_error);
+        rc = pl_after_fencing(p, began, err);
+        if (rc != SD_ERR_TRANSIENT)
+            return rc;
+        rewind_batch(p);
+        return SD_OK;
+    }
     if (abort_error) {
         rc = sd_error_set(err, SD_ERR_FATAL, "producer", "cannot abort a transaction: %s",
                           rd_kafka_error_string(abort_error));

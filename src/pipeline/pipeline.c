@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline_int.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,6 +120,52 @@ static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
     return SD_OK;
 }
 
+/* Leaves the group and frees the consumer.  Its messages in the batch
+ * must be gone already. */
+static void close_consumer(pipeline_t *p)
+{
+    if (!p->consumer)
+        return;
+    p->closing = 1; /* closing runs the rebalance callback */
+    rd_kafka_consumer_close(p->consumer); /* leaves the group */
+    /* librdkafka 2.0.2 aborts destroying a cooperative-sticky consumer
+     * that never completed a join (its issue 4312, fixed in 2.3.0): such a
+     * consumer, which holds nothing, is left to process exit. */
+    if (p->ever_assigned)
+        rd_kafka_destroy(p->consumer);
+    else
+        sd_log(SD_LOG_DEBUG, "consumer", "consumer left to exit: it never joined", NULL);
+    p->consumer = NULL;
+    p->closing = 0;
+}
+
+/* Gives the partitions back (pl_rejoin_due): a new consumer joins the
+ * group in the old one's place, with nothing paused and nothing pending;
+ * what was not committed is read again by whoever gets the partitions. */
+static sd_err_t rejoin(pipeline_t *p, sd_error_t *err)
+{
+    int64_t stalled = sd_monotonic_ms() - atomic_load(&p->stats->progress_ms);
+    sd_log(SD_LOG_WARN, "consumer",
+           "no progress on the assigned partitions for too long: giving them back and joining "
+           "the group again",
+           "stalled_ms=%lld partitions=%d", (long long)stalled,
+           atomic_load(&p->stats->assigned_partitions));
+    atomic_fetch_add(&p->stats->rejoins, 1);
+    assert(p->batch.count == 0);
+    if (p->uncommitted)
+        rd_kafka_topic_partition_list_destroy(p->uncommitted);
+    p->uncommitted = NULL;
+    close_consumer(p);
+    p->ever_assigned = 0; /* of the new consumer */
+    atomic_store(&p->stats->assigned_partitions, 0);
+    p->paused = 0;
+    p->backoff_ms = 0;
+    p->behind = 0;
+    atomic_store(&p->stats->paused, 0);
+    pl_progress(p); /* the new consumer gets the whole bound */
+    return make_consumer(p, err);
+}
+
 sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
                          volatile sig_atomic_t *stop, sd_pipeline_stats_t *stats,
                          sd_error_t *err)
@@ -130,6 +177,8 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
     p.replay_deadline = sd_monotonic_ms() + SD_REPLAY_JOIN_S * 1000;
     atomic_store(&stats->store_ok, 1);
     atomic_store(&stats->kafka_ok, 1);
+    atomic_store(&stats->stall_ms, cfg->stall_ms);
+    atomic_store(&stats->progress_ms, sd_monotonic_ms());
     sd_err_t rc = pl_start_producer(&p, err); /* init_transactions may wait for a broker */
     if (rc == SD_OK)
         rc = make_consumer(&p, err);
@@ -143,6 +192,8 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
             atomic_store(&stats->caught_up, 1);
             break;
         }
+        if (pl_rejoin_due(&p) && (rc = rejoin(&p, err)) != SD_OK)
+            break;
         pl_resume_all(&p); /* an outage waited out, or an aborted batch rewound */
         if ((rc = pl_collect(&p, err)) != SD_OK)
             break;
@@ -177,18 +228,8 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
                NULL);
     if (p.uncommitted)
         rd_kafka_topic_partition_list_destroy(p.uncommitted);
-    p.uncommitted = NULL; /* closing runs the rebalance callback */
-    p.closing = 1;
-    if (p.consumer) {
-        rd_kafka_consumer_close(p.consumer); /* leaves the group */
-        /* librdkafka 2.0.2 aborts destroying a cooperative-sticky consumer
-         * that never completed a join (its issue 4312, fixed in 2.3.0):
-         * such a consumer, which holds nothing, is left to process exit. */
-        if (p.ever_assigned)
-            rd_kafka_destroy(p.consumer);
-        else
-            sd_log(SD_LOG_DEBUG, "consumer", "consumer left to exit: it never joined", NULL);
-    }
+    p.uncommitted = NULL;
+    close_consumer(&p);
     sd_producer_destroy(p.producer);
     free(p.batch.msgs);
     free(p.replay_done);

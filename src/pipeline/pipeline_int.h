@@ -9,7 +9,9 @@
  *   apply.c      parsing a batch and applying it through the store
  *   deliver.c    producing its changes and committing its offsets
  *                (at-least-once, or one transaction), and the failpoints
- *   pipeline.c   the loop, the consumer, the expiry sweeper's turns */
+ *   progress.c   whether the member makes progress on its partitions
+ *   pipeline.c   the loop, the consumer (and joining again), the expiry
+ *                sweeper's turns */
 #ifndef SESSIOND_PIPELINE_INT_H
 #define SESSIOND_PIPELINE_INT_H
 
@@ -42,6 +44,8 @@ typedef struct pipeline {
     int behind; /* the last batch was full: there is a backlog */
     int64_t backoff_ms;
     int64_t next_sweep; /* monotonic ms */
+    int64_t last_probe; /* monotonic ms; progress.c */
+    int stall_logged;
     /* replaying */
     int replay_started;
     int64_t replay_deadline;  /* monotonic ms to own every partition by */
@@ -92,6 +96,16 @@ sd_err_t pl_transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_erro
 void pl_retry_uncommitted(pipeline_t *p);
 void pl_failpoint_arm(pipeline_t *p);
 void pl_failpoint(const pipeline_t *p, const char *where, size_t n_msgs);
+
+/* progress.c */
+void pl_progress(pipeline_t *p);
+/* Idle (nothing collected), asks the partitions' leaders whether they are
+ * caught up, once in a while when there was no progress. */
+void pl_probe_if_idle(pipeline_t *p);
+/* Whether to give the partitions back: held without progress for
+ * cfg->rejoin_after_ms.  Loops that wait out an outage drop their batch
+ * (nothing of it committed) and return to the main loop, which rejoins. */
+int pl_rejoin_due(const pipeline_t *p);
 
 /* pipeline.c */
 int pl_sweep_due(const pipeline_t *p);

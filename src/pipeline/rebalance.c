@@ -129,9 +129,17 @@ void pl_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
             error = rd_kafka_incremental_assign(rk, parts);
         else
             rd_kafka_assign(rk, parts);
+        /* librdkafka keeps a partition's pause across its revocation and a
+         * later assignment (its issue 1849): one paused for an outage, lost
+         * meanwhile and assigned again would never be fetched.  So each
+         * assignment is set to what the pipeline is doing now. */
         if (p->paused) /* still waiting out an outage: these wait too */
             rd_kafka_pause_partitions(rk, parts);
+        else
+            rd_kafka_resume_partitions(rk, parts);
         atomic_fetch_add(&p->stats->assigned_partitions, parts->cnt);
+        atomic_store(&p->stats->partitions_lost, 0);
+        pl_progress(p); /* new partitions get the whole bound to show progress */
         sd_log(SD_LOG_INFO, "consumer", "partitions assigned", "count=%d protocol=%s", parts->cnt,
                rd_kafka_rebalance_protocol(rk));
     } else {
@@ -147,11 +155,14 @@ void pl_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
         for (int i = 0; p->uncommitted && i < parts->cnt; i++)
             rd_kafka_topic_partition_list_del(p->uncommitted, parts->elems[i].topic,
                                               parts->elems[i].partition);
+        rd_kafka_resume_partitions(rk, parts); /* see the assignment above */
         if (cooperative)
             error = rd_kafka_incremental_unassign(rk, parts);
         else
             rd_kafka_assign(rk, NULL);
         atomic_fetch_sub(&p->stats->assigned_partitions, parts->cnt);
+        if (lost && !p->closing)
+            atomic_store(&p->stats->partitions_lost, 1);
         sd_log(lost ? SD_LOG_WARN : SD_LOG_INFO, "consumer",
                lost ? "partitions lost" : "partitions revoked", "count=%d", parts->cnt);
     }

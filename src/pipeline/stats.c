@@ -38,6 +38,14 @@ long sd_stats_changes(const sd_pipeline_stats_t *s)
     return total;
 }
 
+int64_t sd_stats_stalled_ms(const sd_pipeline_stats_t *s, int64_t now)
+{
+    int64_t bound = atomic_load(&s->stall_ms), since = now - atomic_load(&s->progress_ms);
+    if (bound <= 0 || atomic_load(&s->assigned_partitions) <= 0 || since < bound)
+        return 0;
+    return since;
+}
+
 long sd_stats_processed(const sd_pipeline_stats_t *s)
 {
     return atomic_load(&s->applied) + atomic_load(&s->unchanged) + sd_stats_ignored(s) +

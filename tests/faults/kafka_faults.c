@@ -95,53 +95,11 @@ START_TEST(store_outage_pauses_then_resumes)
 }
 END_TEST
 
-/* A standalone jongodb of this test's own: reached through the proxy
- * only (a replica set member would advertise its real address, and jongodb
- * refuses the read preference a direct connection sends). */
-static pid_t start_jongodb(int *port)
-{
-    const char *bin = getenv("SESSIOND_TEST_JONGODB");
-    if (!bin)
-        return -1;
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof a;
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    ck_assert(s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
-              getsockname(s, (struct sockaddr *)&a, &len) == 0);
-    *port = ntohs(a.sin_port);
-    close(s);
-    pid_t pid = fork();
-    if (pid == 0) {
-        char port_arg[32];
-        snprintf(port_arg, sizeof port_arg, "--port=%d", *port);
-        freopen("/dev/null", "w", stdout);
-        execl(bin, bin, "--host=127.0.0.1", port_arg, "--topology-profile=standalone", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 300; i++) { /* until it accepts, or exits */
-        int c = socket(AF_INET, SOCK_STREAM, 0);
-        int up = connect(c, (struct sockaddr *)&a, sizeof a) == 0;
-        close(c);
-        if (up)
-            return pid;
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            ck_abort_msg("jongodb (%s) exited with status %d before accepting", bin,
-                         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        sd_sleep_ms(100);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    ck_abort_msg("jongodb (%s) did not accept on port %d within 30 s", bin, *port);
-    return -1;
-}
-
 START_TEST(mongodb_goes_away_for_seconds)
 {
     /* Only meaningful for MongoDB: the store's connection is cut. */
     int port;
-    pid_t jongodb = strcmp(fx_store_kind(), "mongodb") == 0 ? start_jongodb(&port) : -1;
+    pid_t jongodb = strcmp(fx_store_kind(), "mongodb") == 0 ? fx_jongodb_start(&port) : -1;
     if (jongodb < 0) {
         fprintf(stderr, "mongodb_goes_away_for_seconds: needs SESSIOND_TEST_JONGODB; not run\n");
         return;
@@ -176,8 +134,7 @@ START_TEST(mongodb_goes_away_for_seconds)
     fx_scenario_expect(&s, PFX_NOW, 0);
     fx_scenario_end(&s);
     fx_proxy_stop(proxy);
-    kill(jongodb, SIGKILL);
-    waitpid(jongodb, NULL, 0);
+    fx_jongodb_stop(jongodb);
 }
 END_TEST
 

@@ -23,72 +23,6 @@
 
 #include "recfx.h"
 
-typedef struct member {
-    fx_proc_t proc;
-    char log[512];
-    char txid[128];
-} member_t;
-
-/* `sessiond run` as member `name` of the group, in the given mode; extra
- * arguments and one environment entry may follow. */
-static void member_start(member_t *m, fx_kafka_t *kafka, const char *name, int exactly_once,
-                         const char *const *extra, const char *env)
-{
-    static int started;
-    memset(m, 0, sizeof *m);
-    char file[64];
-    snprintf(file, sizeof file, "member-%d-%s.log", ++started, name);
-    rfx_path(m->log, sizeof m->log, file);
-    unlink(m->log);
-    snprintf(m->txid, sizeof m->txid, "%s", fx_kafka_name(kafka, name));
-    const char *args[24] = {"--batch-max", "5", "--batch-ms", "20ms"};
-    size_t n = 4;
-    if (exactly_once) {
-        /* a member that died inside a transaction holds the output's
-         * read_committed readers (and its partitions' next owner) until
-         * the broker aborts it: 10 s instead of a minute */
-        args[n++] = "-X";
-        args[n++] = "transaction.timeout.ms=10000";
-        args[n++] = "--delivery";
-        args[n++] = "exactly-once";
-        args[n++] = "--transactional-id";
-        args[n++] = m->txid;
-    }
-    for (size_t i = 0; extra && extra[i]; i++)
-        args[n++] = extra[i];
-    rfx_args_t a;
-    rfx_args(&a, "run", kafka, "members", args);
-    fx_proc_start(&m->proc, a.argv, rfx_env(env), m->log);
-}
-
-static void member_wait_log(member_t *m, const char *text, long ms)
-{
-    if (fx_proc_log_has(&m->proc, text, ms))
-        return;
-    char *log = fx_read_file(m->log);
-    ck_abort_msg("no \"%s\" from member %s within %ld ms:\n%s", text, m->txid, ms, log);
-}
-
-/* Stops it with SIGTERM; it must leave and exit 0. */
-static void member_stop(member_t *m)
-{
-    fx_proc_kill(&m->proc, SIGTERM);
-    int ended = fx_proc_wait(&m->proc, 30000);
-    char *log = fx_read_file(m->log);
-    ck_assert_msg(ended && fx_proc_exit_code(&m->proc) == 0,
-                  "member %s did not stop cleanly (exit %d):\n%s", m->txid,
-                  fx_proc_exit_code(&m->proc), log);
-    free(log);
-    unlink(m->log);
-}
-
-static void member_kill(member_t *m)
-{
-    fx_proc_kill(&m->proc, SIGKILL);
-    ck_assert(fx_proc_wait(&m->proc, 10000));
-    unlink(m->log);
-}
-
 /* fx_scenario_expect, and what went out, for the log. */
 static void expect_consistent(fx_scenario_t *s, int exactly_once)
 {
@@ -110,13 +44,13 @@ START_TEST(three_members_killed_added_and_stopped)
     size_t slice = s.pub.workload.count / 4, sent = 0;
 
     /* m1 dies at its second batch (exactly-once: inside the transaction) */
-    member_t m[4];
+    rfx_member_t m[4];
     static const char *const names[] = {"m0", "m1", "m2", "m3"};
     for (int i = 0; i < 3; i++)
-        member_start(&m[i], s.kafka, names[i], exactly_once, NULL,
+        rfx_member_start(&m[i], s.kafka, names[i], exactly_once, NULL,
                      i == 1 ? "SESSIOND_FAILPOINT=after-produce:2" : NULL);
     for (int i = 0; i < 3; i++)
-        member_wait_log(&m[i], "partitions assigned", 60000);
+        rfx_member_wait_log(&m[i], "partitions assigned", 60000);
     pfx_send(s.kafka, &s.pub, sent, sent + slice);
     sent += slice;
     ck_assert_msg(fx_proc_wait(&m[1].proc, 60000), "m1 never reached its failpoint");
@@ -125,22 +59,22 @@ START_TEST(three_members_killed_added_and_stopped)
 
     /* m3 joins while the group still waits for m1's session to end, and
      * m0 is killed while that rebalance is under way, then started again */
-    member_start(&m[3], s.kafka, names[3], exactly_once, NULL, NULL);
-    member_wait_log(&m[3], "msg=started", 60000);
-    member_kill(&m[0]);
+    rfx_member_start(&m[3], s.kafka, names[3], exactly_once, NULL, NULL);
+    rfx_member_wait_log(&m[3], "msg=started", 60000);
+    rfx_member_kill(&m[0]);
     pfx_send(s.kafka, &s.pub, sent, sent + slice);
     sent += slice;
-    member_wait_log(&m[3], "partitions assigned", 60000);
-    member_start(&m[0], s.kafka, names[0], exactly_once, NULL, NULL);
+    rfx_member_wait_log(&m[3], "partitions assigned", 60000);
+    rfx_member_start(&m[0], s.kafka, names[0], exactly_once, NULL, NULL);
 
     /* m2 stops while the third slice is being worked on */
     pfx_send(s.kafka, &s.pub, sent, sent + slice);
     sent += slice;
-    member_stop(&m[2]);
+    rfx_member_stop(&m[2]);
     pfx_send(s.kafka, &s.pub, sent, s.pub.workload.count);
     pfx_wait_committed(s.kafka, "sessiond");
-    member_stop(&m[0]);
-    member_stop(&m[3]);
+    rfx_member_stop(&m[0]);
+    rfx_member_stop(&m[3]);
 
     expect_consistent(&s, exactly_once);
     fx_scenario_end(&s);
@@ -155,16 +89,16 @@ START_TEST(a_second_member_with_the_transactional_id_stops_the_first)
                                                .unsent = 1, .store = "members"});
     size_t half = s.pub.workload.count / 2;
 
-    member_t first, second;
-    member_start(&first, s.kafka, "same", 1, NULL, NULL);
-    member_wait_log(&first, "partitions assigned", 60000);
+    rfx_member_t first, second;
+    rfx_member_start(&first, s.kafka, "same", 1, NULL, NULL);
+    rfx_member_wait_log(&first, "partitions assigned", 60000);
     pfx_send(s.kafka, &s.pub, 0, half);
     pfx_wait_committed(s.kafka, "sessiond");
 
     /* The second takes the id (its producer starts before it joins); the
      * first finds out at its next transaction. */
-    member_start(&second, s.kafka, "same", 1, NULL, NULL);
-    member_wait_log(&second, "partitions assigned", 60000);
+    rfx_member_start(&second, s.kafka, "same", 1, NULL, NULL);
+    rfx_member_wait_log(&second, "partitions assigned", 60000);
     pfx_send(s.kafka, &s.pub, half, s.pub.workload.count);
     int ended = fx_proc_wait(&first.proc, 60000);
     char *log = fx_read_file(first.log);
@@ -182,7 +116,7 @@ START_TEST(a_second_member_with_the_transactional_id_stops_the_first)
     unlink(first.log);
 
     pfx_wait_committed(s.kafka, "sessiond");
-    member_stop(&second);
+    rfx_member_stop(&second);
     expect_consistent(&s, 1);
     fx_scenario_end(&s);
 }
@@ -196,18 +130,18 @@ START_TEST(a_transaction_past_its_timeout_is_aborted_and_done_again)
                                                .unsent = 1, .store = "members"});
 
     const char *short_timeout[] = {"-X", "transaction.timeout.ms=2000", NULL};
-    member_t m;
-    member_start(&m, s.kafka, "frozen", 1, short_timeout, "SESSIOND_FAILPOINT=after-produce:2:stop");
-    member_wait_log(&m, "partitions assigned", 60000);
+    rfx_member_t m;
+    rfx_member_start(&m, s.kafka, "frozen", 1, short_timeout, "SESSIOND_FAILPOINT=after-produce:2:stop");
+    rfx_member_wait_log(&m, "partitions assigned", 60000);
     pfx_send(s.kafka, &s.pub, 0, s.pub.workload.count);
-    member_wait_log(&m, "failpoint: stopping the process", 60000);
+    rfx_member_wait_log(&m, "failpoint: stopping the process", 60000);
     /* frozen with its transaction open, until the broker (which looks for
      * timed-out transactions every second here) has aborted it */
     sd_sleep_ms(5000);
     fx_proc_kill(&m.proc, SIGCONT);
-    member_wait_log(&m, "a transaction outlived transaction.timeout.ms", 30000);
+    rfx_member_wait_log(&m, "a transaction outlived transaction.timeout.ms", 30000);
     pfx_wait_committed(s.kafka, "sessiond");
-    member_stop(&m);
+    rfx_member_stop(&m);
     expect_consistent(&s, 1);
     fx_scenario_end(&s);
 }

@@ -1,10 +1,15 @@
 #define _POSIX_C_SOURCE 200809L
 #include "recfx.h"
 
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "sessiond/session_json.h"
@@ -134,4 +139,110 @@ void rfx_path(char *out, size_t cap, const char *name)
 {
     const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(out, cap, "%s/sessiond-recovery-%d-%s", dir, (int)getpid(), name);
+}
+
+void rfx_member_start(rfx_member_t *m, fx_kafka_t *kafka, const char *name, int exactly_once,
+                      const char *const *extra, const char *env)
+{
+    static int started;
+    memset(m, 0, sizeof *m);
+    char file[64];
+    snprintf(file, sizeof file, "member-%d-%s.log", ++started, name);
+    rfx_path(m->log, sizeof m->log, file);
+    unlink(m->log);
+    snprintf(m->txid, sizeof m->txid, "%s", fx_kafka_name(kafka, name));
+    const char *args[32] = {"--batch-max", "5", "--batch-ms", "20ms"};
+    size_t n = 4;
+    if (exactly_once) {
+        /* a member that died inside a transaction holds the output's
+         * read_committed readers (and its partitions' next owner) until
+         * the broker aborts it: 10 s instead of a minute */
+        args[n++] = "-X";
+        args[n++] = "transaction.timeout.ms=10000";
+        args[n++] = "--delivery";
+        args[n++] = "exactly-once";
+        args[n++] = "--transactional-id";
+        args[n++] = m->txid;
+    }
+    for (size_t i = 0; extra && extra[i]; i++) {
+        ck_assert_uint_lt(n, sizeof args / sizeof args[0] - 1);
+        args[n++] = extra[i];
+    }
+    rfx_args_t a;
+    rfx_args(&a, "run", kafka, "members", args);
+    fx_proc_start(&m->proc, a.argv, rfx_env(env), m->log);
+}
+
+void rfx_member_wait_log(rfx_member_t *m, const char *text, long ms)
+{
+    if (fx_proc_log_has(&m->proc, text, ms))
+        return;
+    char *log = fx_read_file(m->log);
+    ck_abort_msg("no \"%s\" from member %s within %ld ms:\n%s", text, m->txid, ms, log);
+}
+
+void rfx_member_stop(rfx_member_t *m)
+{
+    fx_proc_kill(&m->proc, SIGTERM);
+    int ended = fx_proc_wait(&m->proc, 30000);
+    char *log = fx_read_file(m->log);
+    ck_assert_msg(ended && fx_proc_exit_code(&m->proc) == 0,
+                  "member %s did not stop cleanly (exit %d):\n%s", m->txid,
+                  fx_proc_exit_code(&m->proc), log);
+    free(log);
+    unlink(m->log);
+}
+
+void rfx_member_kill(rfx_member_t *m)
+{
+    fx_proc_kill(&m->proc, SIGKILL);
+    ck_assert(fx_proc_wait(&m->proc, 10000));
+    unlink(m->log);
+}
+
+int rfx_member_http_port(rfx_member_t *m)
+{
+    static const char mark[] = "msg=listening addr=127.0.0.1:";
+    rfx_member_wait_log(m, mark, 30000);
+    char *log = fx_read_file(m->log);
+    int port = atoi(strstr(log, mark) + strlen(mark));
+    free(log);
+    ck_assert_int_gt(port, 0);
+    return port;
+}
+
+/* Waits up to deadline (monotonic ms) for fd to be ready for events. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+    int64_t left = deadline - sd_monotonic_ms();
+    struct pollfd p = {fd, events, 0};
+    return left > 0 && poll(&p, 1, (int)left) == 1;
+}
+
+int rfx_http_get(int port, const char *path, long timeout_ms, char *body, size_t cap)
+{
+    int64_t deadline = sd_monotonic_ms() + timeout_ms;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    char request[512], reply[8192];
+    int len = snprintf(request, sizeof request,
+                       "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    size_t got = 0;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        write(fd, request, (size_t)len) == len) {
+        ssize_t n;
+        while (got < sizeof reply - 1 && wait_fd(fd, POLLIN, deadline) &&
+               (n = read(fd, reply + got, sizeof reply - 1 - got)) > 0)
+            got += (size_t)n;
+    }
+    close(fd);
+    reply[got] = '\0';
+    int status = 0;
+    const char *end = strstr(reply, "\r\n\r\n");
+    if (sscanf(reply, "HTTP/1.%*d %d", &status) != 1 || !end)
+        status = 0;
+    snprintf(body, cap, "%s", end ? end + 4 : "");
+    return status;
 }

@@ -33,4 +33,31 @@ char *rfx_dump(sd_store_t *store);
 /* A path in the test's temporary directory. */
 void rfx_path(char *out, size_t cap, const char *name);
 
+/* `sessiond run` as a member of the group, a child process with its log. */
+typedef struct rfx_member {
+    fx_proc_t proc;
+    char log[512];
+    char txid[128]; /* its name, with kafka's prefix: its transactional id */
+} rfx_member_t;
+
+/* Starts member `name` in the given mode, with small batches (5 events,
+ * 20 ms) and, exactly-once, transaction.timeout.ms of 10 s; `extra`
+ * arguments (NULL-terminated, may be NULL) come last, so they override
+ * those, and `env` is one more "K=V" entry (may be NULL). */
+void rfx_member_start(rfx_member_t *m, fx_kafka_t *kafka, const char *name, int exactly_once,
+                      const char *const *extra, const char *env);
+/* Fails the test, with the member's log, unless text appears in it
+ * within ms. */
+void rfx_member_wait_log(rfx_member_t *m, const char *text, long ms);
+/* Stops it with SIGTERM; it must leave and exit 0. */
+void rfx_member_stop(rfx_member_t *m);
+void rfx_member_kill(rfx_member_t *m);
+/* The port its HTTP server listens on (from its log; it is started with
+ * --http-addr 127.0.0.1:0), waiting up to 30 s for it. */
+int rfx_member_http_port(rfx_member_t *m);
+
+/* GET path from 127.0.0.1:port: the HTTP status, and the body in body
+ * (cap bytes, NUL-terminated); 0 if nothing answered within timeout_ms. */
+int rfx_http_get(int port, const char *path, long timeout_ms, char *body, size_t cap);
+
 #endif

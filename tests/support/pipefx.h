@@ -30,6 +30,8 @@ void pfx_wait_consumed(sd_pipeline_thread_t *r, long events);
 /* Waits until `group` (prefixed) committed every partition of the input
  * topic to its end (60 s at most): every event was applied by some member. */
 void pfx_wait_committed(fx_kafka_t *kafka, const char *group);
+/* The same within ms; returns whether it did. */
+int pfx_committed_within(fx_kafka_t *kafka, const char *group, long ms);
 
 /* Stops it; fails the test if it ended on an error. */
 void pfx_finish(sd_pipeline_thread_t *r);

@@ -18,6 +18,7 @@ struct fx_proxy {
     int port;
     struct sockaddr_in target;
     atomic_int down;
+    atomic_int cut;
     atomic_int generation; /* bumped when cut: pumps of older ones close */
     atomic_int stopping;
     atomic_int active; /* pumps running */
@@ -35,6 +36,10 @@ static void *pump_run(void *arg)
     struct pollfd fds[2] = {{u->client, POLLIN, 0}, {u->server, POLLIN, 0}};
     char buf[65536];
     while (!atomic_load(&u->p->stopping) && atomic_load(&u->p->generation) == u->generation) {
+        if (atomic_load(&u->p->cut)) { /* silent: nothing read, nothing closed */
+            sd_sleep_ms(20);
+            continue;
+        }
         if (poll(fds, 2, 100) <= 0)
             continue;
         for (int i = 0; i < 2; i++) {
@@ -93,17 +98,24 @@ static void *accept_run(void *arg)
 
 fx_proxy_t *fx_proxy_start(const char *host, int port)
 {
+    return fx_proxy_start_on(0, host, port);
+}
+
+fx_proxy_t *fx_proxy_start_on(int listen_port, const char *host, int port)
+{
     fx_proxy_t *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->target.sin_family = AF_INET;
     p->target.sin_port = htons((uint16_t)port);
     inet_pton(AF_INET, strcmp(host, "localhost") ? host : "127.0.0.1", &p->target.sin_addr);
-    struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = 0};
+    struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port)};
     inet_pton(AF_INET, "127.0.0.1", &me.sin_addr);
     socklen_t len = sizeof me;
+    int reuse = 1; /* the port of an earlier test's proxy, in TIME_WAIT */
     p->listener = socket(AF_INET, SOCK_STREAM, 0);
-    if (p->listener < 0 || bind(p->listener, (struct sockaddr *)&me, sizeof me) ||
+    if (p->listener < 0 ||
+        setsockopt(p->listener, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse) || bind(p->listener, (struct sockaddr *)&me, sizeof me) ||
         listen(p->listener, 64) || getsockname(p->listener, (struct sockaddr *)&me, &len) ||
         pthread_create(&p->acceptor, NULL, accept_run, p)) {
         if (p->listener >= 0)
@@ -123,6 +135,8 @@ void fx_proxy_set_down(fx_proxy_t *p, int down)
     if (down)
         atomic_fetch_add(&p->generation, 1);
 }
+
+void fx_proxy_set_cut(fx_proxy_t *p, int cut) { atomic_store(&p->cut, cut); }
 
 void fx_proxy_stop(fx_proxy_t *p)
 {

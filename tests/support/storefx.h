@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,14 @@ int fx_store_suite_main(int argc, char **argv, const char *program, const char *
             tcase_add_test(tc, t);                                                      \
     } while (0)
 
+/* A standalone jongodb of the test's own ($SESSIOND_TEST_JONGODB, which
+ * scripts/test.sh sets), for tests that put a proxy between it and
+ * sessiond: a replica set member would advertise its real address, and
+ * jongodb refuses the read preference a direct connection sends.  Returns
+ * its pid with *port, or -1 when SESSIOND_TEST_JONGODB is not set. */
+pid_t fx_jongodb_start(int *port);
+void fx_jongodb_stop(pid_t pid);
+
 /* Drops what fx_store_open created in this process (a Check teardown). */
 void fx_store_cleanup(void);
 
@@ -60,9 +69,11 @@ void fx_expect_model(sd_store_t *store, const fx_events_t *events, int64_t now_m
                      int64_t ttl_ms, const char *context);
 
 /* Fails unless folding changes (highest version per task_id) gives the
- * model's visible sessions, and versions never went back. */
+ * model's visible sessions, and versions never went back: with
+ * late_copies, except to an exact copy of a change seen before (what an
+ * at-least-once member cut off from Kafka delivers after the heal). */
 void fx_expect_fold(const sd_change_list_t *changes, const fx_events_t *events,
-                    int64_t now_ms, int64_t ttl_ms, const char *context);
+                    int64_t now_ms, int64_t ttl_ms, int late_copies, const char *context);
 
 /* Sweeps until nothing is left to expire, appending the changes. */
 void fx_sweep_all(sd_store_t *store, int64_t now_ms, sd_change_list_t *changes);
