@@ -28,7 +28,8 @@ typedef struct sd_store_config {
     const char *write_concern; /* MongoDB "majority" (NULL), or a number */
     int64_t session_ttl_ms;  /* 0: 7 days */
     int64_t retention_ms;    /* tombstones and save markers; 0: 2 x ttl; >= ttl */
-    int32_t timeout_ms;      /* server selection / lock wait; 0: 10 s */
+    int32_t timeout_ms;      /* MongoDB server selection and wtimeout (socket reads:
+                              * 3x), SQLite lock wait; 0: 10 s; the URI wins */
 } sd_store_config_t;
 
 /* One event of a batch: what it asks for and where it was read. */

@@ -1,6 +1,9 @@
-/* HTTP for operators and API clients.  libmicrohttpd runs every request on
- * its one polling thread, so the server's store handle and producer are
- * used by that thread only. */
+/* HTTP for operators and API clients.  libmicrohttpd runs each
+ * connection on a thread of its own, so that a request waiting on a store
+ * or broker that went silent holds up no other: /healthz and /readyz never
+ * wait on either (readiness reads the pipeline's counters and the store
+ * watch, store_watch.h).  The API's store handle and producer are used by
+ * one request at a time (the `api` lock). */
 #define _POSIX_C_SOURCE 200809L
 #include "sessiond/http.h"
 
@@ -11,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,7 @@
 #include "sessiond/metrics.h"
 #include "sessiond/session_json.h"
 #include "sessiond/timefmt.h"
+#include "store_watch.h"
 
 #define TASK_PREFIX "/api/v1/sessions/task/"
 #define SHORT_PREFIX "/api/v1/sessions/"
@@ -29,6 +34,9 @@
 struct sd_http {
     sd_http_config_t cfg;
     struct MHD_Daemon *daemon;
+    sd_store_watch_t *watch;
+    pthread_mutex_t api;       /* store and producer */
+    pthread_mutex_t live_lock; /* the live sample below */
     sd_store_t *store;
     sd_producer_t *producer;
     int64_t started_ms;
@@ -72,34 +80,46 @@ static enum MHD_Result reply_error(const sd_http_t *h, struct MHD_Connection *c,
 
 /* Counting live sessions reads the whole collection's index: at most one
  * count per LIVE_SAMPLE_MS, whatever the scrape interval.  A failed count
- * drops the sample (the family is left out) until the store answers. */
+ * drops the sample (the family is left out) until the store answers.
+ * Called with the api lock held; the sample changes under live_lock. */
 static void sample_live(sd_http_t *h)
 {
     int64_t mono = sd_monotonic_ms();
     if (h->live_sampled && mono - h->live_sampled < LIVE_SAMPLE_MS)
         return;
     h->live_sampled = mono;
-    free(h->live);
-    h->live = NULL;
-    h->n_live = 0;
+    sd_type_count_t *live = NULL;
+    size_t n_live = 0;
     sd_error_t err;
-    h->live_known =
-        sd_store_count_by_type(h->store, now_ms(h), &h->live, &h->n_live, &err) == SD_OK;
-    if (!h->live_known) {
+    int known = sd_store_count_by_type(h->store, now_ms(h), &live, &n_live, &err) == SD_OK;
+    if (!known) {
         sd_log(SD_LOG_WARN, "http", "cannot count live sessions for /metrics", "error=%s",
                SD_LOG_Q(err.message));
-        h->live = NULL;
-        h->n_live = 0;
+        live = NULL;
+        n_live = 0;
     }
+    pthread_mutex_lock(&h->live_lock);
+    free(h->live);
+    h->live = live;
+    h->n_live = n_live;
+    h->live_known = known;
+    pthread_mutex_unlock(&h->live_lock);
 }
 
+/* The live sample is taken only when no API request holds the store: a
+ * scrape never waits on it (the last sample stays). */
 static enum MHD_Result get_metrics(sd_http_t *h, struct MHD_Connection *c)
 {
-    sample_live(h);
+    if (pthread_mutex_trylock(&h->api) == 0) {
+        sample_live(h);
+        pthread_mutex_unlock(&h->api);
+    }
+    pthread_mutex_lock(&h->live_lock);
     sd_metrics_input_t in = {h->cfg.stats, h->started_ms, sd_monotonic_ms(), SESSIOND_VERSION,
                              h->live_known, h->live, h->n_live};
-    return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
-                 sd_metrics_render(&in));
+    char *text = sd_metrics_render(&in);
+    pthread_mutex_unlock(&h->live_lock);
+    return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text);
 }
 
 static char *status_json(const char *status, const char *reason)
@@ -119,10 +139,10 @@ static char *status_json(const char *status, const char *reason)
 static const char *not_ready_reason(sd_http_t *h, char *buf, size_t cap)
 {
     const sd_pipeline_stats_t *s = h->cfg.stats;
-    sd_error_t err;
     int64_t stalled = sd_stats_stalled_ms(s, sd_monotonic_ms());
-    if (sd_store_ping(h->store, &err) != SD_OK)
-        return "the store does not answer";
+    const char *store = sd_store_watch_problem(h->watch, buf, cap);
+    if (store)
+        return store;
     if (!atomic_load(&s->kafka_ok))
         return "Kafka is unavailable";
     if (atomic_load(&s->paused))
@@ -145,8 +165,10 @@ static enum MHD_Result get_sessions(sd_http_t *h, struct MHD_Connection *c, cons
     sd_session_list_t list;
     sd_error_t err;
     int64_t now = now_ms(h);
+    pthread_mutex_lock(&h->api);
     sd_err_t rc = by_task ? sd_store_get(h->store, key, now, &list, &err)
                           : sd_store_list_by_short_id(h->store, key, now, &list, &err);
+    pthread_mutex_unlock(&h->api);
     if (rc != SD_OK) {
         sd_log(SD_LOG_WARN, "http", "store read failed", "error=%s", SD_LOG_Q(err.message));
         return reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable", err.message);
@@ -212,11 +234,13 @@ static enum MHD_Result delete_session(sd_http_t *h, struct MHD_Connection *c,
         return reply_error(h, c, MHD_HTTP_BAD_REQUEST, "invalid task_id", err.message);
     }
     sd_event_clear(&parsed);
+    pthread_mutex_lock(&h->api);
     sd_err_t rc = sd_producer_send(h->producer, h->cfg.input_topic, task_id, json, strlen(json),
                                    NULL, 0, &err);
     free(json);
     if (rc == SD_OK)
         rc = sd_producer_flush(h->producer, 10000, &err);
+    pthread_mutex_unlock(&h->api);
     if (rc != SD_OK)
         return reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot publish", err.message);
     sd_log(SD_LOG_INFO, "http", "delete requested", "task_id=%s event_id=%s", task_id, event_id);
@@ -253,7 +277,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return reply_json(c, MHD_HTTP_OK, status_json("ok", NULL));
         if (!strcmp(url, "/metrics"))
             return get_metrics(h, c);
-        char buf[128];
+        char buf[640];
         const char *why = not_ready_reason(h, buf, sizeof buf);
         return reply_json(c, why ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
                           status_json(why ? "not ready" : "ready", why));
@@ -309,14 +333,19 @@ sd_err_t sd_http_start(const sd_http_config_t *cfg, sd_http_t **out, sd_error_t 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     h->started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    pthread_mutex_init(&h->api, NULL);
+    pthread_mutex_init(&h->live_lock, NULL);
     rc = sd_store_open(cfg->store, &h->store, err);
+    if (rc == SD_OK)
+        rc = sd_store_watch_start(cfg->store, &h->watch, err);
     if (rc == SD_OK)
         rc = sd_producer_new(cfg->kafka, NULL, &h->producer, err);
     if (rc == SD_OK) {
-        h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL,
-                                     NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-                                     (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
-                                     (unsigned int)30, MHD_OPTION_END);
+        h->daemon = MHD_start_daemon(
+            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO, 0,
+            NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned int)64, MHD_OPTION_END);
         if (!h->daemon)
             rc = sd_error_set(err, SD_ERR_FATAL, "http-addr",
                               "cannot listen on %s (in use? --http-addr off disables HTTP)",
@@ -343,8 +372,11 @@ void sd_http_stop(sd_http_t *h)
         return;
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
+    sd_store_watch_stop(h->watch);
     sd_producer_destroy(h->producer);
     sd_store_close(h->store);
     free(h->live);
+    pthread_mutex_destroy(&h->api);
+    pthread_mutex_destroy(&h->live_lock);
     free(h);
 }

@@ -56,6 +56,26 @@ static int transient_code(uint32_t code)
     return 0;
 }
 
+/* A connection that could not be made or went silent, as the driver
+ * reports it after a failed server check: in the client domain, with a
+ * stream's code ("socket timeout calling hello", a cut found by
+ * faults.partition). */
+static int connection_failed(const bson_error_t *e)
+{
+    if (e->domain != MONGOC_ERROR_CLIENT)
+        return 0;
+    switch (e->code) {
+    case MONGOC_ERROR_STREAM_NAME_RESOLUTION:
+    case MONGOC_ERROR_STREAM_SOCKET:
+    case MONGOC_ERROR_STREAM_CONNECT:
+    case MONGOC_ERROR_STREAM_NOT_ESTABLISHED:
+    case MONGOC_ERROR_CLIENT_NOT_READY:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 sd_err_t sd_mongo_classify(sd_mongo_store_t *s, const bson_error_t *e, const bson_t *reply,
                          const char *doing, sd_error_t *err)
 {
@@ -63,7 +83,7 @@ sd_err_t sd_mongo_classify(sd_mongo_store_t *s, const bson_error_t *e, const bso
         return sd_error_set(err, SD_ERR_TRANSIENT, "store",
                             "no MongoDB server reachable at %s while %s: %s", s->hosts, doing,
                             e->message);
-    if (e->domain == MONGOC_ERROR_STREAM)
+    if (e->domain == MONGOC_ERROR_STREAM || connection_failed(e))
         return sd_error_set(err, SD_ERR_TRANSIENT, "store",
                             "connection to MongoDB at %s lost while %s: %s", s->hosts, doing,
                             e->message);
@@ -349,6 +369,12 @@ sd_err_t sd_mongo_store_open(const sd_store_config_t *cfg, sd_store_t **out, sd_
         mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYWRITES, true);
     if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
         mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, cfg->timeout_ms);
+    /* A request on a connection that went silent (no reset, no answer)
+     * waits this long before it fails and is retried; the driver's
+     * default is 5 minutes.  Three store timeouts leave a majority write
+     * its wtimeout (the same timeout) and then some. */
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, 3 * cfg->timeout_ms);
     if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME))
         mongoc_uri_set_appname(uri, "sessiond");
 

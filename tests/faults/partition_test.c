@@ -1,15 +1,17 @@
 /* Networks that go silent: packets stop, sockets stay open, nothing is
  * refused (tests/support/proxy.h's cut).  Two `sessiond run` members of one
  * group on Apache Kafka; one of them, B, reaches the broker only through a
- * proxy (the broker's PROXIED listener, scripts/kafka.sh), or its store
- * only through one, and mid-stream that proxy is cut for a while and then
- * healed.  The producer and member A talk to both directly.  After the
- * heal B must process again, and the usual end check holds: the store and
- * the fold of the output equal the model, a change seen twice is an exact
- * copy (exactly-once: none is), every dead letter is there.  While B
- * cannot make progress, its /readyz must say so.
+ * proxy (the broker's PROXIED listener, scripts/kafka.sh), or its MongoDB
+ * only through one (a standalone jongodb of the test's own), and
+ * mid-stream that proxy is cut for a while and then healed.  The producer
+ * and member A talk to both directly.  While B cannot make progress, its
+ * /readyz must say so; after the heal B must process again, and the
+ * usual end check holds: the store and the fold of the output equal the
+ * model, a change seen twice is an exact copy (exactly-once: none is),
+ * every dead letter is there.
  *
- *   partition_test sqlite|mongodb kafka   (SESSIOND_TEST_SEED=N replays) */
+ *   partition_test sqlite|mongodb kafka   (SESSIOND_TEST_SEED=N replays;
+ *   SESSIOND_TEST_LOOP=K runs the Kth case alone) */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <signal.h>
@@ -22,23 +24,32 @@
 #include "recfx.h"
 
 /* How long after the heal B must have processed again and the group
- * committed everything: B's session ends (4 s), it joins again, and a
+ * committed everything: B's session ends (4 s) and it joins again; a
  * transaction B left open is aborted by the broker (10 s, looked for every
- * second) before its partitions' offsets are stable. */
+ * second) before its partitions' offsets are stable; a store connection
+ * B's driver gave up on is found again (2 s server selection). */
 #define HEALED_WITHIN_MS 60000
 
+typedef enum target { KAFKA, STORE } target_t;
+
 typedef struct cut {
+    target_t target;
     const char *what;
     long ms;
 } cut_t;
 
 /* The members' session.timeout.ms is 4 s and, exactly-once,
- * transaction.timeout.ms 10 s (recfx.c). */
-static const cut_t kafka_cuts[] = {
-    {"cut from Kafka for less than session.timeout.ms", 2000},
-    {"cut from Kafka past session.timeout.ms", 8000},
-    {"cut from Kafka past transaction.timeout.ms", 40000},
+ * transaction.timeout.ms 10 s (recfx.c); at-least-once waits 30 s for a
+ * batch's deliveries before it backs off.  B's MongoDB URI sets
+ * socketTimeoutMS 4 s and serverSelectionTimeoutMS 2 s. */
+static const cut_t cuts[] = {
+    {KAFKA, "cut from Kafka for less than session.timeout.ms", 2000},
+    {KAFKA, "cut from Kafka past session.timeout.ms", 8000},
+    {KAFKA, "cut from Kafka past transaction.timeout.ms and the delivery wait", 40000},
+    {STORE, "cut from MongoDB for less than socketTimeoutMS", 2000},
+    {STORE, "cut from MongoDB past socketTimeoutMS and serverSelectionTimeoutMS", 10000},
 };
+#define N_CUTS (int)(sizeof cuts / sizeof cuts[0])
 
 /* The shared broker's PROXIED listener: the port it advertises and the
  * one it listens on. */
@@ -84,28 +95,56 @@ static int watch_not_ready(int http_port, long ms, char *reason, size_t cap)
     return said;
 }
 
-START_TEST(member_cut_from_kafka)
+/* The proxy B reaches its target through: the broker's PROXIED listener,
+ * or a standalone jongodb of the test's own (*jongodb; the scenario's
+ * store and member A use it directly). */
+static fx_proxy_t *start_proxy(const cut_t *cut, pid_t *jongodb, char *b_target, size_t cap)
+{
+    fx_proxy_t *proxy;
+    if (cut->target == KAFKA) {
+        int advertised, listener;
+        proxied_ports(&advertised, &listener);
+        proxy = fx_proxy_start_on(advertised, "127.0.0.1", listener);
+        ck_assert_msg(proxy != NULL, "cannot listen on port %d, where the broker advertises "
+                                     "its PROXIED listener", advertised);
+        snprintf(b_target, cap, "127.0.0.1:%d", advertised);
+        return proxy;
+    }
+    int port;
+    *jongodb = fx_jongodb_start(&port);
+    ck_assert_msg(*jongodb > 0, "the store cuts need a jongodb of their own: "
+                                "SESSIOND_TEST_JONGODB (scripts/test.sh sets it)");
+    char direct[128];
+    snprintf(direct, sizeof direct, "mongodb://127.0.0.1:%d/", port);
+    setenv("SESSIOND_TEST_MONGO_URI", direct, 1); /* the scenario's store and member A */
+    proxy = fx_proxy_start("127.0.0.1", port);
+    ck_assert_ptr_nonnull(proxy);
+    snprintf(b_target, cap,
+             "mongodb://127.0.0.1:%d/?socketTimeoutMS=4000&serverSelectionTimeoutMS=2000"
+             "&connectTimeoutMS=2000",
+             fx_proxy_port(proxy));
+    return proxy;
+}
+
+START_TEST(member_cut_off)
 {
     int exactly_once = _i % 2;
-    const cut_t *cut = &kafka_cuts[_i / 2];
+    const cut_t *cut = &cuts[_i / 2];
     char what[160];
     snprintf(what, sizeof what, "%s, %s", cut->what,
              exactly_once ? "exactly-once" : "at-least-once");
-    int advertised, listener;
-    proxied_ports(&advertised, &listener);
-    fx_proxy_t *proxy = fx_proxy_start_on(advertised, "127.0.0.1", listener);
-    ck_assert_msg(proxy != NULL, "cannot listen on port %d, where the broker advertises its "
-                                 "PROXIED listener", advertised);
+    pid_t jongodb = -1;
+    char b_target[256];
+    fx_proxy_t *proxy = start_proxy(cut, &jongodb, b_target, sizeof b_target);
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = what, .seed = 20261220 + (uint64_t)_i,
                                                .tasks = 240, .partitions = 6, .unsent = 1,
                                                .store = "members", .late_copies = 1});
     size_t third = s.pub.workload.count / 3;
 
-    char through_proxy[64];
-    snprintf(through_proxy, sizeof through_proxy, "127.0.0.1:%d", advertised);
     /* B says it is stalled after a second without progress */
-    const char *b_args[] = {"--brokers", through_proxy, "--stall-timeout", "1s", NULL};
+    const char *b_args[] = {cut->target == KAFKA ? "--brokers" : "--store", b_target,
+                            "--stall-timeout", "1s", NULL};
     rfx_member_t a, b;
     rfx_member_start(&a, s.kafka, "a", exactly_once, NULL, NULL);
     rfx_member_start(&b, s.kafka, "b", exactly_once, b_args, NULL);
@@ -151,16 +190,21 @@ START_TEST(member_cut_from_kafka)
            s.out.count, repeated, s.dlq.count);
     fx_scenario_end(&s);
     fx_proxy_stop(proxy);
+    fx_jongodb_stop(jongodb);
 }
 END_TEST
 
+/* Cut i covers loop indices 2i (at-least-once) and 2i + 1; the store cuts
+ * run against MongoDB only (SQLite has no network). */
 static void add_tests(TCase *tc)
 {
     const char *only = getenv("SESSIOND_TEST_ONLY"), *loop = getenv("SESSIOND_TEST_LOOP");
-    int n = (int)(sizeof kafka_cuts / sizeof kafka_cuts[0]) * 2;
-    int from = loop ? atoi(loop) : 0, to = loop ? from + 1 : n;
-    if (!only || !strcmp(only, "member_cut_from_kafka"))
-        tcase_add_loop_test(tc, member_cut_from_kafka, from, to);
+    if (only && strcmp(only, "member_cut_off") != 0)
+        return;
+    int mongodb = strcmp(fx_store_kind(), "mongodb") == 0;
+    for (int i = 0; i < 2 * N_CUTS; i++)
+        if ((!loop || atoi(loop) == i) && (cuts[i / 2].target == KAFKA || mongodb))
+            tcase_add_loop_test(tc, member_cut_off, i, i + 1);
 }
 
 int main(int argc, char **argv)
