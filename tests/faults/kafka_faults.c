@@ -33,6 +33,7 @@ typedef struct flaky {
     sd_store_t base;
     sd_store_t *inner;
     int failures_left;
+    int64_t down_until; /* monotonic ms: down until then, too */
     int failed;
 } flaky_t;
 
@@ -40,7 +41,7 @@ static sd_err_t flaky_apply(sd_store_t *s, const sd_store_item_t *items, size_t 
                             sd_apply_result_t *out, sd_error_t *err)
 {
     flaky_t *f = (flaky_t *)s;
-    if (f->failures_left > 0) {
+    if (f->failures_left > 0 || sd_monotonic_ms() < f->down_until) {
         f->failures_left--;
         f->failed++;
         return sd_error_set(err, SD_ERR_TRANSIENT, "store", "test: the store is down");
@@ -90,6 +91,43 @@ START_TEST(store_outage_pauses_then_resumes)
                   flaky.failed, atomic_load(&r.stats.events));
     ck_assert_int_eq(flaky.failed, 6);
     ck_assert_int_eq(atomic_load(&r.stats.paused), 0);
+    fx_scenario_expect(&s, PFX_NOW, 0);
+    fx_scenario_end(&s);
+}
+END_TEST
+
+/* A member that makes no progress on the partitions it holds (its store
+ * down for 5 s, Kafka fine) says so past stall_ms and gives them back past
+ * rejoin_after_ms: it leaves the group and joins again with a new
+ * consumer, and once the store is back it carries on from the committed
+ * offsets. */
+START_TEST(a_member_without_progress_gives_its_partitions_back)
+{
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "no progress, rejoin", .seed = 20261209,
+                                               .tasks = 60, .store = "stalled"});
+    sd_store_t *inner = s.store;
+    flaky_t flaky = {.base = {.ops = &flaky_ops, .cfg = inner->cfg}, .inner = inner,
+                     .down_until = sd_monotonic_ms() + 5000};
+    sd_pipeline_thread_t r;
+    pfx_prepare(&r, s.kafka, &flaky.base, "sessiond");
+    r.cfg.stall_ms = 500;
+    r.cfg.rejoin_after_ms = 1500;
+    pfx_go(&r);
+    int64_t stalled = 0;
+    while (sd_monotonic_ms() < flaky.down_until) {
+        int64_t now = sd_stats_stalled_ms(&r.stats, sd_monotonic_ms());
+        stalled = now > stalled ? now : stalled;
+        sd_sleep_ms(50);
+    }
+    pfx_wait_committed(s.kafka, "sessiond"); /* what the first consumer read was not applied */
+    pfx_finish(&r);
+    ck_assert_msg(stalled >= 500, "%s: the member never said it was stalled (at most %lld ms)",
+                  s.ctx, (long long)stalled);
+    ck_assert_msg(atomic_load(&r.stats.rejoins) >= 1,
+                  "%s: the member never gave its partitions back (failed %d batches)", s.ctx,
+                  flaky.failed);
+    ck_assert_int_eq(sd_stats_stalled_ms(&r.stats, sd_monotonic_ms()), 0);
     fx_scenario_expect(&s, PFX_NOW, 0);
     fx_scenario_end(&s);
 }
@@ -339,6 +377,7 @@ static void add_tests(TCase *tc)
 {
 #define ADD(t) FX_ADD_TEST(tc, t)
     ADD(store_outage_pauses_then_resumes);
+    ADD(a_member_without_progress_gives_its_partitions_back);
     ADD(second_member_joins_mid_stream);
     ADD(stop_mid_stream_and_restart);
     ADD(mongodb_goes_away_for_seconds);
