@@ -124,11 +124,13 @@ static void create_topics(fx_kafka_t *k, int partitions)
 }
 
 /* Names unique to this process and call: Check runs each test in a
- * process of its own, and tests of several suites share the broker. */
+ * process of its own, and tests of several suites share the broker (the
+ * clock tells apart processes of earlier runs that had the same pid). */
 static void set_prefix(fx_kafka_t *k)
 {
     static int calls;
-    snprintf(k->prefix, sizeof k->prefix, "sd%d-%d.", (int)getpid(), ++calls);
+    snprintf(k->prefix, sizeof k->prefix, "sd%d-%lx-%d.", (int)getpid(),
+             (unsigned long)sd_monotonic_ms() & 0xfffff, ++calls);
 }
 
 static fx_kafka_t *new_kafka(int real)
