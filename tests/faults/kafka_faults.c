@@ -1,5 +1,6 @@
 /* The pipeline under faults: a store that fails for a while, brokers going
- * down, a second member joining mid-stream, a stop and restart; on the
+ * down, a member without progress giving its partitions back, a second
+ * member joining mid-stream, a stop and restart; on the
  * mock cluster also request errors it injects and exactly-once
  * transactions with injected errors; on Apache Kafka the broker's JVM
  * stopped (SIGSTOP) and restarted.  After each, what a consumer of the
@@ -12,11 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "scenario.h"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `sessiond sessions` against each store: shapes, exit codes, --now.
+# `sessiond sessions` against each store: shapes, exit codes, --now; eight
+# of them opening a new SQLite file at once.
 # usage: cli_sessions.sh SESSIOND STORE_LOAD
 set -uo pipefail
 bin=$1
@@ -68,5 +69,24 @@ check "bad --session-ttl: says so" 1 "$(grep -c 'session-ttl: "7x" is not a posi
 "$bin" sessions --store "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200" --short-id s1 2>"$tmp/err"; rc=$?
 check "unreachable MongoDB: exit 3" 3 "$rc"
 check "unreachable MongoDB: names the host" 1 "$(grep -c '127.0.0.1:1' "$tmp/err")"
+
+# Eight `sessiond sessions` started at the same instant on a file none of
+# them has seen: each opens it (a new file turned to WAL mode under the
+# others' feet) and finds nothing, and none fails to open it.
+for round in 1 2 3; do
+  rm -f "$tmp/together.db"*
+  pids=()
+  for i in 1 2 3 4 5 6 7 8; do
+    "$bin" sessions --store "sqlite:$tmp/together.db" --task-id "t$i" >/dev/null 2>"$tmp/together-$i.err" &
+    pids+=($!)
+  done
+  opened=0
+  for i in 1 2 3 4 5 6 7 8; do
+    wait "${pids[$((i - 1))]}"
+    [ $? -eq 1 ] && [ ! -s "$tmp/together-$i.err" ] && opened=$((opened + 1))
+  done
+  check "round $round: eight at once on a new file all open it" 8 "$opened"
+  [ "$opened" -eq 8 ] || cat "$tmp"/together-*.err >&2
+done
 
 finish cli_sessions
