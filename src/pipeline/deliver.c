@@ -139,8 +139,8 @@ static void rewind_batch(pipeline_t *p)
  * pl_rejoin_due).  The next owner applies those events again and
  * publishes their changes itself, so this batch's are not sent after all:
  * the producer and what it still holds are dropped (what was already in
- * flight may still land, after the new owner's changes: exact copies of
- * older versions, which a fold ignores), and the partitions still ours
+ * flight may still land, after the new owner's changes: older versions of
+ * their sessions, which a fold ignores), and the partitions still ours
  * are read again. */
 static sd_err_t abandon_batch(pipeline_t *p, const char *why, sd_error_t *err)
 {
@@ -213,6 +213,18 @@ sd_err_t pl_publish_and_commit(pipeline_t *p, const sd_outgoing_t *msgs, size_t 
     return SD_OK;
 }
 
+/* The transaction that began at `began` found the producer fenced: a
+ * timed-out one is done again by a new producer (the batch rewound, SD_OK);
+ * real fencing stops the pipeline (pl_after_fencing). */
+static sd_err_t redo_after_fencing(pipeline_t *p, int64_t began, sd_error_t *err)
+{
+    sd_err_t rc = pl_after_fencing(p, began, err);
+    if (rc != SD_ERR_TRANSIENT)
+        return rc;
+    rewind_batch(p);
+    return SD_OK;
+}
+
 /* Exactly-once: the changes and the offsets in one transaction. */
 sd_err_t pl_transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_error_t *err)
 {
@@ -240,11 +252,7 @@ sd_err_t pl_transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_erro
     if (sd_producer_fenced(p->producer)) {
         if (e)
             rd_kafka_error_destroy(e);
-        rc = pl_after_fencing(p, began, err);
-        if (rc != SD_ERR_TRANSIENT)
-            return rc;
-        rewind_batch(p);
-        return SD_OK;
+        return redo_after_fencing(p, began, err);
     }
     if (e && rd_kafka_error_is_fatal(e)) {
         rc = sd_error_set(err, SD_ERR_FATAL, "producer", "transactions cannot go on: %s",
@@ -262,11 +270,7 @@ sd_err_t pl_transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_erro
         /* the broker aborted it first (a network that went silent past
          * transaction.timeout.ms): the abort finds the producer fenced */
         rd_kafka_error_destroy(abort_error);
-        rc = pl_after_fencing(p, began, err);
-        if (rc != SD_ERR_TRANSIENT)
-            return rc;
-        rewind_batch(p);
-        return SD_OK;
+        return redo_after_fencing(p, began, err);
     }
     if (abort_error) {
         rc = sd_error_set(err, SD_ERR_FATAL, "producer", "cannot abort a transaction: %s",

@@ -18,14 +18,14 @@ typedef struct fx_scenario_spec {
     int unsent;         /* the test sends the workload itself */
     int private_broker; /* one the test may pause and restart (kafkafx.h) */
     const char *store;  /* opened (created) as s->store; NULL: none */
-    int late_copies;    /* at-least-once: a member may deliver old changes late
-                         * (cut off from Kafka, it held them): the fold
-                         * allows exact copies out of order */
+    int late_changes;   /* at-least-once: a member cut off from Kafka may
+                         * deliver changes it held after newer ones of their
+                         * sessions: the order check allows them */
 } fx_scenario_spec_t;
 
 typedef struct fx_scenario {
     uint64_t seed;
-    int late_copies;
+    int late_changes;
     char ctx[256]; /* "<what>, seed N" */
     fx_kafka_t *kafka;
     published_t pub;
@@ -39,8 +39,8 @@ void fx_scenario_begin(fx_scenario_t *s, fx_scenario_spec_t spec);
 
 /* Checks that the scenario converged: s->store equals the model at `now`;
  * the output topic's changes fold to it, each with its headers, their
- * versions growing per session (but for late copies, if the spec allows
- * them and exactly_once is not isolated); a change
+ * versions growing per session (but for late changes, if the spec
+ * allows them and exactly_once is not isolated); a change
  * seen twice there is an exact copy (exactly-once on Apache Kafka: none is
  * seen twice); the dead-letter topic holds every invalid message sent and
  * no valid one (exactly-once on Apache Kafka: each once).  Returns how many

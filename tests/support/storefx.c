@@ -213,30 +213,32 @@ char *fx_change_json(const sd_change_t *change)
     return json;
 }
 
-/* Whether changes->items[k] is an exact copy of one before it. */
-static int copies_an_earlier_change(const sd_change_list_t *changes, size_t k)
+/* Whether changes->items[k] is the only content its task's version has:
+ * every other change of that task and version is an exact copy of it. */
+static int agrees_with_its_version(const sd_change_list_t *changes, size_t k)
 {
     const sd_change_t *late = &changes->items[k];
     char *jl = fx_change_json(late);
-    int found = 0;
-    for (size_t i = 0; i < k && !found; i++) {
+    int agrees = 1;
+    for (size_t i = 0; i < changes->count && agrees; i++) {
         const sd_change_t *c = &changes->items[i];
-        if (c->version != late->version || strcmp(c->session.task_id, late->session.task_id))
+        if (i == k || c->version != late->version ||
+            strcmp(c->session.task_id, late->session.task_id))
             continue;
         char *jc = fx_change_json(c);
-        found = strcmp(jc, jl) == 0;
+        agrees = strcmp(jc, jl) == 0;
         free(jc);
     }
     free(jl);
-    return found;
+    return agrees;
 }
 
 void fx_expect_fold(const sd_change_list_t *changes, const fx_events_t *events,
-                    int64_t now_ms, int64_t ttl_ms, int late_copies, const char *context)
+                    int64_t now_ms, int64_t ttl_ms, int late_changes, const char *context)
 {
     /* Per task, in emission order: versions grow, and a repeated version is
-     * an exact copy; with late_copies, a version may also go back to an
-     * exact copy of a change seen before. */
+     * an exact copy; with late_changes, a version may also go back, to a
+     * change that no other change of that version contradicts. */
     const sd_change_t **sorted = malloc((changes->count + 1) * sizeof *sorted);
     ck_assert_ptr_nonnull(sorted);
     for (size_t i = 0; i < changes->count; i++)
@@ -248,9 +250,9 @@ void fx_expect_fold(const sd_change_list_t *changes, const fx_events_t *events,
             const sd_change_t *a = &changes->items[i], *b = &changes->items[k];
             if (strcmp(a->session.task_id, b->session.task_id) != 0)
                 continue;
-            if (b->version < a->version && late_copies && copies_an_earlier_change(changes, k)) {
+            if (b->version < a->version && late_changes && agrees_with_its_version(changes, k)) {
                 late++;
-                continue; /* a is compared with the next one after the late copy */
+                continue; /* a is compared with the next one after the late change */
             }
             ck_assert_msg(b->version >= a->version, "%s: %s went from version %lld back to %lld",
                           context, a->session.task_id, (long long)a->version,
@@ -265,7 +267,7 @@ void fx_expect_fold(const sd_change_list_t *changes, const fx_events_t *events,
             break; /* the next one of this task is compared in its own turn */
         }
     if (late)
-        printf("%s: %zu late copies of earlier changes\n", context, late);
+        printf("%s: %zu changes delivered after newer ones of their session\n", context, late);
     qsort(sorted, changes->count, sizeof *sorted, by_task_then_version);
 
     sd_session_t *folded = malloc((changes->count + 1) * sizeof *folded);

@@ -70,10 +70,11 @@ void fx_expect_model(sd_store_t *store, const fx_events_t *events, int64_t now_m
 
 /* Fails unless folding changes (highest version per task_id) gives the
  * model's visible sessions, and versions never went back: with
- * late_copies, except to an exact copy of a change seen before (what an
- * at-least-once member cut off from Kafka delivers after the heal). */
+ * late_changes, except to a change that no other change of that version
+ * contradicts (what an at-least-once member cut off from Kafka delivers
+ * after the heal, behind what the member that took over published). */
 void fx_expect_fold(const sd_change_list_t *changes, const fx_events_t *events,
-                    int64_t now_ms, int64_t ttl_ms, int late_copies, const char *context);
+                    int64_t now_ms, int64_t ttl_ms, int late_changes, const char *context);
 
 /* Sweeps until nothing is left to expire, appending the changes. */
 void fx_sweep_all(sd_store_t *store, int64_t now_ms, sd_change_list_t *changes);
