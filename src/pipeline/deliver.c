@@ -124,7 +124,7 @@ static void rewind_batch(pipeline_t *p)
     }
     if (p->cfg->replay)
         rd_kafka_resume_partitions(p->consumer, start);
-    rd_kafka_error_t *e = rd_kafka_seek_partitions(p->consumer, start, 10000);
+    rd_kafka_error_t *e = start->cnt ? rd_kafka_seek_partitions(p->consumer, start, 10000) : NULL;
     if (e) {
         sd_log(SD_LOG_ERROR, "consumer", "cannot rewind the batch", "error=%s",
                SD_LOG_Q(rd_kafka_error_string(e)));

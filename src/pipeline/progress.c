@@ -42,6 +42,11 @@ void pl_probe_if_idle(pipeline_t *p)
     int64_t behind;
     sd_error_t why = {0};
     sd_err_t rc = sd_fetch_behind(p->consumer, every < 1000 ? 1000 : (int)every, &behind, &why);
+    /* Kafka answers: an outage that failed the last delivery or
+     * transaction is over as far as readiness goes, even with nothing to
+     * deliver (the next batch says otherwise if it is not). */
+    if (rc == SD_OK)
+        atomic_store(&p->stats->kafka_ok, 1);
     if (rc == SD_OK && behind == 0) {
         pl_progress(p);
         return;

@@ -155,6 +155,10 @@ void pl_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
         for (int i = 0; p->uncommitted && i < parts->cnt; i++)
             rd_kafka_topic_partition_list_del(p->uncommitted, parts->elems[i].topic,
                                               parts->elems[i].partition);
+        if (p->uncommitted && p->uncommitted->cnt == 0) { /* nothing of ours is left in it */
+            rd_kafka_topic_partition_list_destroy(p->uncommitted);
+            p->uncommitted = NULL;
+        }
         rd_kafka_resume_partitions(rk, parts); /* see the assignment above */
         if (cooperative)
             error = rd_kafka_incremental_unassign(rk, parts);

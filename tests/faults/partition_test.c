@@ -68,14 +68,34 @@ static void proxied_ports(int *advertised, int *listener)
     free(text);
 }
 
-/* B's count of batches committed, from its /metrics; -1 if it did not answer. */
-static long batches_of(int http_port)
+/* A metric without labels from B's /metrics; -1 if it did not answer. */
+static long metric_of(int http_port, const char *name)
 {
-    char body[65536];
+    char body[65536], line[128];
     if (rfx_http_get(http_port, "/metrics", 2000, body, sizeof body) != 200)
         return -1;
-    const char *at = strstr(body, "\nsessiond_batches_total ");
-    return at ? atol(at + strlen("\nsessiond_batches_total ")) : -1;
+    snprintf(line, sizeof line, "\n%s ", name);
+    const char *at = strstr(body, line);
+    return at ? atol(at + strlen(line)) : -1;
+}
+
+static long batches_of(int http_port)
+{
+    return metric_of(http_port, "sessiond_batches_total");
+}
+
+/* Whether B is back: holding partitions and ready, within ms; else what
+ * /readyz said last, in why. */
+static int back_within(int http_port, long ms, char *why, size_t cap)
+{
+    snprintf(why, cap, "no answer");
+    for (int64_t end = sd_monotonic_ms() + ms; sd_monotonic_ms() < end; sd_sleep_ms(200)) {
+        long held = metric_of(http_port, "sessiond_assigned_partitions");
+        int status = rfx_http_get(http_port, "/readyz", 1000, why, cap);
+        if (held > 0 && status == 200)
+            return 1;
+    }
+    return 0;
 }
 
 /* Watches B's /readyz for ms: whether it said 503 at least once, and why
@@ -160,19 +180,29 @@ START_TEST(member_cut_off)
     char reason[1024] = "";
     int said_not_ready = watch_not_ready(b_http, cut->ms, reason, sizeof reason);
     fx_proxy_set_cut(proxy, 0);
-    long healed_at = batches_of(b_http);
 
+    /* B holds partitions again and is ready; then the last third, of
+     * which it must process its share */
+    int64_t healed = sd_monotonic_ms();
+    char readyz[1024];
+    int back = back_within(b_http, HEALED_WITHIN_MS, readyz, sizeof readyz);
+    int64_t back_after = sd_monotonic_ms() - healed;
+    long back_at = batches_of(b_http);
     pfx_send(s.kafka, &s.pub, 2 * third, s.pub.workload.count);
-    int committed = pfx_committed_within(s.kafka, "sessiond", HEALED_WITHIN_MS);
+    long left = HEALED_WITHIN_MS - (sd_monotonic_ms() - healed);
+    int committed = back && pfx_committed_within(s.kafka, "sessiond", left > 0 ? left : 1);
     long b_batches = batches_of(b_http);
     char failed[512] = "";
-    if (!committed)
+    if (!back)
+        snprintf(failed, sizeof failed, "B did not hold partitions and say it was ready within "
+                 "%d s of the heal (%ld partitions; /readyz: %.300s)", HEALED_WITHIN_MS / 1000,
+                 metric_of(b_http, "sessiond_assigned_partitions"), readyz);
+    else if (!committed)
         snprintf(failed, sizeof failed, "the group did not commit every event within %d s of "
                  "the heal", HEALED_WITHIN_MS / 1000);
-    else if (b_batches <= healed_at)
-        snprintf(failed, sizeof failed, "B processed nothing within %d s of the heal (its "
-                 "batches: %ld at the heal, %ld now)", HEALED_WITHIN_MS / 1000, healed_at,
-                 b_batches);
+    else if (b_batches <= back_at)
+        snprintf(failed, sizeof failed, "B processed nothing of what came after it was back "
+                 "(its batches: %ld then, %ld at the end)", back_at, b_batches);
     else if (!said_not_ready)
         snprintf(failed, sizeof failed, "B's /readyz never said 503 during the cut");
     if (failed[0] || getenv("SESSIOND_TEST_VERBOSE")) {
@@ -181,7 +211,8 @@ START_TEST(member_cut_off)
         free(log);
     }
     ck_assert_msg(!failed[0], "%s: %s (B's log above)", s.ctx, failed);
-    printf("partition_test: %s: B not ready during the cut: %s\n", s.ctx, reason);
+    printf("partition_test: %s: B not ready during the cut (%s), back %.1f s after the heal\n",
+           s.ctx, reason, (double)back_after / 1000.0);
     rfx_member_stop(&a);
     rfx_member_stop(&b);
     size_t repeated = fx_scenario_expect(&s, PFX_NOW, exactly_once);
