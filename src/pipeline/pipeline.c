@@ -100,6 +100,7 @@ static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
     if (rc != SD_OK)
         return rc;
     rd_kafka_conf_set_rebalance_cb(conf, pl_on_rebalance);
+    p->cooperative = 1; /* cooperative-sticky, above */
     rd_kafka_conf_set_stats_cb(conf, on_statistics);
     rd_kafka_conf_set_opaque(conf, p);
     char why[512];

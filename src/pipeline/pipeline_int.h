@@ -41,6 +41,7 @@ typedef struct pipeline {
     int paused;
     int ever_assigned;
     int closing;
+    int cooperative; /* the group's rebalance protocol, as last answered */
     int behind; /* the last batch was full: there is a backlog */
     int64_t backoff_ms;
     int64_t next_sweep; /* monotonic ms */

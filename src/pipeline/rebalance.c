@@ -116,7 +116,14 @@ void pl_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
                      rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     pipeline_t *p = opaque;
-    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    /* librdkafka answers NULL once the consumer is being closed, and a
+     * close can still serve an assignment and then its revocation (seen
+     * in recovery.group): the protocol has not changed since it last
+     * answered. */
+    const char *protocol = rd_kafka_rebalance_protocol(rk);
+    if (protocol)
+        p->cooperative = strcmp(protocol, "COOPERATIVE") == 0;
+    int cooperative = p->cooperative;
     rd_kafka_error_t *error = NULL;
     atomic_fetch_add(&p->stats->rebalances, 1);
     if (why == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
@@ -140,8 +147,8 @@ void pl_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
         atomic_fetch_add(&p->stats->assigned_partitions, parts->cnt);
         atomic_store(&p->stats->partitions_lost, 0);
         pl_progress(p); /* new partitions get the whole bound to show progress */
-        sd_log(SD_LOG_INFO, "consumer", "partitions assigned", "count=%d protocol=%s", parts->cnt,
-               rd_kafka_rebalance_protocol(rk));
+        sd_log(SD_LOG_INFO, "consumer", "partitions assigned", "count=%d cooperative=%s", parts->cnt,
+               cooperative ? "true" : "false");
     } else {
         int lost = rd_kafka_assignment_lost(rk);
         if (p->cfg->replay && !p->closing && !p->replay_refused[0])
