@@ -20,8 +20,9 @@ typedef enum sd_event_type {
     SD_EVENT_TASK_CANCELLED,
     SD_EVENT_SCENARIO_SAVED,
     SD_EVENT_SESSION_DELETE_REQUESTED,
+    SD_EVENT_SESSION_EXPIRY_DUE, /* sessiond's sweeper publishes it (expiry_event.h) */
 } sd_event_type_t;
-#define SD_EVENT_TYPE_COUNT 6
+#define SD_EVENT_TYPE_COUNT 7
 
 /* The task types SPEC §2 names.  Any other string is accepted as
  * SD_TASK_OTHER (forward compatibility) and behaves as an ordinary type. */

@@ -37,9 +37,13 @@ void sd_mongo_ops_cover(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
                         const char *short_id, const char *task_id, const sd_origin_t *save);
 /* Live sessions whose TTL passed at ctx->now. */
 void sd_mongo_expired_filter(bson_t *filter, const sd_mongo_ctx_t *ctx);
-/* The sweeper's expiry of those of task_ids still expired (one update). */
+/* An expiry event (by) reaching task_id: expires it if live and its TTL
+ * passed at ctx->now. */
 void sd_mongo_ops_expire(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
-                         const char *const *task_ids, size_t n);
+                         const char *task_id, const sd_origin_t *by);
+
+/* Appends {field: {$in: values}}. */
+void sd_mongo_append_in(bson_t *f, const char *field, const char *const *values, size_t n);
 
 /* Save markers, on the markers collection. */
 void sd_mongo_ops_marker(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,

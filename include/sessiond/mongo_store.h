@@ -33,9 +33,10 @@ void sd_mongo_free_docs(bson_t **docs, size_t n);
 
 sd_err_t sd_mongo_apply(sd_store_t *base, const sd_store_item_t *items, size_t n,
                         int64_t now_ms, sd_apply_result_t *out, sd_error_t *err);
-sd_err_t sd_mongo_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
-                        sd_change_list_t *out, sd_error_t *err);
-sd_err_t sd_mongo_sweep_ack(sd_store_t *base, const sd_change_list_t *delivered,
-                            sd_error_t *err);
+/* mongo_sweep.c */
+sd_err_t sd_mongo_due_expiries(sd_store_t *base, int64_t now_ms, int64_t resend_before_ms,
+                               size_t limit, sd_expiry_list_t *out, sd_error_t *err);
+sd_err_t sd_mongo_expiries_published(sd_store_t *base, const sd_expiry_list_t *published,
+                                     int64_t now_ms, sd_error_t *err);
 
 #endif

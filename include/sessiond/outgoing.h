@@ -6,10 +6,14 @@
 #include <stddef.h>
 
 #include "sessiond/change.h"
+#include "sessiond/expiry_event.h"
 #include "sessiond/producer.h"
 
+#define SD_OUTGOING_DEAD_LETTER (-1)
+#define SD_OUTGOING_EXPIRY_EVENT (-2)
+
 typedef struct sd_outgoing {
-    int change_type; /* sd_change_type_t of a change; -1: a dead letter */
+    int change_type; /* sd_change_type_t of a change, or SD_OUTGOING_* */
     const char *topic;
     char *key;
     char *value;
@@ -26,6 +30,9 @@ sd_err_t sd_outgoing_change(sd_outgoing_t *o, const char *topic, const sd_change
 sd_err_t sd_outgoing_dead_letter(sd_outgoing_t *o, const char *topic,
                                  const rd_kafka_message_t *m, const sd_error_t *why,
                                  sd_error_t *err);
+/* The expiry event of due for topic (an input topic), key task_id. */
+sd_err_t sd_outgoing_expiry_event(sd_outgoing_t *o, const char *topic, const sd_expiry_due_t *due,
+                                  int64_t ttl_ms, sd_error_t *err);
 /* Queues every message on the producer (delivery is the caller's wait). */
 sd_err_t sd_outgoing_send(sd_producer_t *producer, const sd_outgoing_t *msgs, size_t n,
                           sd_error_t *err);

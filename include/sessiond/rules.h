@@ -13,6 +13,8 @@ typedef enum sd_intent_kind {
     SD_INTENT_REMOVE,     /* terminal of other types, manual delete */
     SD_INTENT_SAVE,       /* remove scenario_generation sessions of short_id
                              created at or before occurred_at; remember it */
+    SD_INTENT_EXPIRE,     /* publish the expiry of a live session whose TTL
+                             passed by the applier's clock; else nothing */
 } sd_intent_kind_t;
 
 typedef enum sd_status {

@@ -68,7 +68,7 @@ typedef struct sd_state_clock {
 } sd_state_clock_t;
 
 /* Applies one intent (not SD_INTENT_SAVE: see sd_state_cover) caused by
- * origin.  cover is the short_id's latest save, for creates.  Returns 1 if
+ * origin (SD_INTENT_EXPIRE: sd_state_expire).  cover is the short_id's latest save, for creates.  Returns 1 if
  * the state changed (the caller must store it), 0 if the event was already
  * reflected.  *emit says whether the change is published. */
 int sd_state_apply(sd_state_t *st, const sd_intent_t *in, const sd_origin_t *origin,
@@ -78,8 +78,14 @@ int sd_state_apply(sd_state_t *st, const sd_intent_t *in, const sd_origin_t *ori
 int sd_state_cover(sd_state_t *st, const sd_origin_t *save, sd_state_clock_t clock,
                    sd_emit_t *emit);
 
-/* The sweeper: publishes session.expired once a live session's TTL passed. */
-int sd_state_expire(sd_state_t *st, sd_state_clock_t clock, sd_emit_t *emit);
+/* An expiry event (by) reaching the session: publishes session.expired,
+ * caused by it, if the session is live and its TTL passed at clock.now,
+ * whatever version the event was published for: a session changed since
+ * is either not live or has a later updated_at, so a stale expiry event
+ * can never expire it early.  by NULL: an expiry that sessiond 0.1's
+ * sweeper logged (MongoDB), whose cause is the event of the last change. */
+int sd_state_expire(sd_state_t *st, sd_state_clock_t clock, const sd_origin_t *by,
+                    sd_emit_t *emit);
 
 /* max(created_at, status_at): the event time of the last change. */
 int64_t sd_state_updated_at(const sd_state_t *st);

@@ -52,7 +52,7 @@ typedef struct sd_pipeline_stats {
     atomic_long ignored_by[SD_IGNORE_SCRAPING + 1]; /* by sd_ignore_t */
     atomic_long dead_lettered;
     atomic_long changes_by_type[SD_CHANGE_EXPIRED + 1]; /* produced, expiries included */
-    atomic_long expired;       /* session.expired produced by the sweeper */
+    atomic_long expiry_events; /* published by the sweeper (sweeper.h) */
     atomic_long sweep_errors;
     atomic_long store_errors[SD_ERR_FATAL + 1]; /* by class: transient, event, fatal */
     atomic_long batches;

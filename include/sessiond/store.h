@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "sessiond/change.h"
+#include "sessiond/expiry_event.h"
 #include "sessiond/rules.h"
 #include "sessiond/session_state.h"
 
@@ -69,6 +70,13 @@ typedef struct sd_apply_result {
     size_t count;
 } sd_apply_result_t;
 
+/* Sessions found due; the list owns the task ids. */
+typedef struct sd_expiry_list {
+    sd_expiry_due_t *items;
+    size_t count;
+    size_t cap;
+} sd_expiry_list_t;
+
 typedef struct sd_type_count {
     char task_type[132];
     int64_t live;
@@ -77,6 +85,7 @@ typedef struct sd_type_count {
 sd_err_t sd_store_open(const sd_store_config_t *cfg, sd_store_t **out, sd_error_t *err);
 void sd_store_close(sd_store_t *store);
 const char *sd_store_kind(const sd_store_t *store); /* "mongodb" or "sqlite" */
+int64_t sd_store_ttl_ms(const sd_store_t *store);   /* session_ttl, defaults applied */
 /* Deletes a closed SQLite store: its file and the -wal and -shm files
  * beside it.  Missing files are not an error. */
 void sd_store_remove_sqlite(const char *path);
@@ -115,17 +124,23 @@ sd_err_t sd_store_list_by_short_id(sd_store_t *store, const char *short_id,
 sd_err_t sd_store_list_all(sd_store_t *store, int64_t now_ms, sd_session_list_t *out,
                            sd_error_t *err);
 
-/* The sweeper (SPEC rule 5): up to `limit` (> 0) session.expired changes.
- * First those of earlier sweeps not yet acknowledged, again and identical
- * (a process that stopped between a sweep and its delivery loses nothing),
- * unless a later change superseded them; then sessions whose TTL passed,
- * now marked expired.  SQLite also purges tombstones whose retention ran
- * out here; MongoDB leaves that to its TTL index. */
-sd_err_t sd_store_sweep(sd_store_t *store, int64_t now_ms, size_t limit,
-                        sd_change_list_t *out, sd_error_t *err);
-/* The sweep's changes were delivered: later sweeps no longer return them. */
-sd_err_t sd_store_sweep_ack(sd_store_t *store, const sd_change_list_t *delivered,
-                            sd_error_t *err);
+/* The sweeper (SPEC rule 5): up to `limit` (> 0) live sessions whose TTL
+ * passed at now_ms, for which no expiry event was published, or one was
+ * published at or before resend_before_ms and the session is still live
+ * (its event was never applied: dead-lettered by a member that does not
+ * know it, or applied by a member whose clock was behind).  Changes
+ * nothing of the sessions: the expiry itself is applied from the event
+ * (SD_INTENT_EXPIRE).  SQLite also purges tombstones whose retention ran
+ * out here; MongoDB leaves that to its TTL index.  *out must be released
+ * with sd_expiry_list_free whenever SD_OK is returned. */
+sd_err_t sd_store_due_expiries(sd_store_t *store, int64_t now_ms, int64_t resend_before_ms,
+                               size_t limit, sd_expiry_list_t *out, sd_error_t *err);
+/* The expiry events of `published` are on the brokers: later sweeps skip
+ * those sessions until resend_before_ms passes now_ms, unless they change
+ * (any change clears the mark; a session whose version moved on is not
+ * marked). */
+sd_err_t sd_store_expiries_published(sd_store_t *store, const sd_expiry_list_t *published,
+                                     int64_t now_ms, sd_error_t *err);
 
 /* Visible sessions per task_type; *out is malloc'd, *n entries. */
 sd_err_t sd_store_count_by_type(sd_store_t *store, int64_t now_ms, sd_type_count_t **out,
@@ -147,6 +162,8 @@ sd_store_io_t sd_store_io(const sd_store_t *store);
 /* Containers. */
 sd_err_t sd_change_list_add(sd_change_list_t *list, const sd_change_t *change);
 void sd_change_list_free(sd_change_list_t *list);
+sd_err_t sd_expiry_list_add(sd_expiry_list_t *list, const sd_expiry_due_t *due);
+void sd_expiry_list_free(sd_expiry_list_t *list);
 sd_err_t sd_session_list_add(sd_session_list_t *list, const sd_session_t *session);
 void sd_session_list_free(sd_session_list_t *list);
 sd_err_t sd_apply_result_init(sd_apply_result_t *r, size_t n);

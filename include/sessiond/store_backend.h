@@ -12,9 +12,10 @@ typedef struct sd_store_ops {
     /* by == "task_id", "short_id" or NULL (all) */
     sd_err_t (*list)(sd_store_t *s, const char *by, const char *value, int64_t now_ms,
                      sd_session_list_t *out, sd_error_t *err);
-    sd_err_t (*sweep)(sd_store_t *s, int64_t now_ms, size_t limit,
-                      sd_change_list_t *out, sd_error_t *err);
-    sd_err_t (*sweep_ack)(sd_store_t *s, const sd_change_list_t *delivered, sd_error_t *err);
+    sd_err_t (*due_expiries)(sd_store_t *s, int64_t now_ms, int64_t resend_before_ms,
+                             size_t limit, sd_expiry_list_t *out, sd_error_t *err);
+    sd_err_t (*expiries_published)(sd_store_t *s, const sd_expiry_list_t *published,
+                                   int64_t now_ms, sd_error_t *err);
     sd_err_t (*count_by_type)(sd_store_t *s, int64_t now_ms, sd_type_count_t **out,
                               size_t *n, sd_error_t *err);
     sd_err_t (*ping)(sd_store_t *s, sd_error_t *err);

@@ -1,21 +1,39 @@
 /* The expiry sweeper (SPEC rule 5), one step at a time: the pipeline runs
- * a step between batches, on its own thread, with its own producer. */
+ * a step between batches, on its own thread, with its own producer.
+ *
+ * A step does not expire anything: it publishes an expiry event
+ * (expiry_event.h) for each session due, to an input topic, and the
+ * member owning that partition applies it in an ordinary batch.  So an
+ * expiry is ordered, owned, idempotent and (exactly-once) committed with
+ * offsets exactly as every other change; any number of members may
+ * sweep, and a repeated expiry event changes nothing. */
 #ifndef SESSIOND_SWEEPER_H
 #define SESSIOND_SWEEPER_H
 
 #include "sessiond/producer.h"
 #include "sessiond/store.h"
 
-#define SD_SWEEP_LIMIT 1000 /* expiries per step */
+#define SD_SWEEP_LIMIT 1000 /* expiry events per step */
+/* An expiry event published this long ago whose session is still live is
+ * published again: a member that does not know the event type (a rolling
+ * upgrade) dead-letters it, and one whose clock is behind finds it not
+ * due yet. */
+#define SD_SWEEP_RESEND_MS (INT64_C(3600) * 1000)
 
-/* Takes up to `limit` expiries from the store, produces them to topic
- * (in a transaction of their own when `transactional`), waits for their
- * delivery and acknowledges them to the store.  *published counts what
- * was delivered.  Anything not delivered stays pending in the store and
- * comes back with the next step.  SD_ERR_TRANSIENT: the store or Kafka
- * failed, try later; SD_ERR_FATAL: the producer cannot go on. */
+typedef struct sd_sweep_result {
+    size_t published;    /* expiry events on the brokers */
+    int producer_failed; /* the error came from Kafka, not the store */
+} sd_sweep_result_t;
+
+/* Finds up to `limit` sessions due at now_ms, produces their expiry events
+ * to topic (in a transaction of their own when `transactional`: the
+ * pipeline's producer is transactional then), waits for their delivery
+ * and marks them published in the store.  Events not delivered are not
+ * marked, and the next step finds their sessions again.  SD_ERR_TRANSIENT:
+ * the store or Kafka failed, try later; SD_ERR_FATAL: see
+ * res->producer_failed (a producer that cannot go on) or the store. */
 sd_err_t sd_sweep_step(sd_store_t *store, sd_producer_t *producer, int transactional,
-                       const char *topic, int64_t now_ms, size_t limit, size_t *published,
+                       const char *topic, int64_t now_ms, size_t limit, sd_sweep_result_t *res,
                        sd_error_t *err);
 
 #endif

@@ -1,10 +1,10 @@
 #include "sessiond/change.h"
 
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sessiond/digest.h"
 #include "sessiond/json_write.h"
 #include "sessiond/timefmt.h"
 
@@ -23,28 +23,8 @@ sd_err_t sd_change_id(const char *event_id, const char *task_id,
                       sd_change_type_t type, char out[SD_CHANGE_ID_BUFSZ],
                       sd_error_t *err)
 {
-    static const char hex[] = "0123456789abcdef";
-    const char *type_name = sd_change_type_name(type);
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_len = 0;
-
-    /* NUL separators keep ("ab","c") and ("a","bc") apart. */
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-             EVP_DigestUpdate(ctx, event_id, strlen(event_id) + 1) &&
-             EVP_DigestUpdate(ctx, task_id, strlen(task_id) + 1) &&
-             EVP_DigestUpdate(ctx, type_name, strlen(type_name)) &&
-             EVP_DigestFinal_ex(ctx, digest, &digest_len);
-    EVP_MD_CTX_free(ctx);
-    if (!ok || digest_len < 16)
-        return sd_error_set(err, SD_ERR_FATAL, "",
-                            "SHA-256 unavailable from libcrypto: cannot derive change ids");
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 0xF];
-    }
-    out[32] = '\0';
-    return SD_OK;
+    const char *parts[] = {event_id, task_id, sd_change_type_name(type)};
+    return sd_digest_hex(parts, 3, out, err);
 }
 
 sd_err_t sd_change_to_json(const sd_change_t *c, char **out, size_t *out_len,

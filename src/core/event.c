@@ -11,6 +11,7 @@
 static const char *const event_type_names[SD_EVENT_TYPE_COUNT] = {
     "task.created", "task.completed", "task.failed",
     "task.cancelled", "scenario.saved", "session.delete_requested",
+    "session.expiry_due",
 };
 
 static const char *const task_type_names[SD_TASK_TYPE_COUNT] = {
@@ -170,7 +171,8 @@ static sd_err_t validate(const fields_t *in, sd_event_t *ev, sd_error_t *err)
         return sd_error_set(err, SD_ERR_INVALID, "event_type",
                             "unknown value \"%.*s\" (expected one of task.created, "
                             "task.completed, task.failed, task.cancelled, "
-                            "scenario.saved, session.delete_requested)",
+                            "scenario.saved, session.delete_requested, "
+                            "session.expiry_due)",
                             (int)(f[F_EVENT_TYPE].len < 64 ? f[F_EVENT_TYPE].len : 64),
                             f[F_EVENT_TYPE].value);
     if ((rc = string_field(in, F_OCCURRED_AT, 1, 0, SIZE_MAX, err)))

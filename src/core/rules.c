@@ -63,6 +63,10 @@ sd_intent_t sd_rules_intent(const sd_event_t *ev)
         in.kind = SD_INTENT_REMOVE;
         in.reason = SD_REASON_MANUAL;
         break;
+    case SD_EVENT_SESSION_EXPIRY_DUE:
+        in.kind = SD_INTENT_EXPIRE;
+        in.reason = SD_REASON_TTL;
+        break;
     }
     return in;
 }
@@ -75,6 +79,7 @@ const char *sd_intent_kind_name(sd_intent_kind_t kind)
     case SD_INTENT_SET_STATUS: return "set_status";
     case SD_INTENT_REMOVE: return "remove";
     case SD_INTENT_SAVE: return "save";
+    case SD_INTENT_EXPIRE: return "expire";
     }
     return "?";
 }

@@ -129,6 +129,8 @@ int sd_state_apply(sd_state_t *st, const sd_intent_t *in, const sd_origin_t *ori
                    const sd_cover_t *cover, sd_state_clock_t clock, sd_emit_t *emit)
 {
     memset(emit, 0, sizeof *emit);
+    if (in->kind == SD_INTENT_EXPIRE)
+        return sd_state_expire(st, clock, origin, emit);
     if (st->removed)
         return 0;
     int changed = 0;
@@ -145,6 +147,7 @@ int sd_state_apply(sd_state_t *st, const sd_intent_t *in, const sd_origin_t *ori
         break;
     case SD_INTENT_IGNORE:
     case SD_INTENT_SAVE:
+    case SD_INTENT_EXPIRE:
         return 0;
     }
     if (changed)
@@ -164,17 +167,22 @@ int sd_state_cover(sd_state_t *st, const sd_origin_t *save, sd_state_clock_t clo
     return 1;
 }
 
-int sd_state_expire(sd_state_t *st, sd_state_clock_t clock, sd_emit_t *emit)
+int sd_state_expire(sd_state_t *st, sd_state_clock_t clock, const sd_origin_t *by,
+                    sd_emit_t *emit)
 {
     memset(emit, 0, sizeof *emit);
     if (!st->live || st->removed || sd_state_visible(st, clock))
         return 0;
     st->live = 0;
     st->version++;
-    /* The cause is the event of the last change: ties go to the status. */
-    int by_status = st->has_status && st->status_at >= st->created_at;
     sd_origin_t cause;
-    expired_cause(&cause, by_status ? st->status_by : st->created_by);
+    if (by) {
+        cause = *by;
+    } else { /* sessiond 0.1's sweeper named the event of the last
+              * change, ties going to the status */
+        int by_status = st->has_status && st->status_at >= st->created_at;
+        expired_cause(&cause, by_status ? st->status_by : st->created_by);
+    }
     emit_change(emit, SD_CHANGE_EXPIRED, SD_REASON_TTL, &cause,
                 sd_state_updated_at(st) + clock.ttl_ms);
     return 1;

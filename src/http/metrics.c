@@ -141,8 +141,11 @@ static void changes_and_store(text_t *t, const sd_pipeline_stats_t *s)
         sample1(t, "sessiond_store_errors_total", "class", classes[i].name,
                 atomic_load(&s->store_errors[classes[i].code]));
     scalar(t, "sessiond_sweep_errors_total", "counter",
-           "Expiry sweeps that failed (their expiries are published by a later sweep).",
+           "Expiry sweeps that failed (a later sweep publishes what they did not).",
            atomic_load(&s->sweep_errors));
+    scalar(t, "sessiond_expiry_events_published_total", "counter",
+           "Expiry events this member's sweeper published; the partitions' owners apply them.",
+           atomic_load(&s->expiry_events));
 }
 
 static void kafka(text_t *t, const sd_pipeline_stats_t *s)

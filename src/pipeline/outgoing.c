@@ -62,12 +62,22 @@ sd_err_t sd_outgoing_dead_letter(sd_outgoing_t *o, const char *topic,
     snprintf(offset, sizeof offset, "%lld", (long long)m->offset);
     const char *values[] = {sd_error_text(why, reason), rd_kafka_topic_name(m->rkt), partition,
                             offset};
-    *o = (sd_outgoing_t){.change_type = -1, .topic = topic, .len = m->len};
+    *o = (sd_outgoing_t){.change_type = SD_OUTGOING_DEAD_LETTER, .topic = topic, .len = m->len};
     o->key = m->key ? copy_bytes(m->key, m->key_len) : NULL;
     o->value = copy_bytes(m->payload, m->len);
     if (!o->value || (m->key && !o->key) || set_headers(o, names, values, 4))
         return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory dead-lettering");
     return SD_OK;
+}
+
+sd_err_t sd_outgoing_expiry_event(sd_outgoing_t *o, const char *topic, const sd_expiry_due_t *due,
+                                  int64_t ttl_ms, sd_error_t *err)
+{
+    *o = (sd_outgoing_t){.change_type = SD_OUTGOING_EXPIRY_EVENT, .topic = topic};
+    sd_err_t rc = sd_expiry_event_json(due, ttl_ms, &o->value, &o->len, err);
+    if (rc == SD_OK && !(o->key = copy_bytes(due->task_id, strlen(due->task_id))))
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for an expiry event");
+    return rc;
 }
 
 sd_err_t sd_outgoing_send(sd_producer_t *producer, const sd_outgoing_t *msgs, size_t n,

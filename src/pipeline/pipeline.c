@@ -28,42 +28,43 @@ int pl_sweep_due(const pipeline_t *p)
     return p->cfg->sweep_interval_ms > 0 && !p->cfg->replay && sd_monotonic_ms() >= p->next_sweep;
 }
 
-/* A sweep that fails is logged and tried again after the interval: its
- * expiries stay pending in the store.  Only a producer that cannot go on
- * stops the pipeline, as it would stop the next batch. */
+/* A sweep that fails is logged and tried again after the interval: what
+ * it did not publish is found due again.  Only a producer that cannot go
+ * on stops the pipeline, as it would stop the next batch. */
 static sd_err_t sweep(pipeline_t *p, sd_error_t *err)
 {
-    size_t published;
+    sd_sweep_result_t res;
     sd_error_t why = {0};
     int64_t began = sd_monotonic_ms();
+    /* Expiry events go to the first input topic, which the group reads. */
     sd_err_t rc = sd_sweep_step(p->store, p->producer,
-                                p->cfg->delivery == SD_DELIVERY_EXACTLY_ONCE,
-                                p->cfg->output_topic, pl_now_ms(p), SD_SWEEP_LIMIT, &published, &why);
-    atomic_fetch_add(&p->stats->expired, (long)published);
-    atomic_fetch_add(&p->stats->changes_by_type[SD_CHANGE_EXPIRED], (long)published);
-    if (rc == SD_ERR_FATAL && sd_producer_fenced(p->producer) &&
+                                p->cfg->delivery == SD_DELIVERY_EXACTLY_ONCE, p->cfg->inputs[0],
+                                pl_now_ms(p), SD_SWEEP_LIMIT, &res, &why);
+    atomic_fetch_add(&p->stats->expiry_events, (long)res.published);
+    if (rc == SD_ERR_FATAL && res.producer_failed && sd_producer_fenced(p->producer) &&
         (rc = pl_after_fencing(p, began, &why)) == SD_ERR_FATAL) {
         *err = why;
         return rc;
     }
-    int producer = rc != SD_OK && strcmp(why.field, "producer") == 0;
-    if (rc == SD_ERR_FATAL && producer) {
+    if (rc == SD_ERR_FATAL && res.producer_failed) {
         *err = why;
         return rc;
     }
     if (rc != SD_OK) {
         atomic_fetch_add(&p->stats->sweep_errors, 1);
-        if (!producer)
+        if (!res.producer_failed)
             atomic_fetch_add(&p->stats->store_errors[rc], 1);
         sd_log(SD_LOG_WARN, "sweeper", "expiry sweep failed, tried again later",
                "retry_in_ms=%lld error=%s", (long long)p->cfg->sweep_interval_ms,
                SD_LOG_Q(why.message));
-    } else if (published) {
-        sd_log(SD_LOG_INFO, "sweeper", "sessions expired", "count=%zu", published);
+    } else if (res.published) {
+        sd_log(SD_LOG_INFO, "sweeper", "expiry events published", "count=%zu topic=%s",
+               res.published, p->cfg->inputs[0]);
     }
     /* A full step means more are waiting: go on after the next batch. */
-    p->next_sweep = sd_monotonic_ms() +
-                    (rc == SD_OK && published == SD_SWEEP_LIMIT ? 0 : p->cfg->sweep_interval_ms);
+    p->next_sweep = sd_monotonic_ms() + (rc == SD_OK && res.published == SD_SWEEP_LIMIT
+                                             ? 0
+                                             : p->cfg->sweep_interval_ms);
     return SD_OK;
 }
 

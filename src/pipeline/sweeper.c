@@ -35,31 +35,47 @@ static sd_err_t deliver(sd_producer_t *producer, int transactional, const sd_out
     return rc == SD_OK ? SD_ERR_TRANSIENT : rc;
 }
 
+/* The events of due as messages for topic; *n counts those made. */
+static sd_err_t expiry_messages(const sd_expiry_list_t *due, const char *topic, int64_t ttl_ms,
+                                sd_outgoing_t **msgs, size_t *n, sd_error_t *err)
+{
+    *n = 0;
+    if (!(*msgs = calloc(due->count, sizeof **msgs)))
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for %zu expiry events",
+                            due->count);
+    sd_err_t rc = SD_OK;
+    while (rc == SD_OK && *n < due->count) {
+        rc = sd_outgoing_expiry_event(&(*msgs)[*n], topic, &due->items[*n], ttl_ms, err);
+        (*n)++;
+    }
+    return rc;
+}
+
 sd_err_t sd_sweep_step(sd_store_t *store, sd_producer_t *producer, int transactional,
-                       const char *topic, int64_t now_ms, size_t limit, size_t *published,
+                       const char *topic, int64_t now_ms, size_t limit, sd_sweep_result_t *res,
                        sd_error_t *err)
 {
-    *published = 0;
-    sd_change_list_t expired = {0};
-    sd_err_t rc = sd_store_sweep(store, now_ms, limit, &expired, err);
-    if (rc != SD_OK || expired.count == 0)
-        return rc;
-    sd_outgoing_t *msgs = calloc(expired.count, sizeof *msgs);
+    *res = (sd_sweep_result_t){0};
+    sd_expiry_list_t due;
+    sd_outgoing_t *msgs = NULL;
     size_t n = 0;
-    if (!msgs)
-        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for %zu expiries",
-                          expired.count);
-    while (rc == SD_OK && n < expired.count) {
-        rc = sd_outgoing_change(&msgs[n], topic, &expired.items[n], err);
-        n++;
-    }
-    if (rc == SD_OK)
-        rc = deliver(producer, transactional, msgs, n, err);
+    sd_err_t rc = sd_store_due_expiries(store, now_ms, now_ms - SD_SWEEP_RESEND_MS, limit, &due,
+                                        err);
+    if (rc != SD_OK)
+        return rc;
+    if (due.count == 0)
+        goto done;
+    rc = expiry_messages(&due, topic, sd_store_ttl_ms(store), &msgs, &n, err);
     if (rc == SD_OK) {
-        *published = n;
-        rc = sd_store_sweep_ack(store, &expired, err);
+        rc = deliver(producer, transactional, msgs, n, err);
+        res->producer_failed = rc != SD_OK;
     }
+    if (rc == SD_OK) {
+        res->published = n;
+        rc = sd_store_expiries_published(store, &due, now_ms, err);
+    }
+done:
     sd_outgoing_free(msgs, n);
-    sd_change_list_free(&expired);
+    sd_expiry_list_free(&due);
     return rc;
 }

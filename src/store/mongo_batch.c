@@ -67,8 +67,6 @@ typedef struct mongo_batch {
     size_t n_events;
     bson_t **covers; /* marker documents read for scenario creates */
     size_t n_covers;
-    const char **expire_ids; /* the sweep's candidates */
-    size_t n_expire;
 } mongo_batch_t;
 
 static const char *doc_id(const bson_t *doc)
@@ -114,6 +112,9 @@ static sd_origin_t origin_of(const sd_store_item_t *item)
 
 typedef void (*fill_fn)(mongo_batch_t *b, mongoc_bulk_operation_t *bulk);
 
+/* Runs a bulk; a duplicate key on an upsert (another writer inserted the
+ * same document first) is "already there": the bulk is run again, and its
+ * conditional updates then apply to that document. */
 static sd_err_t run_bulk(mongo_batch_t *b, mongoc_collection_t *coll, fill_fn fill,
                          const char *doing, sd_error_t *err)
 {
@@ -197,25 +198,13 @@ static void fill_sessions(mongo_batch_t *b, mongoc_bulk_operation_t *bulk)
         case SD_INTENT_SAVE:
             sd_mongo_ops_cover(bulk, &b->ctx, ev->short_id, NULL, &o);
             break;
+        case SD_INTENT_EXPIRE:
+            sd_mongo_ops_expire(bulk, &b->ctx, ev->task_id, &o);
+            break;
         case SD_INTENT_IGNORE:
             break;
         }
     }
-}
-
-/* {field: {$in: [values...]}} of distinct values */
-static void append_in(bson_t *f, const char *field, const char *const *values, size_t n)
-{
-    bson_t in, arr;
-    BSON_APPEND_DOCUMENT_BEGIN(f, field, &in);
-    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
-    char key[24];
-    for (size_t i = 0; i < n; i++) {
-        snprintf(key, sizeof key, "%zu", i);
-        BSON_APPEND_UTF8(&arr, key, values[i]);
-    }
-    bson_append_array_end(&in, &arr);
-    bson_append_document_end(f, &in);
 }
 
 static int by_string(const void *a, const void *b)
@@ -248,7 +237,7 @@ static sd_err_t read_markers(mongo_batch_t *b, const char **short_ids, size_t n,
     if (n == 0)
         return SD_OK;
     bson_t filter = BSON_INITIALIZER;
-    append_in(&filter, "_id", short_ids, n);
+    sd_mongo_append_in(&filter, "_id", short_ids, n);
     sd_err_t rc = sd_mongo_find_docs(b->s, b->s->markers, &filter, NULL, out, n_out,
                             "reading scenario saves", err);
     bson_destroy(&filter);
@@ -309,11 +298,11 @@ static sd_err_t read_back(mongo_batch_t *b, bson_t ***docs, size_t *n_docs, sd_e
     bson_t filter = BSON_INITIALIZER, or_, a, c;
     BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or_);
     BSON_APPEND_DOCUMENT_BEGIN(&or_, "0", &a);
-    append_in(&a, "_id", tasks, nt);
+    sd_mongo_append_in(&a, "_id", tasks, nt);
     bson_append_document_end(&or_, &a);
     BSON_APPEND_DOCUMENT_BEGIN(&or_, "1", &c);
-    append_in(&c, "short_id", shorts, ns);
-    append_in(&c, "removed.by", saves, nv);
+    sd_mongo_append_in(&c, "short_id", shorts, ns);
+    sd_mongo_append_in(&c, "removed.by", saves, nv);
     bson_append_document_end(&or_, &c);
     bson_append_array_end(&filter, &or_);
     rc = sd_mongo_find_docs(b->s, b->s->sessions, &filter, NULL, docs, n_docs,
@@ -507,163 +496,5 @@ done:
     sd_mongo_free_docs(b.covers, b.n_covers);
     free(b.op_start);
     free(b.by_event);
-    return rc;
-}
-
-static void fill_expiry(mongo_batch_t *b, mongoc_bulk_operation_t *bulk)
-{
-    sd_mongo_ops_expire(bulk, &b->ctx, b->expire_ids, b->n_expire);
-}
-
-/* Ids of the documents' _id (borrowed from docs), in a new array. */
-static const char **doc_ids(bson_t **docs, size_t n, size_t *n_ids)
-{
-    const char **ids = malloc((n + 1) * sizeof *ids);
-    *n_ids = 0;
-    for (size_t i = 0; ids && i < n; i++) {
-        bson_iter_t it;
-        if (bson_iter_init_find(&it, docs[i], "_id") && BSON_ITER_HOLDS_UTF8(&it))
-            ids[(*n_ids)++] = bson_iter_utf8(&it, NULL);
-    }
-    return ids;
-}
-
-/* Clears unsent_expiry of these sessions: one update.  By task_id, not by
- * version: a session expired again before this ack would need its TTL to
- * pass twice between a sweep and its acknowledgement. */
-static sd_err_t ack_ids(sd_mongo_store_t *s, const char *const *ids, size_t n, sd_error_t *err)
-{
-    if (n == 0)
-        return SD_OK;
-    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, opts = BSON_INITIALIZER,
-           fields, reply;
-    append_in(&filter, "_id", ids, n);
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "unsent_expiry", &fields);
-    BSON_APPEND_BOOL(&fields, "$exists", true);
-    bson_append_document_end(&filter, &fields);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$unset", &fields);
-    BSON_APPEND_UTF8(&fields, "unsent_expiry", "");
-    bson_append_document_end(&update, &fields);
-    mongoc_write_concern_append(s->wc, &opts);
-    bson_error_t error;
-    bool ok = mongoc_collection_update_many(s->sessions, &filter, &update, &opts, &reply, &error);
-    sd_err_t rc = ok ? SD_OK
-                     : sd_mongo_classify(s, &error, &reply, "acknowledging expiries", err);
-    bson_destroy(&filter);
-    bson_destroy(&update);
-    bson_destroy(&opts);
-    bson_destroy(&reply);
-    return rc;
-}
-
-/* Expiries of earlier sweeps never acknowledged (the process stopped
- * before delivering them) are published again while still the session's
- * latest change; superseded ones are acknowledged on the spot. */
-static sd_err_t unsent_expiries(mongo_batch_t *b, size_t limit, sd_error_t *err)
-{
-    sd_mongo_store_t *s = b->s;
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, exists;
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "unsent_expiry", &exists);
-    BSON_APPEND_BOOL(&exists, "$exists", true);
-    bson_append_document_end(&filter, &exists);
-    BSON_APPEND_INT64(&opts, "limit", (int64_t)limit);
-    bson_t **docs = NULL;
-    size_t n_docs = 0, n_superseded = 0;
-    sd_err_t rc = sd_mongo_find_docs(s, s->sessions, &filter, &opts, &docs, &n_docs,
-                                     "finding undelivered expiries", err);
-    bson_destroy(&filter);
-    bson_destroy(&opts);
-    const char **superseded = malloc((n_docs + 1) * sizeof *superseded);
-    if (rc == SD_OK && !superseded)
-        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory sweeping");
-    for (size_t d = 0; rc == SD_OK && d < n_docs; d++) {
-        sd_change_list_t latest = {0};
-        rc = sd_mongo_doc_latest(docs[d], &b->ctx, &latest, err);
-        if (rc == SD_OK && latest.count && latest.items[0].type == SD_CHANGE_EXPIRED) {
-            if (sd_change_list_add(&b->out->changes, &latest.items[0]) != SD_OK)
-                rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory sweeping");
-        } else if (rc == SD_OK) {
-            bson_iter_t it;
-            if (bson_iter_init_find(&it, docs[d], "_id") && BSON_ITER_HOLDS_UTF8(&it))
-                superseded[n_superseded++] = bson_iter_utf8(&it, NULL);
-        }
-        sd_change_list_free(&latest);
-    }
-    if (rc == SD_OK)
-        rc = ack_ids(s, superseded, n_superseded, err);
-    free(superseded);
-    sd_mongo_free_docs(docs, n_docs);
-    return rc;
-}
-
-/* Re-publishes undelivered expiries, then finds expired sessions, expires
- * those still expired with one conditional update, and reads them back
- * for their changes. */
-sd_err_t sd_mongo_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
-                        sd_change_list_t *out, sd_error_t *err)
-{
-    sd_mongo_store_t *s = (sd_mongo_store_t *)base;
-    char batch_id[25];
-    new_batch_id(batch_id);
-    sd_apply_result_t result;
-    if (sd_apply_result_init(&result, 0) != SD_OK)
-        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory sweeping");
-    mongo_batch_t b = {.s = s, .out = &result,
-                       .ctx = {batch_id, now_ms, base->cfg.session_ttl_ms,
-                               base->cfg.retention_ms, 0}};
-    bson_t **found = NULL, **docs = NULL;
-    size_t n_found = 0, n_docs = 0;
-    sd_err_t rc = unsent_expiries(&b, limit, err);
-    size_t room = limit - result.changes.count;
-    if (rc == SD_OK && room > 0) {
-        bson_t filter, opts = BSON_INITIALIZER, projection;
-        sd_mongo_expired_filter(&filter, &b.ctx);
-        BSON_APPEND_INT64(&opts, "limit", (int64_t)room);
-        BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &projection);
-        BSON_APPEND_INT32(&projection, "_id", 1);
-        bson_append_document_end(&opts, &projection);
-        rc = sd_mongo_find_docs(s, s->sessions, &filter, &opts, &found, &n_found,
-                                "finding expired sessions", err);
-        bson_destroy(&filter);
-        bson_destroy(&opts);
-    }
-    if (rc == SD_OK && !(b.expire_ids = doc_ids(found, n_found, &b.n_expire)))
-        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory sweeping");
-    if (rc == SD_OK && b.n_expire)
-        rc = run_bulk(&b, s->sessions, fill_expiry, "expiring sessions", err);
-    if (rc == SD_OK && b.n_expire) {
-        bson_t ids_filter = BSON_INITIALIZER;
-        append_in(&ids_filter, "_id", b.expire_ids, b.n_expire);
-        rc = sd_mongo_find_docs(s, s->sessions, &ids_filter, NULL, &docs, &n_docs,
-                                "reading expired sessions back", err);
-        bson_destroy(&ids_filter);
-    }
-    if (rc == SD_OK)
-        rc = collect_changes(&b, docs, n_docs, err);
-    free(b.expire_ids);
-    sd_mongo_free_docs(found, n_found);
-    sd_mongo_free_docs(docs, n_docs);
-    if (rc != SD_OK) {
-        sd_apply_result_free(&result);
-        return rc;
-    }
-    *out = result.changes;
-    memset(&result.changes, 0, sizeof result.changes);
-    sd_apply_result_free(&result);
-    return SD_OK;
-}
-
-sd_err_t sd_mongo_sweep_ack(sd_store_t *base, const sd_change_list_t *delivered,
-                            sd_error_t *err)
-{
-    const char **ids = malloc((delivered->count + 1) * sizeof *ids);
-    if (!ids)
-        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory acknowledging expiries");
-    size_t n = 0;
-    for (size_t i = 0; i < delivered->count; i++)
-        if (delivered->items[i].type == SD_CHANGE_EXPIRED)
-            ids[n++] = delivered->items[i].session.task_id;
-    sd_err_t rc = ack_ids((sd_mongo_store_t *)base, ids, n, err);
-    free(ids);
     return rc;
 }

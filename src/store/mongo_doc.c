@@ -224,8 +224,8 @@ static int read_entry(const bson_iter_t *entry, const char *task_id, logged_t *l
     l->kind = kind[0];
     l->batch = iter_utf8(entry, "b");
     l->now = iter_int(entry, "n", NULL);
-    if (l->kind == 'x')
-        return 0;
+    if (l->kind == 'x' && !iter_utf8(entry, "e"))
+        return 0; /* sessiond 0.1's sweeper: no cause */
     if (read_origin(entry, &l->cause))
         return -1;
     l->event = (sd_event_t){.event_id = l->cause.event_id, .occurred_at_ms = l->cause.at_ms,
@@ -267,7 +267,7 @@ static int read_entry(const bson_iter_t *entry, const char *task_id, logged_t *l
         l->intent.kind = SD_INTENT_REMOVE;
         return sd_reason_from_name(iter_utf8(entry, "rs"), &l->intent.reason) ? -1 : 0;
     }
-    return l->kind == 'v' ? 0 : -1;
+    return l->kind == 'v' || l->kind == 'x' ? 0 : -1;
 }
 
 size_t sd_mongo_first_of_event(const sd_store_item_t *const *by_event, size_t n,
@@ -338,7 +338,7 @@ static sd_err_t replay_log(const bson_t *doc, const sd_mongo_ctx_t *ctx, sd_chan
         if (l.kind == 'v')
             sd_state_cover(&st, &l.cause, clock, &emit);
         else if (l.kind == 'x')
-            sd_state_expire(&st, clock, &emit);
+            sd_state_expire(&st, clock, l.cause.event_id ? &l.cause : NULL, &emit);
         else
             sd_state_apply(&st, &l.intent, &l.cause, &l.cover, clock, &emit);
         if (!emit.emitted)

@@ -6,15 +6,19 @@
  *                 create is the smallest ck
  *   status, status_at, status_by, sk   the same for the status: largest sk
  *   removed       null, or {reason, by, at, topic, partition, offset}
- *   expired       the sweeper logged an expiry after the last change
- *   unsent_expiry the sweep (batch id) whose expiry is not known to be
- *                 delivered yet; absent once acknowledged (partial index)
+ *   expired       an expiry was logged after the last change
+ *   expiry_sent_at  when the sweeper last published an expiry event for
+ *                 the session; null after any change
+ *   unsent_expiry left by sessiond 0.1, whose sweeper expired sessions
+ *                 itself: the sweep (batch id) whose expiry it had not
+ *                 delivered yet (mongo_sweep.c undoes it)
  *   updated_at    event time of the latest create or status applied
  *   purge_at      TTL index: when the document may go
  *   log           one entry per operation that changed the session, in the
  *                 order the server applied them: {b: batch, n: now, k: kind
  *                 (c create, s status, r remove, v save, x expiry), e, at,
- *                 topic, partition, offset: the cause, and what it set}
+ *                 topic, partition, offset: the cause (none on 0.1's
+ *                 expiries), and what it set}
  *
  * Each operation's filter states exactly when the transition changes the
  * session (a create that beats the defining one, a later status, a first
@@ -50,6 +54,20 @@ static int64_t purge_at(const sd_mongo_ctx_t *ctx, int64_t at)
 }
 
 /* ---- building blocks ---- */
+
+void sd_mongo_append_in(bson_t *f, const char *field, const char *const *values, size_t n)
+{
+    bson_t in, arr;
+    BSON_APPEND_DOCUMENT_BEGIN(f, field, &in);
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+    char key[24];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "%zu", i);
+        BSON_APPEND_UTF8(&arr, key, values[i]);
+    }
+    bson_append_array_end(&in, &arr);
+    bson_append_document_end(f, &in);
+}
 
 static void append_opt_utf8(bson_t *b, const char *key, const char *v)
 {
@@ -108,7 +126,7 @@ static void append_removed(bson_t *b, const char *key, sd_reason_t reason, const
 /* The log entry of an operation: its kind, cause and what it set. */
 typedef struct entry {
     char kind;               /* c, s, r, v, x */
-    const sd_origin_t *cause; /* NULL for an expiry */
+    const sd_origin_t *cause;
     const sd_event_t *create;
     const sd_intent_t *status;
     sd_reason_t reason;      /* r */
@@ -248,6 +266,7 @@ static void add_transition(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     fields(&set, arg, 0);
     BSON_APPEND_BOOL(&set, "expired", false);
+    BSON_APPEND_NULL(&set, "expiry_sent_at");
     append_times(&set, ctx, event_at, touches_updated_at);
     bson_append_document_end(&update, &set);
     /* {$addToSet: {log: entry}}: entries are unique (batch id, cause), so
@@ -384,32 +403,23 @@ void sd_mongo_expired_filter(bson_t *f, const sd_mongo_ctx_t *ctx)
 }
 
 void sd_mongo_ops_expire(mongoc_bulk_operation_t *bulk, sd_mongo_ctx_t *ctx,
-                         const char *const *task_ids, size_t n)
+                         const char *task_id, const sd_origin_t *by)
 {
-    /* The cause (the event of the last change) and the time are read off
-     * the log when folding, so one update fits every document. */
-    entry_t e = {.kind = 'x'};
-    bson_t filter, update, in, arr, set;
+    /* The version and time of the change are read off the log when
+     * folding (sd_state_expire). */
+    entry_t e = {.kind = 'x', .cause = by};
+    bson_t filter, update, set;
     sd_mongo_expired_filter(&filter, ctx);
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
-    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
-    char key[24];
-    for (size_t i = 0; i < n; i++) {
-        snprintf(key, sizeof key, "%zu", i);
-        BSON_APPEND_UTF8(&arr, key, task_ids[i]);
-    }
-    bson_append_array_end(&in, &arr);
-    bson_append_document_end(&filter, &in);
+    BSON_APPEND_UTF8(&filter, "_id", task_id);
     bson_init(&update);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_BOOL(&set, "expired", true);
-    BSON_APPEND_UTF8(&set, "unsent_expiry", ctx->batch_id);
     append_times(&set, ctx, ctx->now_ms, 0);
     bson_append_document_end(&update, &set);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$addToSet", &set);
     append_entry(&set, "log", ctx, &e);
     bson_append_document_end(&update, &set);
-    add_op(bulk, ctx, &filter, &update, 0, 1);
+    add_op(bulk, ctx, &filter, &update, 0, 0);
     bson_destroy(&filter);
     bson_destroy(&update);
 }

@@ -107,10 +107,6 @@ sd_err_t sd_mongo_classify(sd_mongo_store_t *s, const bson_error_t *e, const bso
                         s->hosts, doing, e->code, e->message);
 }
 
-/* Runs a bulk; a duplicate key on an upsert (another writer inserted the
- * same document first) is "already there": the bulk is run again, and its
- * conditional updates then apply to that document. */
-
 /* ---- reads ---- */
 
 /* Appends to *docs every document matching filter (copies). */
@@ -311,8 +307,8 @@ static const sd_store_ops_t mongo_ops = {
     .ensure_schema = mongo_ensure_schema,
     .apply = sd_mongo_apply,
     .list = mongo_list,
-    .sweep = sd_mongo_sweep,
-    .sweep_ack = sd_mongo_sweep_ack,
+    .due_expiries = sd_mongo_due_expiries,
+    .expiries_published = sd_mongo_expiries_published,
     .count_by_type = mongo_count_by_type,
     .ping = mongo_ping,
     .io = mongo_io,

@@ -14,7 +14,7 @@ typedef struct sqlite_store {
     sqlite3 *db;
     sd_sqlite_checkpointer_t *checkpointer;
     sqlite3_stmt *load, *insert_row, *update_row, *update_state, *load_mark, *save_mark,
-        *scan_save, *latest, *latest_by_short, *unsent, *ack;
+        *scan_save, *latest, *latest_by_short, *due, *mark_sent;
 } sqlite_store_t;
 
 /* What read_row() reads, in its order. */

@@ -11,13 +11,13 @@
 #define SD_STRINGIFY_(x) #x
 #define SD_STRINGIFY(x) SD_STRINGIFY_(x)
 
-#define LAYOUT_VERSION 2
+#define LAYOUT_VERSION 3
 
 #define STATE_COLUMNS                                                             \
     "task_id, short_id, task_type, user_id, metadata, created_at, created_by, " \
     "status, status_at, status_by, removed_reason, removed_by, removed_at, "    \
     "removed_topic, removed_partition, removed_offset, updated_at, live, "      \
-    "version, last_change, last_cause, purge_at, expiry_unsent"
+    "version, last_change, last_cause, purge_at"
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS sessions ("
@@ -31,7 +31,9 @@ static const char schema_sql[] =
     " updated_at INTEGER, live INTEGER NOT NULL DEFAULT 0,"
     " version INTEGER NOT NULL DEFAULT 0,"
     " last_change TEXT, last_cause TEXT, purge_at INTEGER NOT NULL,"
-    " expiry_unsent INTEGER NOT NULL DEFAULT 0"
+    /* when the sweeper published this session's expiry event; any change
+     * clears it */
+    " expiry_sent_at INTEGER"
     ");"
     /* Only what sessiond's own queries use: every index costs each write
      * two seeks, and nobody else queries this file. */
@@ -41,18 +43,29 @@ static const char schema_sql[] =
     " WHERE live = 1;"
     "CREATE INDEX IF NOT EXISTS sessions_dead_purge_at ON sessions(purge_at)"
     " WHERE live = 0;"
-    "CREATE INDEX IF NOT EXISTS sessions_expiry_unsent ON sessions(id)"
-    " WHERE expiry_unsent = 1;"
     "CREATE TABLE IF NOT EXISTS saves ("
     " short_id TEXT PRIMARY KEY, saved_at INTEGER NOT NULL, saved_by TEXT NOT NULL,"
     " topic TEXT, partition INTEGER, offset INTEGER, purge_at INTEGER NOT NULL"
     ") WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS saves_purge_at ON saves(purge_at);";
 
-/* The first layout, for files written before it changed: files from
- * before expiries were acknowledged also lack expiry_unsent. */
+/* Older layouts.  Files from before expiries were acknowledged lack
+ * expiry_unsent. */
 static const char add_unsent_sql[] =
     "ALTER TABLE sessions ADD COLUMN expiry_unsent INTEGER NOT NULL DEFAULT 0;";
+/* sessiond 0.1's sweeper expired sessions itself and published their
+ * changes in a transaction of its own, flagging each until it knew it
+ * delivered: such an expiry is undone, and made again through the log
+ * (the change it kept is dropped: its cause was read long ago). */
+static const char undo_unsent_sql[] =
+    "UPDATE sessions SET live = 1, version = version - 1, last_change = NULL,"
+    " last_cause = NULL, expiry_unsent = 0 WHERE expiry_unsent = 1;";
+/* The second layout (user_version 2) is this one but for the expiry mark. */
+static const char second_layout_sql[] =
+    "DROP INDEX IF EXISTS sessions_expiry_unsent;"
+    "ALTER TABLE sessions DROP COLUMN expiry_unsent;"
+    "ALTER TABLE sessions ADD COLUMN expiry_sent_at INTEGER;";
+/* The first layout: a WITHOUT ROWID table keyed by task_id. */
 static const char first_layout_out_sql[] =
     "DROP INDEX IF EXISTS sessions_short_id; DROP INDEX IF EXISTS sessions_updated_at;"
     "DROP INDEX IF EXISTS sessions_purge_at; DROP INDEX IF EXISTS sessions_expiry_unsent;"
@@ -87,7 +100,7 @@ sd_err_t sqlite_store_exec(sqlite_store_t *s, const char *sql, sd_error_t *err)
     " removed_by = ?12, removed_at = ?13, removed_topic = ?14, removed_partition = ?15," \
     " removed_offset = ?16, updated_at = ?17, live = ?18, version = ?19,"              \
     " last_change = COALESCE(?20, last_change), last_cause = COALESCE(?21, last_cause)," \
-    " purge_at = ?22, expiry_unsent = COALESCE(?23, expiry_unsent) WHERE id = ?24"
+    " purge_at = ?22, expiry_sent_at = NULL WHERE id = ?23"
 
 static sd_err_t prepare(sqlite_store_t *s, sd_error_t *err)
 {
@@ -98,7 +111,7 @@ static sd_err_t prepare(sqlite_store_t *s, sd_error_t *err)
         {&s->load, "SELECT " ROW_COLUMNS " FROM sessions WHERE task_id = ?1"},
         {&s->insert_row,
          "INSERT INTO sessions (" STATE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-         " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, COALESCE(?23, 0))"},
+         " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"},
         /* Each index is rewritten only if the statement sets one of its
          * columns, and the kept change only if this write published one. */
         {&s->update_state, "UPDATE sessions SET " STATE_SET},
@@ -121,10 +134,13 @@ static sd_err_t prepare(sqlite_store_t *s, sd_error_t *err)
                      " last_cause = ?2"},
         {&s->latest_by_short, "SELECT task_id, last_change FROM sessions WHERE short_id = ?1"
                               " AND last_cause = ?2"},
-        {&s->unsent, "SELECT task_id, last_change FROM sessions WHERE expiry_unsent = 1"
-                     " ORDER BY id LIMIT ?1"},
-        {&s->ack, "UPDATE sessions SET expiry_unsent = 0 WHERE task_id = ?1 AND version = ?2"
-                  " AND expiry_unsent = 1"},
+        /* Served by sessions_live_updated_at: what a sweep reads is what
+         * is due, and the marked rows awaiting their event. */
+        {&s->due, "SELECT task_id, version, updated_at FROM sessions WHERE live = 1 AND"
+                  " updated_at <= ?1 AND (expiry_sent_at IS NULL OR expiry_sent_at <= ?2)"
+                  " LIMIT ?3"},
+        {&s->mark_sent, "UPDATE sessions SET expiry_sent_at = ?3 WHERE task_id = ?1 AND"
+                        " version = ?2 AND live = 1"},
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (!*all[i].stmt && sqlite3_prepare_v3(s->db, all[i].sql, -1, SQLITE_PREPARE_PERSISTENT, all[i].stmt,
@@ -143,19 +159,33 @@ static int64_t query_int(sqlite_store_t *s, const char *sql)
     return v;
 }
 
-/* Rewrites a file of the first layout into this one, in the transaction
- * ensure_schema holds: one pass over the table, logged. */
-static sd_err_t migrate_first_layout(sqlite_store_t *s, sd_error_t *err)
+static int has_column(sqlite_store_t *s, const char *name)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM pragma_table_info('sessions') WHERE name = '%s'", name);
+    return query_int(s, sql) == 1;
+}
+
+/* Rewrites a file of an older layout into this one, in the transaction
+ * ensure_schema holds, logged: the first layout in one pass over the
+ * table, the second in place. */
+static sd_err_t migrate_older_layout(sqlite_store_t *s, int64_t layout, sd_error_t *err)
 {
     int64_t rows = query_int(s, "SELECT COUNT(*) FROM sessions");
     sd_log(SD_LOG_INFO, "store", "rewriting the sqlite file into its current layout",
-           "path=%s sessions=%lld", sqlite3_db_filename(s->db, "main"), (long long)rows);
+           "path=%s layout=%lld sessions=%lld", sqlite3_db_filename(s->db, "main"),
+           (long long)layout, (long long)rows);
     sd_err_t rc = SD_OK;
-    if (query_int(s, "SELECT COUNT(*) FROM pragma_table_info('sessions')"
-                     " WHERE name = 'expiry_unsent'") == 0)
+    if (!has_column(s, "expiry_unsent"))
         rc = sqlite_store_exec(s, add_unsent_sql, err);
     if (rc == SD_OK)
-        rc = sqlite_store_exec(s, first_layout_out_sql, err);
+        rc = sqlite_store_exec(s, undo_unsent_sql, err);
+    if (rc != SD_OK)
+        return rc;
+    if (has_column(s, "id")) /* the second layout */
+        return sqlite_store_exec(s, second_layout_sql, err);
+    rc = sqlite_store_exec(s, first_layout_out_sql, err);
     if (rc == SD_OK)
         rc = sqlite_store_exec(s, schema_sql, err);
     if (rc == SD_OK)
@@ -174,14 +204,14 @@ sd_err_t sqlite_store_ensure_schema(sd_store_t *base, sd_error_t *err)
     int64_t layout = query_int(s, "PRAGMA user_version");
     if (layout < LAYOUT_VERSION &&
         query_int(s, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'sessions'") == 1)
-        rc = migrate_first_layout(s, err);
+        rc = migrate_older_layout(s, layout, err);
     else if (layout > LAYOUT_VERSION)
         rc = sd_error_set(err, SD_ERR_FATAL, "store", "sqlite file %s has layout %lld, newer "
                           "than this sessiond's %d: use the sessiond that wrote it, or "
                           "rebuild the file with `sessiond replay`",
                           sqlite3_db_filename(s->db, "main"), (long long)layout,
                           LAYOUT_VERSION);
-    else
+    if (rc == SD_OK) /* creates what is missing */
         rc = sqlite_store_exec(s, schema_sql, err);
     if (rc == SD_OK)
         rc = sqlite_store_exec(s, "PRAGMA user_version = " SD_STRINGIFY(LAYOUT_VERSION), err);

@@ -4,17 +4,18 @@
  * writers, so reading a row, applying sd_state_apply() and writing it back
  * is atomic here, and two processes sharing the file take turns per batch.
  * Each row keeps the JSON of its latest published change, which is what a
- * redelivered event re-publishes, and whether that change is an expiry
- * not yet acknowledged as delivered (expiry_unsent).
+ * redelivered event re-publishes, and when the sweeper last published an
+ * expiry event for it (expiry_sent_at, cleared by any change).
  *
- * Layout (user_version 2): task ids are random (UUIDs), so rows live in a
+ * Layout (user_version 3): task ids are random (UUIDs), so rows live in a
  * rowid table in the order sessions were first seen, where a batch's
  * writes mostly fall on the last pages, and only the index on task_id
  * takes random writes.  The sweep's and the purge's indexes are partial
  * (live rows by updated_at, tombstones by purge_at), and a write touches
  * only the columns, hence the indexes, its transition changed.  Files of
- * the first layout (a WITHOUT ROWID table keyed by task_id) are rewritten
- * into this one when opened. */
+ * the first layout (a WITHOUT ROWID table keyed by task_id) and of the
+ * second (sessiond 0.1's expiry flag) are rewritten into this one when
+ * opened (sqlite_schema.c). */
 #define _POSIX_C_SOURCE 200809L
 #include "sqlite_int.h"
 
@@ -120,16 +121,14 @@ static void bind_opt_text(sqlite3_stmt *q, int i, const char *v)
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 /* Writes the row; change_json / cause are the latest published change when
- * this write published one, and unsent says whether it is a sweep's expiry
- * (ignored when nothing was published). */
+ * this write published one. */
 static sd_err_t store_row(sqlite_store_t *s, const row_t *row, int64_t event_at, int64_t now,
-                          const char *change_json, const char *cause, int unsent,
-                          sd_error_t *err)
+                          const char *change_json, const char *cause, sd_error_t *err)
 {
     const sd_state_t *st = &row->st;
     const sd_store_config_t *cfg = &s->base.cfg;
     /* The statements share parameter numbers: ?2-?7 are the create's
-     * columns, which update_state leaves alone, and ?24 the row's id. */
+     * columns, which update_state leaves alone, and ?23 the row's id. */
     sqlite3_stmt *q = !row->id                      ? s->insert_row
                       : row->read_by == st->created_by ? s->update_state
                                                      : s->update_row;
@@ -167,12 +166,8 @@ static sd_err_t store_row(sqlite_store_t *s, const row_t *row, int64_t event_at,
     bind_opt_text(q, 20, change_json);
     bind_opt_text(q, 21, cause);
     sqlite3_bind_int64(q, 22, purge_at);
-    if (change_json)
-        sqlite3_bind_int(q, 23, unsent);
-    else
-        sqlite3_bind_null(q, 23);
     if (row->id)
-        sqlite3_bind_int64(q, 24, row->id);
+        sqlite3_bind_int64(q, 23, row->id);
     int rc = sqlite3_step(q);
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
@@ -221,7 +216,6 @@ typedef struct batch {
     int64_t now;
     sd_state_clock_t clock;
     sd_apply_result_t *out;
-    int sweeping;
     const char **emitted_tasks; /* task_ids that published in this batch */
     size_t n_emitted, cap_emitted;
 } batch_t;
@@ -268,7 +262,7 @@ static sd_err_t commit_transition(batch_t *b, row_t *row, const sd_emit_t *emit,
         *emitted = 1;
     }
     rc = store_row(b->s, row, event_at, b->now, json, emit->emitted ? emit->cause.event_id : NULL,
-                   b->sweeping, err);
+                   err);
     free(json);
     return rc;
 }
@@ -362,8 +356,8 @@ static sd_err_t apply_save(batch_t *b, const sd_store_item_t *item, int *emitted
     return rc;
 }
 
-/* Publishes a change kept in a row's last_change (column col of q) again:
- * all of them (item NULL), or those item caused. */
+/* Publishes a change kept in a row's last_change (column col of q) again
+ * if item caused it. */
 static sd_err_t add_kept_change(batch_t *b, sqlite3_stmt *q, int col,
                                 const sd_store_item_t *item, sd_error_t *err)
 {
@@ -374,7 +368,7 @@ static sd_err_t add_kept_change(batch_t *b, sqlite3_stmt *q, int col,
                                       err);
     if (rc != SD_OK)
         return rc;
-    if (item && !sd_store_item_caused(item, &change.cause)) {
+    if (!sd_store_item_caused(item, &change.cause)) {
         free(storage);
         return SD_OK;
     }
@@ -475,96 +469,64 @@ static sd_err_t sqlite_list(sd_store_t *base, const char *by, const char *value,
     return rc;
 }
 
-static sd_err_t sqlite_sweep(sd_store_t *base, int64_t now_ms, size_t limit,
-                             sd_change_list_t *out, sd_error_t *err)
+static sd_err_t read_due(sqlite_store_t *s, int64_t now_ms, int64_t resend_before_ms,
+                         size_t limit, sd_expiry_list_t *out, sd_error_t *err)
+{
+    sqlite3_stmt *q = s->due;
+    sqlite3_bind_int64(q, 1, now_ms - s->base.cfg.session_ttl_ms);
+    sqlite3_bind_int64(q, 2, resend_before_ms);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)limit);
+    sd_err_t rc = SD_OK;
+    int step;
+    while (rc == SD_OK && (step = sqlite3_step(q)) == SQLITE_ROW) {
+        sd_expiry_due_t due = {(const char *)sqlite3_column_text(q, 0),
+                               sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2)};
+        if (sd_expiry_list_add(out, &due) != SD_OK)
+            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory sweeping");
+    }
+    if (rc == SD_OK && step != SQLITE_DONE)
+        rc = sqlite_store_error(s, err, "finding sessions due to expire");
+    sqlite3_reset(q);
+    return rc;
+}
+
+/* Reads what is due and purges tombstones and save markers whose
+ * retention ran out, in one write transaction. */
+static sd_err_t sqlite_due_expiries(sd_store_t *base, int64_t now_ms, int64_t resend_before_ms,
+                                    size_t limit, sd_expiry_list_t *out, sd_error_t *err)
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
-    sd_apply_result_t result;
-    sd_err_t rc = sd_apply_result_init(&result, 0);
+    sd_err_t rc = sqlite_store_exec(s, "BEGIN IMMEDIATE", err);
     if (rc != SD_OK)
-        return sd_error_set(err, rc, "", "out of memory sweeping");
-    batch_t b = {.s = s, .now = now_ms, .out = &result, .sweeping = 1,
-                 .clock = {now_ms, base->cfg.session_ttl_ms}};
-    sqlite3_stmt *q = NULL;
-    if ((rc = sqlite_store_exec(s, "BEGIN IMMEDIATE", err)) != SD_OK) {
-        sd_apply_result_free(&result);
         return rc;
-    }
-    /* Expiries of earlier sweeps never acknowledged (the process stopped
-     * before delivering them), again.  A later change clears the flag. */
-    int step;
-    sqlite3_bind_int64(s->unsent, 1, (sqlite3_int64)limit);
-    while (rc == SD_OK && (step = sqlite3_step(s->unsent)) == SQLITE_ROW)
-        rc = add_kept_change(&b, s->unsent, 1, NULL, err);
-    if (rc == SD_OK && step != SQLITE_DONE)
-        rc = sqlite_store_error(s, err, "reading undelivered expiries");
-    sqlite3_reset(s->unsent);
-    size_t room = limit - result.changes.count;
-    if (rc == SD_OK && room > 0 &&
-        sqlite3_prepare_v2(s->db,
-                           "SELECT " ROW_COLUMNS " FROM sessions WHERE live = 1 AND "
-                           "removed_reason IS NULL AND updated_at <= ?1 LIMIT ?2",
-                           -1, &q, NULL) != SQLITE_OK)
-        rc = sqlite_store_error(s, err, "preparing the sweep");
-    if (rc == SD_OK && q) {
-        sqlite3_bind_int64(q, 1, now_ms - base->cfg.session_ttl_ms);
-        sqlite3_bind_int64(q, 2, (sqlite3_int64)room);
-        /* Each expiry rewrites a row the cursor already passed: safe in SQLite. */
-        while (rc == SD_OK && (step = sqlite3_step(q)) == SQLITE_ROW) {
-            row_t row = {0};
-            read_row(q, &row);
-            if (!row.strings) {
-                rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory sweeping");
-                break;
-            }
-            sd_emit_t emit;
-            int emitted = 0;
-            if (sd_state_expire(&row.st, b.clock, &emit))
-                rc = commit_transition(&b, &row, &emit, emit.occurred_at_ms, &emitted, err);
-            free(row.strings);
-        }
-        if (rc == SD_OK && step != SQLITE_DONE)
-            rc = sqlite_store_error(s, err, "sweeping");
-        sqlite3_finalize(q);
-    }
-    /* Purge tombstones and save markers whose retention ran out. */
+    rc = read_due(s, now_ms, resend_before_ms, limit, out, err);
     if (rc == SD_OK) {
         char sql[256];
         snprintf(sql, sizeof sql,
-                 "DELETE FROM sessions WHERE live = 0 AND purge_at <= %lld"
-                 " AND expiry_unsent = 0;"
+                 "DELETE FROM sessions WHERE live = 0 AND purge_at <= %lld;"
                  "DELETE FROM saves WHERE purge_at <= %lld;",
                  (long long)now_ms, (long long)now_ms);
         rc = sqlite_store_exec(s, sql, err);
     }
-    free(b.emitted_tasks);
     if (rc == SD_OK)
         rc = sqlite_store_exec(s, "COMMIT", err);
-    if (rc != SD_OK) {
+    if (rc != SD_OK)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        sd_apply_result_free(&result);
-        return rc;
-    }
-    *out = result.changes;
-    memset(&result.changes, 0, sizeof result.changes);
-    sd_apply_result_free(&result);
-    return SD_OK;
+    return rc;
 }
 
-static sd_err_t sqlite_sweep_ack(sd_store_t *base, const sd_change_list_t *delivered,
-                                 sd_error_t *err)
+static sd_err_t sqlite_expiries_published(sd_store_t *base, const sd_expiry_list_t *published,
+                                          int64_t now_ms, sd_error_t *err)
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
     sd_err_t rc = sqlite_store_exec(s, "BEGIN IMMEDIATE", err);
-    for (size_t i = 0; rc == SD_OK && i < delivered->count; i++) {
-        const sd_change_t *c = &delivered->items[i];
-        if (c->type != SD_CHANGE_EXPIRED)
-            continue;
-        sqlite3_bind_text(s->ack, 1, c->session.task_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s->ack, 2, c->version);
-        if (sqlite3_step(s->ack) != SQLITE_DONE)
-            rc = sqlite_store_error(s, err, "acknowledging expiries");
-        sqlite3_reset(s->ack);
+    for (size_t i = 0; rc == SD_OK && i < published->count; i++) {
+        sqlite3_bind_text(s->mark_sent, 1, published->items[i].task_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->mark_sent, 2, published->items[i].version);
+        sqlite3_bind_int64(s->mark_sent, 3, now_ms);
+        if (sqlite3_step(s->mark_sent) != SQLITE_DONE)
+            rc = sqlite_store_error(s, err, "marking expiry events published");
+        sqlite3_reset(s->mark_sent);
     }
     if (rc == SD_OK)
         rc = sqlite_store_exec(s, "COMMIT", err);
@@ -611,7 +573,7 @@ static void sqlite_close(sd_store_t *base)
     sd_sqlite_checkpointer_detach(s->checkpointer);
     sqlite3_stmt *stmts[] = {s->load,      s->insert_row, s->update_row,      s->update_state,
                              s->load_mark, s->save_mark,  s->scan_save,       s->latest,
-                             s->latest_by_short,          s->unsent,          s->ack};
+                             s->latest_by_short,          s->due,             s->mark_sent};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         sqlite3_finalize(stmts[i]);
     sqlite3_close_v2(s->db);
@@ -623,8 +585,8 @@ static const sd_store_ops_t sqlite_ops = {
     .ensure_schema = sqlite_store_ensure_schema,
     .apply = sqlite_apply,
     .list = sqlite_list,
-    .sweep = sqlite_sweep,
-    .sweep_ack = sqlite_sweep_ack,
+    .due_expiries = sqlite_due_expiries,
+    .expiries_published = sqlite_expiries_published,
     .count_by_type = sqlite_count_by_type,
     .ping = sqlite_ping,
     .close = sqlite_close,

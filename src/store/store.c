@@ -1,5 +1,7 @@
+#define _POSIX_C_SOURCE 200809L
 #include "sessiond/store.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,8 @@ void sd_store_close(sd_store_t *store)
 
 const char *sd_store_kind(const sd_store_t *store) { return store->ops->kind; }
 
+int64_t sd_store_ttl_ms(const sd_store_t *store) { return store->cfg.session_ttl_ms; }
+
 sd_err_t sd_store_ensure_schema(sd_store_t *store, sd_error_t *err)
 {
     return store->ops->ensure_schema(store, err);
@@ -82,18 +86,51 @@ sd_err_t sd_store_list_all(sd_store_t *store, int64_t now_ms, sd_session_list_t 
     return store->ops->list(store, NULL, NULL, now_ms, out, err);
 }
 
-sd_err_t sd_store_sweep(sd_store_t *store, int64_t now_ms, size_t limit,
-                        sd_change_list_t *out, sd_error_t *err)
+sd_err_t sd_store_due_expiries(sd_store_t *store, int64_t now_ms, int64_t resend_before_ms,
+                               size_t limit, sd_expiry_list_t *out, sd_error_t *err)
 {
+    memset(out, 0, sizeof *out);
     if (limit == 0)
         return sd_error_set(err, SD_ERR_FATAL, "", "a sweep needs a limit above 0");
-    return store->ops->sweep(store, now_ms, limit, out, err);
+    sd_err_t rc = store->ops->due_expiries(store, now_ms, resend_before_ms, limit, out, err);
+    if (rc != SD_OK)
+        sd_expiry_list_free(out);
+    assert(rc != SD_OK || out->count <= limit);
+    return rc;
 }
 
-sd_err_t sd_store_sweep_ack(sd_store_t *store, const sd_change_list_t *delivered,
-                            sd_error_t *err)
+sd_err_t sd_store_expiries_published(sd_store_t *store, const sd_expiry_list_t *published,
+                                     int64_t now_ms, sd_error_t *err)
 {
-    return delivered->count ? store->ops->sweep_ack(store, delivered, err) : SD_OK;
+    return published->count ? store->ops->expiries_published(store, published, now_ms, err)
+                            : SD_OK;
+}
+
+sd_err_t sd_expiry_list_add(sd_expiry_list_t *list, const sd_expiry_due_t *due)
+{
+    assert(due->task_id && due->version >= 1);
+    if (list->count == list->cap) {
+        size_t cap = list->cap ? 2 * list->cap : 16;
+        sd_expiry_due_t *items = realloc(list->items, cap * sizeof *items);
+        if (!items)
+            return SD_ERR_NOMEM;
+        list->items = items;
+        list->cap = cap;
+    }
+    char *task_id = strdup(due->task_id);
+    if (!task_id)
+        return SD_ERR_NOMEM;
+    list->items[list->count] = *due;
+    list->items[list->count++].task_id = task_id;
+    return SD_OK;
+}
+
+void sd_expiry_list_free(sd_expiry_list_t *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        free((char *)list->items[i].task_id);
+    free(list->items);
+    memset(list, 0, sizeof *list);
 }
 
 sd_err_t sd_store_count_by_type(sd_store_t *store, int64_t now_ms, sd_type_count_t **out,

@@ -89,9 +89,10 @@ START_TEST(input_topics_by_pattern)
 }
 END_TEST
 
-/* Sessions whose TTL passed go out as session.expired, published by the
- * sweeper with the clock the pipeline was given, in both delivery modes;
- * each once, since every sweep's expiries are acknowledged. */
+/* Sessions whose TTL passed go out as session.expired, in both delivery
+ * modes: the sweeper, with the clock the pipeline was given, publishes an
+ * expiry event for each to the input topic, and the pipeline applies them
+ * as any other event; each once, since a published event is marked. */
 START_TEST(the_sweeper_publishes_expiries)
 {
     int eos = _i;
@@ -111,17 +112,19 @@ START_TEST(the_sweeper_publishes_expiries)
         pfx_exactly_once(&r, s.kafka, "sweeper-test");
     pfx_go(&r);
     pfx_wait_consumed(&r, (long)s.pub.sent);
-    long expired_early = atomic_load(&r.stats.expired);
+    atomic_long *expired = &r.stats.changes_by_type[SD_CHANGE_EXPIRED];
+    long expired_early = atomic_load(expired);
+    ck_assert_int_eq(atomic_load(&r.stats.expiry_events), 0);
     int64_t later = PFX_NOW + 2 * PFX_TTL;
     atomic_store(&r.now, later);
-    for (int i = 0; i < 600 && atomic_load(&r.stats.expired) < expired_early + (long)live.count;
-         i++)
+    for (int i = 0; i < 600 && atomic_load(expired) < expired_early + (long)live.count; i++)
         sd_sleep_ms(100);
     pfx_finish(&r);
 
-    ck_assert_msg(atomic_load(&r.stats.expired) == expired_early + (long)live.count,
-                  "%s: %ld expiries published, %zu sessions were live", s.ctx,
-                  atomic_load(&r.stats.expired) - expired_early, live.count);
+    ck_assert_msg(atomic_load(expired) == expired_early + (long)live.count,
+                  "%s: %ld expiries applied, %zu sessions were live", s.ctx,
+                  atomic_load(expired) - expired_early, live.count);
+    ck_assert_int_eq(atomic_load(&r.stats.expiry_events), (long)live.count);
     fx_scenario_expect(&s, later, eos);
     for (size_t i = 0; i < live.count; i++) {
         size_t expiries = 0;

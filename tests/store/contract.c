@@ -149,23 +149,26 @@ START_TEST(published_changes_tell_each_story)
     ck_assert_str_eq(late.items[0].cause.event_id, "x5");
     sd_change_list_free(&late);
 
-    /* expiry: a week after its last change, published once */
+    /* expiry: a week after its last change, published once, caused by the
+     * expiry event the sweep published for the session's version */
     fx_create(&e, "c4", "t4", "content_analysis", "s4", 10);
     sd_change_list_t more = {0};
     size_t last = e.count - 1;
     fx_apply(store, &e, &last, 1, NULL, 0, NOW, &more);
     ck_assert_uint_eq(more.count, 1);
     sd_change_list_t swept = {0};
-    fx_sweep_all(store, T0 + 10 * MIN + TTL - 1, &swept);
-    ck_assert_uint_eq(swept.count, 0);
-    fx_sweep_all(store, T0 + 10 * MIN + TTL, &swept);
+    ck_assert_uint_eq(fx_sweep_all(store, T0 + 10 * MIN + TTL - 1, &swept), 0);
+    ck_assert_uint_eq(fx_sweep_all(store, T0 + 10 * MIN + TTL, &swept), 1);
     ck_assert_uint_eq(swept.count, 1);
     ck_assert_int_eq(swept.items[0].type, SD_CHANGE_EXPIRED);
     ck_assert_int_eq(swept.items[0].reason, SD_REASON_TTL);
     ck_assert_int_eq(swept.items[0].version, 2);
     ck_assert_int_eq(swept.items[0].occurred_at_ms, T0 + 10 * MIN + TTL);
-    ck_assert_str_eq(swept.items[0].cause.event_id, "c4");
-    ck_assert_ptr_null(swept.items[0].cause.topic);
+    char expiry_id[SD_EXPIRY_EVENT_ID_BUFSZ];
+    sd_error_t err;
+    ck_assert_int_eq(sd_expiry_event_id("t4", 1, expiry_id, &err), SD_OK);
+    ck_assert_str_eq(swept.items[0].cause.event_id, expiry_id);
+    ck_assert_str_eq(swept.items[0].cause.topic, "task-events");
     fx_sweep_all(store, T0 + 10 * MIN + TTL + DAY, &swept); /* t4 again? no: only t5 */
     ck_assert_uint_eq(swept.count, 2);
     ck_assert_str_eq(swept.items[1].session.task_id, "t5");
@@ -454,15 +457,20 @@ START_TEST(two_connections_applying_overlapping_batches)
 }
 END_TEST
 
-/* A sweep's expiries stay pending until acknowledged: a process that
- * stopped before delivering them publishes them again, identical, unless
- * a later change superseded them. */
-static void sweep_once(sd_store_t *store, int64_t now, size_t limit, sd_change_list_t *out)
+static void due_now(sd_store_t *store, int64_t now, int64_t resend_before, size_t limit,
+                    sd_expiry_list_t *out)
 {
     sd_error_t err;
-    memset(out, 0, sizeof *out);
-    ck_assert_msg(sd_store_sweep(store, now, limit, out, &err) == SD_OK, "sweep: %s",
-                  err.message);
+    ck_assert_msg(sd_store_due_expiries(store, now, resend_before, limit, out, &err) == SD_OK,
+                  "sweep: %s", err.message);
+}
+
+static const sd_expiry_due_t *due_of(const sd_expiry_list_t *l, const char *task_id)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (strcmp(l->items[i].task_id, task_id) == 0)
+            return &l->items[i];
+    return NULL;
 }
 
 static const sd_change_t *change_of(const sd_change_list_t *l, const char *task_id)
@@ -483,55 +491,126 @@ static void expect_same_change(const sd_change_t *a, const sd_change_t *b)
     free(jb);
 }
 
-START_TEST(unacknowledged_expiries_are_published_again)
+/* A sweep finds what is due and changes nothing; once its events are
+ * published, later sweeps skip those sessions until the mark goes stale
+ * (their event was never applied) or the session changes. */
+START_TEST(a_sweep_finds_each_due_session_once)
 {
     const long week = TTL / MIN;
     fx_events_t e = {0};
     fx_create(&e, "c1", "t1", "scenario_generation", "s1", 10);
     fx_create(&e, "c2", "t2", "image_analysis", "s2", 10);
     fx_create(&e, "c3", "t3", "content_analysis", "s3", 10);
-    fx_terminal(&e, "x1", "task.completed", "t1", "scenario_generation", week + 20);
-    sd_store_t *store = fx_store_open(case_name("unsent"), TTL);
-    sd_change_list_t changes = {0}, first, again, last;
+    sd_store_t *store = fx_store_open(case_name("due"), TTL);
+    sd_change_list_t changes = {0};
     fx_apply(store, &e, NULL, 3, NULL, 0, NOW, &changes);
     ck_assert_uint_eq(changes.count, 3);
 
-    int64_t at = T0 + (week + 20) * MIN;
-    sweep_once(store, at, 100, &first); /* delivered: no ack */
+    int64_t at = T0 + (week + 20) * MIN, hour = 60 * MIN;
+    sd_expiry_list_t first, again;
+    due_now(store, at - 11 * MIN, at, 100, &first); /* a minute before the TTL */
+    ck_assert_uint_eq(first.count, 0);
+    sd_expiry_list_free(&first);
+    due_now(store, at, at - hour, 100, &first);
     ck_assert_uint_eq(first.count, 3);
-    sweep_once(store, at, 2, &again); /* the limit holds */
+    ck_assert_int_eq(due_of(&first, "t2")->version, 1);
+    ck_assert_int_eq(due_of(&first, "t2")->updated_at_ms, T0 + 10 * MIN);
+    due_now(store, at, at - hour, 2, &again); /* the limit holds */
     ck_assert_uint_eq(again.count, 2);
-    sd_change_list_free(&again);
-    sweep_once(store, at + DAY, 100, &again);
-    ck_assert_uint_eq(again.count, 3);
-    for (size_t i = 0; i < 3; i++)
-        expect_same_change(&again.items[i], change_of(&first, again.items[i].session.task_id));
-    sd_change_list_free(&again);
-
-    /* t2's delivery acknowledged; t1 brought back by a later event. */
-    sd_change_list_t t2 = {0};
-    ck_assert_int_eq(sd_change_list_add(&t2, change_of(&first, "t2")), SD_OK);
+    sd_expiry_list_free(&again);
+    fx_expect_model(store, &e, at, TTL, "after a sweep"); /* it changed nothing */
     sd_error_t err;
-    ck_assert_int_eq(sd_store_sweep_ack(store, &t2, &err), SD_OK);
+    ck_assert_int_eq(sd_store_expiries_published(store, &first, at, &err), SD_OK);
+    due_now(store, at + 10 * MIN, at + 10 * MIN - hour, 100, &again);
+    ck_assert_uint_eq(again.count, 0);
+    sd_expiry_list_free(&again);
+
+    /* t2's event is applied; t1 is revived by a later status; t3's event
+     * never arrives, so t3 is due again once its mark is an hour old. */
+    sd_change_list_t applied = {0};
+    ck_assert_int_eq(fx_apply_expiry(store, due_of(&first, "t2"), at, "task-events", 1, 7,
+                                     &applied), SD_APPLY_CHANGED);
+    fx_terminal(&e, "x1", "task.completed", "t1", "scenario_generation", week + 20);
     size_t x1 = 3;
-    sd_change_list_t revived = {0};
-    fx_apply(store, &e, &x1, 1, NULL, 0, at, &revived);
-    ck_assert_uint_eq(revived.count, 1);
-    ck_assert_int_eq(revived.items[0].type, SD_CHANGE_STATUS_CHANGED);
-    ck_assert_int_eq(revived.items[0].version, 3);
-
-    sweep_once(store, at, 100, &again);
+    fx_apply(store, &e, &x1, 1, NULL, 0, at, &applied);
+    ck_assert_uint_eq(applied.count, 2);
+    ck_assert_int_eq(change_of(&applied, "t1")->type, SD_CHANGE_STATUS_CHANGED);
+    ck_assert_int_eq(change_of(&applied, "t1")->version, 2);
+    due_now(store, at + hour - 1, at - 1, 100, &again);
+    ck_assert_uint_eq(again.count, 0);
+    sd_expiry_list_free(&again);
+    due_now(store, at + hour, at, 100, &again);
     ck_assert_uint_eq(again.count, 1);
-    expect_same_change(&again.items[0], change_of(&first, "t3"));
-    ck_assert_int_eq(sd_store_sweep_ack(store, &again, &err), SD_OK);
-    sweep_once(store, at, 100, &last);
-    ck_assert_uint_eq(last.count, 0);
+    ck_assert_str_eq(again.items[0].task_id, "t3");
+    sd_expiry_list_free(&again);
+    /* t1 is due a week after its status; its mark went with the change. */
+    due_now(store, at + TTL, at + TTL - hour, 100, &again);
+    ck_assert_uint_eq(again.count, 2);
+    ck_assert_int_eq(due_of(&again, "t1")->version, 2);
+    ck_assert_ptr_nonnull(due_of(&again, "t3"));
 
-    sd_change_list_free(&last);
+    sd_expiry_list_free(&again);
+    sd_expiry_list_free(&first);
+    sd_change_list_free(&applied);
+    sd_change_list_free(&changes);
+    sd_store_close(store);
+    fx_events_free(&e);
+}
+END_TEST
+
+/* An expiry event expires a live session whose TTL passed by the store's
+ * clock, whatever version it names; otherwise it changes nothing.  Read
+ * again from its place it re-publishes its change; another copy (a second
+ * sweeper's, at another offset) publishes nothing. */
+START_TEST(an_expiry_event_expires_only_what_is_due)
+{
+    const long week = TTL / MIN;
+    fx_events_t e = {0};
+    fx_create(&e, "c1", "t1", "image_analysis", "s1", 10);
+    fx_create(&e, "c2", "t2", "scenario_generation", "s2", 10);
+    fx_terminal(&e, "x2", "task.failed", "t2", "scenario_generation", 30);
+    sd_store_t *store = fx_store_open(case_name("expiry_event"), TTL);
+    sd_change_list_t changes = {0}, out = {0};
+    fx_apply(store, &e, NULL, e.count, NULL, 0, NOW, &changes);
+    int64_t due1 = T0 + (week + 10) * MIN;
+
+    /* Sent by a producer, or by a member whose clock runs ahead: early. */
+    sd_expiry_due_t t1 = {"t1", 1, T0 + 10 * MIN};
+    ck_assert_int_eq(fx_apply_expiry(store, &t1, due1 - 1, "task-events", 0, 100, &out),
+                     SD_APPLY_UNCHANGED);
+    ck_assert_uint_eq(out.count, 0);
+    /* t2 moved on to version 2 at +30 min: an event for version 1 waits
+     * for the TTL of version 2, then expires it. */
+    sd_expiry_due_t t2 = {"t2", 1, T0 + 10 * MIN};
+    ck_assert_int_eq(fx_apply_expiry(store, &t2, due1, "task-events", 0, 101, &out),
+                     SD_APPLY_UNCHANGED);
+    ck_assert_int_eq(fx_apply_expiry(store, &t2, due1 + 20 * MIN, "task-events", 0, 102, &out),
+                     SD_APPLY_CHANGED);
+    ck_assert_uint_eq(out.count, 1);
+    ck_assert_int_eq(out.items[0].version, 3);
+    ck_assert_int_eq(out.items[0].occurred_at_ms, due1 + 20 * MIN);
+    ck_assert_int_eq(out.items[0].session.status, SD_STATUS_FAILED);
+
+    ck_assert_int_eq(fx_apply_expiry(store, &t1, due1, "task-events", 3, 5, &out),
+                     SD_APPLY_CHANGED);
+    ck_assert_uint_eq(out.count, 2);
+    const sd_change_t *expired = &out.items[1];
+    ck_assert_int_eq(expired->type, SD_CHANGE_EXPIRED);
+    ck_assert_int_eq(expired->version, 2);
+    ck_assert_int_eq(expired->cause.partition, 3);
+    ck_assert_int_eq(expired->cause.offset, 5);
+    sd_change_list_t again = {0};
+    ck_assert_int_eq(fx_apply_expiry(store, &t1, due1 + DAY, "task-events", 3, 9, &again),
+                     SD_APPLY_UNCHANGED); /* a second sweeper's copy */
+    ck_assert_uint_eq(again.count, 0);
+    ck_assert_int_eq(fx_apply_expiry(store, &t1, due1 + DAY, "task-events", 3, 5, &again),
+                     SD_APPLY_UNCHANGED); /* the same message, redelivered */
+    ck_assert_uint_eq(again.count, 1);
+    expect_same_change(&again.items[0], expired);
+    fx_expect_model(store, &e, due1 + DAY, TTL, "after the expiries");
+
     sd_change_list_free(&again);
-    sd_change_list_free(&revived);
-    sd_change_list_free(&t2);
-    sd_change_list_free(&first);
+    sd_change_list_free(&out);
     sd_change_list_free(&changes);
     sd_store_close(store);
     fx_events_free(&e);
@@ -614,7 +693,8 @@ static void add_tests(TCase *tc)
     tcase_add_test(tc, redelivery_repeats_the_latest_change_exactly);
     tcase_add_test(tc, another_message_of_an_event_publishes_nothing);
     tcase_add_test(tc, two_connections_applying_overlapping_batches);
-    tcase_add_test(tc, unacknowledged_expiries_are_published_again);
+    tcase_add_test(tc, a_sweep_finds_each_due_session_once);
+    tcase_add_test(tc, an_expiry_event_expires_only_what_is_due);
 }
 
 int main(int argc, char **argv)

@@ -12,7 +12,9 @@
  *   - a scenario_generation session is removed by any scenario.saved of its
  *     short_id with occurred_at >= its created_at;
  *   - last change = max(created_at, winning status time); the session is
- *     visible only while now < last change + ttl. */
+ *     visible only while now < last change + ttl;
+ *   - session.expiry_due changes nothing here: it only publishes what the
+ *     clock already hides. */
 #include "model.h"
 
 #include <stdlib.h>

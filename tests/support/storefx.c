@@ -290,21 +290,51 @@ void fx_expect_fold(const sd_change_list_t *changes, const fx_events_t *events,
     free(sorted);
 }
 
-void fx_sweep_all(sd_store_t *store, int64_t now_ms, sd_change_list_t *changes)
+sd_apply_status_t fx_apply_expiry(sd_store_t *store, const sd_expiry_due_t *due, int64_t now_ms,
+                                  const char *topic, int32_t partition, int64_t offset,
+                                  sd_change_list_t *changes)
 {
+    sd_error_t err;
+    char *json;
+    size_t len;
+    ck_assert_int_eq(sd_expiry_event_json(due, sd_store_ttl_ms(store), &json, &len, &err), SD_OK);
+    sd_event_t ev;
+    ck_assert_msg(sd_event_parse(json, len, &ev, &err) == SD_OK, "expiry event %s: %s: %s", json,
+                  err.field, err.message);
+    ck_assert_int_eq(ev.type, SD_EVENT_SESSION_EXPIRY_DUE);
+    sd_store_item_t item = {sd_rules_intent(&ev), topic, partition, offset};
+    sd_apply_result_t result;
+    sd_err_t rc = sd_store_apply(store, &item, 1, now_ms, &result, &err);
+    ck_assert_msg(rc == SD_OK, "apply expiry: %s: %s", sd_err_name(rc), err.message);
+    for (size_t c = 0; c < result.changes.count; c++)
+        ck_assert_int_eq(sd_change_list_add(changes, &result.changes.items[c]), SD_OK);
+    sd_apply_status_t status = result.status[0];
+    sd_apply_result_free(&result);
+    sd_event_clear(&ev);
+    free(json);
+    return status;
+}
+
+size_t fx_sweep_all(sd_store_t *store, int64_t now_ms, sd_change_list_t *changes)
+{
+    int64_t next_offset = 1000000; /* the same for the same sweep of the same store */
+    size_t published = 0;
     for (;;) {
-        sd_change_list_t swept = {0};
+        sd_expiry_list_t due;
         sd_error_t err;
-        ck_assert_msg(sd_store_sweep(store, now_ms, 100, &swept, &err) == SD_OK, "sweep: %s",
-                      err.message);
-        size_t n = swept.count;
-        for (size_t i = 0; i < n; i++)
-            ck_assert_int_eq(sd_change_list_add(changes, &swept.items[i]), SD_OK);
-        ck_assert_msg(sd_store_sweep_ack(store, &swept, &err) == SD_OK, "sweep ack: %s",
-                      err.message);
-        sd_change_list_free(&swept);
+        ck_assert_msg(sd_store_due_expiries(store, now_ms, now_ms - 3600 * 1000, 100, &due,
+                                            &err) == SD_OK,
+                      "sweep: %s", err.message);
+        for (size_t i = 0; i < due.count; i++)
+            fx_apply_expiry(store, &due.items[i], now_ms, "task-events", 0, next_offset++,
+                            changes);
+        ck_assert_msg(sd_store_expiries_published(store, &due, now_ms, &err) == SD_OK,
+                      "marking expiry events: %s", err.message);
+        size_t n = due.count;
+        published += n;
+        sd_expiry_list_free(&due);
         if (n == 0)
-            return;
+            return published;
     }
 }
 

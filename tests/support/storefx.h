@@ -76,8 +76,17 @@ void fx_expect_model(sd_store_t *store, const fx_events_t *events, int64_t now_m
 void fx_expect_fold(const sd_change_list_t *changes, const fx_events_t *events,
                     int64_t now_ms, int64_t ttl_ms, int late_changes, const char *context);
 
-/* Sweeps until nothing is left to expire, appending the changes. */
-void fx_sweep_all(sd_store_t *store, int64_t now_ms, sd_change_list_t *changes);
+/* Sweeps as a member does, until nothing is due: the expiry events of the
+ * sessions due at now_ms, as JSON through the event reader, are applied
+ * at now_ms from task-events partition 0 at offsets of their own, and
+ * marked published.  Appends the changes; returns the events published. */
+size_t fx_sweep_all(sd_store_t *store, int64_t now_ms, sd_change_list_t *changes);
+
+/* Applies due's expiry event at now_ms as read from (topic, partition,
+ * offset), appending the changes; returns the apply status. */
+sd_apply_status_t fx_apply_expiry(sd_store_t *store, const sd_expiry_due_t *due, int64_t now_ms,
+                                  const char *topic, int32_t partition, int64_t offset,
+                                  sd_change_list_t *changes);
 
 /* Compact JSON of a change, for exact comparisons; caller frees. */
 char *fx_change_json(const sd_change_t *change);

@@ -5,6 +5,7 @@
 
 #include "fixtures.h"
 #include "sessiond/event.h"
+#include "sessiond/expiry_event.h"
 
 #define BASE "\"event_id\":\"e1\",\"occurred_at\":\"2026-03-01T12:00:00Z\""
 
@@ -91,6 +92,34 @@ START_TEST(save_needs_no_task_id)
     ck_assert_ptr_null(ev.task_type);
     ck_assert_int_eq(ev.task_kind, SD_TASK_NONE);
     sd_event_clear(&ev);
+}
+END_TEST
+
+/* What the sweeper writes, the event reader reads: the id depends only on
+ * task_id and version, occurred_at is the moment the TTL passed. */
+START_TEST(an_expiry_event_reads_back)
+{
+    sd_expiry_due_t due = {"t/\"1\"", 4, 1790000000000};
+    char *json;
+    size_t len;
+    sd_error_t err;
+    ck_assert_int_eq(sd_expiry_event_json(&due, 7 * 86400000LL, &json, &len, &err), SD_OK);
+    sd_event_t ev;
+    ck_assert_msg(sd_event_parse(json, len, &ev, &err) == SD_OK, "%s: %s", json, err.message);
+    ck_assert_int_eq(ev.type, SD_EVENT_SESSION_EXPIRY_DUE);
+    ck_assert_str_eq(ev.task_id, due.task_id);
+    ck_assert_int_eq(ev.occurred_at_ms, 1790000000000 + 7 * 86400000LL);
+    ck_assert_ptr_null(ev.task_type);
+    char id[SD_EXPIRY_EVENT_ID_BUFSZ], other[SD_EXPIRY_EVENT_ID_BUFSZ];
+    ck_assert_int_eq(sd_expiry_event_id(due.task_id, 4, id, &err), SD_OK);
+    ck_assert_str_eq(ev.event_id, id);
+    ck_assert_uint_eq(strlen(id), SD_EXPIRY_EVENT_ID_BUFSZ - 1);
+    ck_assert_int_eq(sd_expiry_event_id(due.task_id, 5, other, &err), SD_OK);
+    ck_assert_str_ne(id, other);
+    ck_assert_ptr_nonnull(strstr(json, "\"session_version\":4"));
+    sd_event_clear(&ev);
+    free(json);
+    expect_invalid("{" BASE ",\"event_type\":\"session.expiry_due\"}", "task_id", "is required");
 }
 END_TEST
 
@@ -241,6 +270,7 @@ int main(void)
     tcase_add_test(tc, unknown_task_type_is_kept);
     tcase_add_test(tc, every_task_type_name_maps_both_ways);
     tcase_add_test(tc, save_needs_no_task_id);
+    tcase_add_test(tc, an_expiry_event_reads_back);
     tcase_add_test(tc, message_level_errors);
     tcase_add_test(tc, over_one_mib_is_rejected_before_parsing);
     tcase_add_test(tc, field_errors_name_field_and_reason);

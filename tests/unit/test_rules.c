@@ -65,6 +65,9 @@ static const row_t rows[] = {
     /* rule 6: manual delete, whatever task_type it may carry */
     {"session.delete_requested", NULL, 0, SD_INTENT_REMOVE, SD_REASON_MANUAL, 0, 0},
     {"session.delete_requested", "scenario_generation", 0, SD_INTENT_REMOVE, SD_REASON_MANUAL, 0, 0},
+    /* rule 5 through the log: the sweeper's expiry event (the store decides
+     * whether the session is due) */
+    {"session.expiry_due", NULL, 0, SD_INTENT_EXPIRE, SD_REASON_TTL, 0, 0},
 };
 
 START_TEST(row_gives_its_intent)
