@@ -49,8 +49,8 @@ int sd_cmd_run(int argc, char **argv)
         {"partitions", SD_OPT_INT, &partitions, "N",
          "embedded broker: partitions per topic (default 4)", NULL},
         {"sweep-interval", SD_OPT_DURATION_OFF, &c.cfg.sweep_interval_ms, "D",
-         "how often sessions past their TTL are published as session.expired (default 60s; "
-         "0: never)", NULL},
+         "how often to publish expiry events for sessions past their TTL (default 60s; "
+         "0: never, another member sweeps)", NULL},
         {"stall-timeout", SD_OPT_DURATION_OFF, &c.cfg.stall_ms, "D",
          "not ready after D holding partitions without progress (default 60s; 0: never)",
          NULL},

@@ -56,8 +56,9 @@ int sd_cmd_tail(int argc, char **argv)
         {"brokers", SD_OPT_STRING, &brokers, "HOSTS", "bootstrap servers (default localhost:9092)", NULL},
         {"topic", SD_OPT_STRING, &topic, "T", "topic to read (default session-changes)", NULL},
         {"from", SD_OPT_STRING, &from, "WHERE", "earliest or latest (default)", NULL},
-        {"count", SD_OPT_INT, &count, "N", "stop after N messages", NULL},
-        {"idle", SD_OPT_DURATION, &idle_ms, "D", "stop after D without a message", NULL},
+        {"count", SD_OPT_INT, &count, "N", "stop after N messages (default 0: no limit)", NULL},
+        {"idle", SD_OPT_DURATION_OFF, &idle_ms, "D",
+         "stop after D without a message (default 0: no limit)", NULL},
     };
     sd_props_t props = {0};
     sd_error_t err = {0};

@@ -109,23 +109,37 @@ static sd_err_t props_from_env(sd_props_t *props, sd_error_t *err)
     return SD_OK;
 }
 
+#define HELP_COLUMN 26 /* characters of the flag column */
+
+/* "  flag" padded to the help column, counting characters, not bytes (a
+ * metavar may hold "…"), then the text. */
+static void help_line(const char *flag, const char *text)
+{
+    size_t chars = 0;
+    for (const char *p = flag; *p; p++)
+        chars += ((unsigned char)*p & 0xC0) != 0x80;
+    printf("  %s%*s %s\n", flag, chars < HELP_COLUMN ? (int)(HELP_COLUMN - chars) : 0, "",
+           text);
+}
+
 void sd_options_help(const sd_option_t *opts, size_t n, int with_props, const char *usage)
 {
     printf("%s\noptions (each also read from the environment variable shown):\n", usage);
     for (size_t i = 0; i < n; i++) {
-        char flag[64], env[80];
+        char flag[64], env[80], twins[200];
         snprintf(flag, sizeof flag, "--%s%s%s", opts[i].name, opts[i].metavar ? " " : "",
                  opts[i].metavar ? opts[i].metavar : "");
         sd_options_env_name(opts[i].name, env, sizeof env);
-        printf("  %-26s %s\n  %-26s [%s%s%s]\n", flag, opts[i].help, "", env,
-               opts[i].fallback_env ? ", or " : "",
-               opts[i].fallback_env ? opts[i].fallback_env : "");
+        snprintf(twins, sizeof twins, "[%s%s%s]", env, opts[i].fallback_env ? ", or " : "",
+                 opts[i].fallback_env ? opts[i].fallback_env : "");
+        help_line(flag, opts[i].help);
+        help_line("", twins);
     }
-    if (with_props)
-        printf("  %-26s %s\n  %-26s [%s]\n", "-X key=value",
-               "a librdkafka property (SASL, TLS, …); repeatable", "",
-               "SESSIOND_X_SASL_PASSWORD=… for -X sasl.password=…");
-    printf("  %-26s %s\n", "--help", "this text");
+    if (with_props) {
+        help_line("-X key=value", "a librdkafka property (SASL, TLS, …); repeatable");
+        help_line("", "[SESSIOND_X_SASL_PASSWORD=… for -X sasl.password=…]");
+    }
+    help_line("--help", "this text");
 }
 
 sd_err_t sd_options_parse(const sd_option_t *opts, size_t n, sd_props_t *props, int argc,

@@ -48,7 +48,7 @@ INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 FIELD_ORDER = ("", "schema", "event_id", "event_type", "occurred_at", "task_id",
                "task_type", "short_id", "user_id", "metadata")
 EVENT_TYPES = ("task.created", "task.completed", "task.failed", "task.cancelled",
-               "scenario.saved", "session.delete_requested")
+               "scenario.saved", "session.delete_requested", "session.expiry_due")
 KNOWN_TASK_TYPES = ("image_analysis", "scenario_generation", "video_generation",
                     "finalize_short", "save_scenario", "content_analysis",
                     "data_extraction", "scraping")
