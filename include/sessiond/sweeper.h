@@ -25,15 +25,20 @@ typedef struct sd_sweep_result {
     int producer_failed; /* the error came from Kafka, not the store */
 } sd_sweep_result_t;
 
+/* Called once the events are delivered, before the store marks them (the
+ * crash tests' failpoint); may be NULL. */
+typedef void (*sd_sweep_delivered_fn)(void *arg, size_t n);
+
 /* Finds up to `limit` sessions due at now_ms, produces their expiry events
- * to topic (in a transaction of their own when `transactional`: the
- * pipeline's producer is transactional then), waits for their delivery
- * and marks them published in the store.  Events not delivered are not
- * marked, and the next step finds their sessions again.  SD_ERR_TRANSIENT:
- * the store or Kafka failed, try later; SD_ERR_FATAL: see
- * res->producer_failed (a producer that cannot go on) or the store. */
-sd_err_t sd_sweep_step(sd_store_t *store, sd_producer_t *producer, int transactional,
-                       const char *topic, int64_t now_ms, size_t limit, sd_sweep_result_t *res,
-                       sd_error_t *err);
+ * to topic with producer (idempotent, not transactional: an event sent
+ * twice is harmless, and a transaction would leave markers in an input
+ * topic), waits for their delivery and marks them published in the
+ * store.  Events not delivered are not marked, and the next step finds
+ * their sessions again.  SD_ERR_TRANSIENT: the store or Kafka failed, try
+ * later; SD_ERR_FATAL: see res->producer_failed (a producer that cannot
+ * go on) or the store. */
+sd_err_t sd_sweep_step(sd_store_t *store, sd_producer_t *producer, const char *topic,
+                       int64_t now_ms, size_t limit, sd_sweep_delivered_fn delivered, void *arg,
+                       sd_sweep_result_t *res, sd_error_t *err);
 
 #endif

@@ -3,11 +3,14 @@
  * Exactly-once: produce and commit the offsets in one Kafka transaction; an
  * aborted transaction rewinds the batch's partitions.
  *
- * SESSIOND_FAILPOINT=after-store:N|after-produce:N[:stop] (for the crash
- * tests) kills the process with SIGKILL right after the Nth batch's store
- * write, or after its changes are delivered (exactly-once: inside the open
- * transaction) but before its offsets are committed; with `:stop` it
- * stops there with SIGSTOP instead, as a long pause would, until SIGCONT. */
+ * SESSIOND_FAILPOINT=WHERE:N[:stop] (for the crash tests) kills the
+ * process with SIGKILL right after the Nth batch's store write
+ * (after-store), or after its changes are delivered (exactly-once: inside
+ * the open transaction) but before its offsets are committed
+ * (after-produce), or after the Nth sweep that published expiry events
+ * delivered them, before the store marks them (after-expiry-produce);
+ * with `:stop` it stops there with SIGSTOP instead, as a long pause
+ * would, until SIGCONT. */
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline_int.h"
 
@@ -92,14 +95,14 @@ void pl_failpoint_arm(pipeline_t *p)
             p->fail_batch = -1;
         sd_log(SD_LOG_WARN, "pipeline",
                armed ? "failpoint armed (testing only)"
-                     : "SESSIOND_FAILPOINT ignored: not after-store:N or after-produce:N[:stop]",
+                     : "SESSIOND_FAILPOINT ignored: not WHERE:N[:stop]",
                "failpoint=%s", fail);
     }
 }
 
-void pl_failpoint(const pipeline_t *p, const char *where, size_t n_msgs)
+void pl_failpoint(const pipeline_t *p, const char *where, long n, size_t n_msgs)
 {
-    if (p->fail_batch != p->batch_no || strcmp(p->fail_where, where) != 0)
+    if (p->fail_batch != n || strcmp(p->fail_where, where) != 0)
         return;
     /* "after produce" means on the brokers: a transaction's messages are
      * otherwise sent only by its commit. */
@@ -108,7 +111,7 @@ void pl_failpoint(const pipeline_t *p, const char *where, size_t n_msgs)
     sd_log(SD_LOG_WARN, "pipeline",
            p->fail_signal == SIGSTOP ? "failpoint: stopping the process"
                                      : "failpoint: killing the process",
-           "at=%s batch=%ld messages=%zu", where, p->batch_no, n_msgs);
+           "at=%s n=%ld messages=%zu", where, n, n_msgs);
     raise(p->fail_signal);
 }
 
@@ -185,7 +188,7 @@ sd_err_t pl_publish_and_commit(pipeline_t *p, const sd_outgoing_t *msgs, size_t 
     atomic_store(&p->stats->kafka_ok, 1);
     if (p->batch.count == 0)
         return SD_OK;
-    pl_failpoint(p, "after-produce", n);
+    pl_failpoint(p, "after-produce", p->batch_no, n);
     /* Offsets an earlier commit failed on (a rebalance in progress, say)
      * go along, for the partitions still ours. */
     rd_kafka_topic_partition_list_t *offsets = pl_batch_offsets(&p->batch, 1);
@@ -239,7 +242,7 @@ sd_err_t pl_transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_erro
         rd_kafka_consumer_group_metadata_destroy(cgmd);
         rd_kafka_topic_partition_list_destroy(offsets);
         if (!e)
-            pl_failpoint(p, "after-produce", n);
+            pl_failpoint(p, "after-produce", p->batch_no, n);
     }
     if (!e && rc == SD_OK)
         e = rd_kafka_commit_transaction(rk, -1);

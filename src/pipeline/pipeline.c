@@ -28,31 +28,49 @@ int pl_sweep_due(const pipeline_t *p)
     return p->cfg->sweep_interval_ms > 0 && !p->cfg->replay && sd_monotonic_ms() >= p->next_sweep;
 }
 
+/* The producer for expiry events: the pipeline's, or exactly-once one of
+ * their own, made on first use; NULL (err set) if it cannot be made. */
+static sd_producer_t *expiry_producer(pipeline_t *p, sd_error_t *err)
+{
+    if (p->cfg->delivery != SD_DELIVERY_EXACTLY_ONCE)
+        return p->producer;
+    if (!p->expiry_producer &&
+        sd_producer_new(&p->cfg->kafka, NULL, &p->expiry_producer, err) != SD_OK)
+        p->expiry_producer = NULL;
+    return p->expiry_producer;
+}
+
+static void expiry_delivered(void *arg, size_t n)
+{
+    pipeline_t *p = arg;
+    pl_failpoint(p, "after-expiry-produce", ++p->expiry_sweeps, n);
+}
+
 /* A sweep that fails is logged and tried again after the interval: what
- * it did not publish is found due again.  Only a producer that cannot go
- * on stops the pipeline, as it would stop the next batch. */
+ * it did not publish is found due again.  Only the pipeline's own producer
+ * failing for good stops the pipeline, as it would stop the next batch;
+ * the exactly-once expiry producer is made anew. */
 static sd_err_t sweep(pipeline_t *p, sd_error_t *err)
 {
-    sd_sweep_result_t res;
+    sd_sweep_result_t res = {0};
     sd_error_t why = {0};
-    int64_t began = sd_monotonic_ms();
+    sd_producer_t *producer = expiry_producer(p, &why);
     /* Expiry events go to the first input topic, which the group reads. */
-    sd_err_t rc = sd_sweep_step(p->store, p->producer,
-                                p->cfg->delivery == SD_DELIVERY_EXACTLY_ONCE, p->cfg->inputs[0],
-                                pl_now_ms(p), SD_SWEEP_LIMIT, &res, &why);
+    sd_err_t rc = producer ? sd_sweep_step(p->store, producer, p->cfg->inputs[0], pl_now_ms(p),
+                                           SD_SWEEP_LIMIT, expiry_delivered, p, &res, &why)
+                           : SD_ERR_TRANSIENT;
     atomic_fetch_add(&p->stats->expiry_events, (long)res.published);
-    if (rc == SD_ERR_FATAL && res.producer_failed && sd_producer_fenced(p->producer) &&
-        (rc = pl_after_fencing(p, began, &why)) == SD_ERR_FATAL) {
-        *err = why;
-        return rc;
-    }
     if (rc == SD_ERR_FATAL && res.producer_failed) {
-        *err = why;
-        return rc;
+        if (producer == p->producer) {
+            *err = why;
+            return rc;
+        }
+        sd_producer_destroy(p->expiry_producer);
+        p->expiry_producer = NULL;
     }
     if (rc != SD_OK) {
         atomic_fetch_add(&p->stats->sweep_errors, 1);
-        if (!res.producer_failed)
+        if (producer && !res.producer_failed)
             atomic_fetch_add(&p->stats->store_errors[rc], 1);
         sd_log(SD_LOG_WARN, "sweeper", "expiry sweep failed, tried again later",
                "retry_in_ms=%lld error=%s", (long long)p->cfg->sweep_interval_ms,
@@ -206,7 +224,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
             break;
         if (p.batch.count) {
             p.batch_no++;
-            pl_failpoint(&p, "after-store", n_msgs);
+            pl_failpoint(&p, "after-store", p.batch_no, n_msgs);
             long aborted = atomic_load(&stats->transactions_aborted);
             rc = cfg->delivery == SD_DELIVERY_EXACTLY_ONCE ? pl_transact(&p, msgs, n_msgs, err)
                                                            : pl_publish_and_commit(&p, msgs, n_msgs, err);
@@ -233,6 +251,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
     p.uncommitted = NULL;
     close_consumer(&p);
     sd_producer_destroy(p.producer);
+    sd_producer_destroy(p.expiry_producer);
     free(p.batch.msgs);
     free(p.replay_done);
     if (rc == SD_OK)

@@ -33,6 +33,10 @@ typedef struct pipeline {
     sd_store_t *store;
     rd_kafka_t *consumer;
     sd_producer_t *producer;
+    /* exactly-once: the sweeper's expiry events go out on an idempotent
+     * producer of their own, not in transactions, so the input topic
+     * holds no transaction markers (its lag reaches 0) */
+    sd_producer_t *expiry_producer;
     volatile sig_atomic_t *stop;
     sd_pipeline_stats_t *stats;
     batch_t batch;
@@ -57,6 +61,7 @@ typedef struct pipeline {
     long fail_batch;
     int fail_signal;
     long batch_no;
+    long expiry_sweeps; /* sweeps that published expiry events */
 } pipeline_t;
 
 #define SD_REPLAY_JOIN_S 60
@@ -96,7 +101,8 @@ sd_err_t pl_publish_and_commit(pipeline_t *p, const sd_outgoing_t *msgs, size_t 
 sd_err_t pl_transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_error_t *err);
 void pl_retry_uncommitted(pipeline_t *p);
 void pl_failpoint_arm(pipeline_t *p);
-void pl_failpoint(const pipeline_t *p, const char *where, size_t n_msgs);
+/* Fires SESSIOND_FAILPOINT if it names where and its count is n. */
+void pl_failpoint(const pipeline_t *p, const char *where, long n, size_t n_msgs);
 
 /* progress.c */
 void pl_progress(pipeline_t *p);

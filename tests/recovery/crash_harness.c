@@ -14,6 +14,14 @@
  * In exactly-once (on Apache Kafka), what a read_committed consumer sees
  * holds no change_id twice and one dead letter per invalid message, while
  * a read_uncommitted one sees the aborted transactions' messages too.
+ * Then the clock moves two TTLs on and a few more lives are killed while
+ * the sweeper publishes expiry events and the batches apply them: at
+ * random, after a sweep delivered its events but before the store marked
+ * them, after an expiry batch's store write, and after its changes went
+ * out (exactly-once: inside the transaction).  Every session live before
+ * must then have expired, and the same checks hold at the later clock:
+ * no expiry lost, none seen twice by read_committed, at-least-once
+ * repeating only exact copies.
  *
  *   crash_harness sqlite|mongodb [mock|kafka] [--seed N] [--kills N]
  *                 [--tasks N] [--delivery at-least-once|exactly-once]
@@ -33,9 +41,17 @@ static long tasks = 300;
 static int exactly_once;
 static long aborted_kills; /* kills inside a transaction that had produced */
 
-typedef enum kill_kind { KILL_ANYTIME, KILL_AFTER_STORE, KILL_AFTER_PRODUCE } kill_kind_t;
+typedef enum kill_kind {
+    KILL_ANYTIME,
+    KILL_AFTER_STORE,
+    KILL_AFTER_PRODUCE,
+    KILL_AFTER_EXPIRY_PRODUCE,
+} kill_kind_t;
 static const char *const kill_names[] = {"at a random moment", "after a store write",
-                                         "after delivery, before the commit"};
+                                         "after delivery, before the commit",
+                                         "after expiry events went out, before they were marked"};
+static const char *const failpoints[] = {NULL, "after-store", "after-produce",
+                                         "after-expiry-produce"};
 
 /* One daemon's life: started; once it holds the partitions, lines
  * [*sent, to) of the workload arrive and it is killed while at them (or,
@@ -59,17 +75,19 @@ static void one_life(fx_proc_t *p, fx_kafka_t *kafka, published_t *pub, size_t *
     }
     rfx_args_t a;
     rfx_args(&a, "run", kafka, "crash", extra);
-    if (kind == KILL_AFTER_STORE || kind == KILL_AFTER_PRODUCE)
-        snprintf(failpoint, sizeof failpoint, "SESSIOND_FAILPOINT=%s:%d",
-                 kind == KILL_AFTER_STORE ? "after-store" : "after-produce",
-                 1 + (int)sd_rng_below(rng, 2));
+    if (kind > KILL_ANYTIME)
+        snprintf(failpoint, sizeof failpoint, "SESSIOND_FAILPOINT=%s:%d", failpoints[kind],
+                 kind == KILL_AFTER_EXPIRY_PRODUCE ? 1 : 1 + (int)sd_rng_below(rng, 2));
     fx_proc_start(p, a.argv, rfx_env(failpoint[0] ? failpoint : NULL), log);
     char *text;
-    if (!fx_proc_log_has(p, "partitions assigned", 60000)) {
+    /* a sweep may deliver its events before the consumer joins */
+    const char *ready = kind == KILL_AFTER_EXPIRY_PRODUCE ? "msg=\"failpoint: killing"
+                                                          : "partitions assigned";
+    if (!fx_proc_log_has(p, ready, 60000)) {
         fx_proc_kill(p, SIGKILL);
         fx_proc_wait(p, 10000);
         text = fx_read_file(log);
-        ck_abort_msg("cycle %d: no partitions within 60 s:\n%s", cycle, text);
+        ck_abort_msg("cycle %d: no \"%s\" within 60 s:\n%s", cycle, ready, text);
     }
     pfx_send(kafka, pub, *sent, to);
     *sent = to < pub->workload.count ? to : pub->workload.count;
@@ -96,6 +114,45 @@ static void one_life(fx_proc_t *p, fx_kafka_t *kafka, published_t *pub, size_t *
     printf("crash_harness: kill %d %s%s\n", cycle + 1, kill_names[kind],
            kind != KILL_ANYTIME && !by_failpoint ? " (too little to do: killed anyway)" : "");
     unlink(log);
+}
+
+/* Lives two TTLs on, killed in the expiry path, then one left to finish:
+ * every session live before expires, once. */
+static void expiry_lives(fx_scenario_t *s, sd_rng_t *rng, size_t *sent)
+{
+    sd_model_result_t live;
+    ck_assert_int_eq(sd_model_visible(s->pub.valid.items, s->pub.valid.count, PFX_NOW, PFX_TTL,
+                                      &live), 0);
+    int64_t later = PFX_NOW + 2 * PFX_TTL;
+    rfx_set_now(later);
+    long expiry_kills = kills / 4 > 3 ? kills / 4 : 3;
+    fx_proc_t p;
+    /* The first is killed once its sweep delivered every expiry event, the
+     * next two in the batches applying them (they publish them again
+     * first: never marked), the rest at random. */
+    static const kill_kind_t first[] = {KILL_AFTER_EXPIRY_PRODUCE, KILL_AFTER_STORE,
+                                        KILL_AFTER_PRODUCE};
+    for (int cycle = 0; cycle < expiry_kills; cycle++)
+        one_life(&p, s->kafka, &s->pub, sent, *sent, (int)kills + 1 + cycle,
+                 cycle < 3 ? (int)first[cycle] : (int)sd_rng_below(rng, 4), rng);
+    one_life(&p, s->kafka, &s->pub, sent, *sent, (int)(kills + 1 + expiry_kills), -1, rng);
+    size_t expired = rfx_wait_expired(s, &live, 120000);
+    pfx_wait_committed(s->kafka, "sessiond");
+    fx_proc_kill(&p, SIGTERM);
+    ck_assert(fx_proc_wait(&p, 30000));
+    char *log = fx_read_file(p.log);
+    ck_assert_msg(fx_proc_exit_code(&p) == 0, "the last sessiond ended with %d:\n%s",
+                  fx_proc_exit_code(&p), log);
+    free(log);
+    unlink(p.log);
+    rfx_set_now(PFX_NOW);
+    ck_assert_msg(expired == live.count, "%s: %zu of %zu live sessions expired", s->ctx, expired,
+                  live.count);
+    size_t repeated = fx_scenario_expect(s, later, exactly_once);
+    printf("crash_harness: %ld kills in the expiry path; %zu sessions expired, %zu changes out "
+           "(%zu repeated): consistent\n",
+           expiry_kills, live.count, s->out.count, repeated);
+    sd_model_result_free(&live);
 }
 
 START_TEST(crash_anywhere_then_converge)
@@ -154,6 +211,7 @@ START_TEST(crash_anywhere_then_converge)
         pfx_seen_free(&raw_dlq);
     }
 
+    expiry_lives(&s, &rng, &sent);
     fx_scenario_end(&s);
 }
 END_TEST
@@ -185,6 +243,6 @@ int main(int argc, char **argv)
         return 2;
     }
     setvbuf(stdout, NULL, _IONBF, 0);
-    return pfx_suite_main(fixed, argv, "crash_harness", "crash", (int)(60 + kills * 30),
+    return pfx_suite_main(fixed, argv, "crash_harness", "crash", (int)(90 + (kills + 4 + kills / 4) * 30),
                           add_tests);
 }

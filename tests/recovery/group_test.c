@@ -10,7 +10,11 @@
  *     which stops with a message naming the id;
  *   - a member frozen (SIGSTOP) inside a transaction past its
  *     transaction.timeout.ms: the broker aborts it, the member takes a new
- *     producer, and nothing is lost or seen twice.
+ *     producer, and nothing is lost or seen twice;
+ *   - three members all sweeping, restarted with a clock past every TTL:
+ *     every live session expires, each session.expired is seen once by a
+ *     read_committed reader (exactly-once; at-least-once repeats only exact
+ *     copies), however many members published its expiry event.
  *
  *   group_test sqlite|mongodb kafka   (SESSIOND_TEST_SEED=N replays) */
 #define _POSIX_C_SOURCE 200809L
@@ -147,6 +151,61 @@ START_TEST(a_transaction_past_its_timeout_is_aborted_and_done_again)
 }
 END_TEST
 
+START_TEST(three_members_sweeping_publish_each_expiry_once)
+{
+    int exactly_once = _i;
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = exactly_once
+                                                           ? "three sweepers, exactly-once"
+                                                           : "three sweepers, at-least-once",
+                                               .seed = 20261205 + (uint64_t)exactly_once,
+                                               .tasks = 200, .partitions = 6,
+                                               .unsent = 1, .store = "members"});
+    rfx_member_t m[3];
+    static const char *const names[] = {"s0", "s1", "s2"};
+    static const char *const sweep_often[] = {"--sweep-interval", "100ms", NULL};
+    for (int i = 0; i < 3; i++)
+        rfx_member_start(&m[i], s.kafka, names[i], exactly_once, sweep_often, NULL);
+    for (int i = 0; i < 3; i++)
+        rfx_member_wait_log(&m[i], "partitions assigned", 60000);
+    pfx_send(s.kafka, &s.pub, 0, s.pub.workload.count);
+    pfx_wait_committed(s.kafka, "sessiond");
+    for (int i = 0; i < 3; i++)
+        rfx_member_stop(&m[i]);
+    sd_model_result_t live;
+    ck_assert_int_eq(sd_model_visible(s.pub.valid.items, s.pub.valid.count, PFX_NOW, PFX_TTL,
+                                      &live), 0);
+    ck_assert_uint_gt(live.count, 20);
+
+    /* Two TTLs later, all three start at once and sweep every 100 ms:
+     * each finds every session due before any has marked it. */
+    int64_t later = PFX_NOW + 2 * PFX_TTL;
+    rfx_set_now(later);
+    for (int i = 0; i < 3; i++)
+        rfx_member_start(&m[i], s.kafka, names[i], exactly_once, sweep_often, NULL);
+    size_t expired = rfx_wait_expired(&s, &live, 90000);
+    ck_assert_msg(expired == live.count, "%s: %zu of %zu live sessions expired", s.ctx, expired,
+                  live.count);
+    pfx_wait_committed(s.kafka, "sessiond");
+    long published = 0;
+    for (int i = 0; i < 3; i++) {
+        char *log = fx_read_file(m[i].log);
+        static const char mark[] = "msg=\"expiry events published\" count=";
+        for (const char *at = log; (at = strstr(at, mark)); at++)
+            published += atol(at + strlen(mark));
+        free(log);
+        rfx_member_stop(&m[i]);
+    }
+    rfx_set_now(PFX_NOW);
+    size_t repeated = fx_scenario_expect(&s, later, exactly_once);
+    printf("group_test: %s: %zu sessions expired, %ld expiry events published by three "
+           "sweepers, %zu changes (%zu repeated)\n",
+           s.ctx, live.count, published, s.out.count, repeated);
+    sd_model_result_free(&live);
+    fx_scenario_end(&s);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
     const char *only = getenv("SESSIOND_TEST_ONLY");
@@ -154,6 +213,8 @@ static void add_tests(TCase *tc)
         tcase_add_loop_test(tc, three_members_killed_added_and_stopped, 0, 2);
     FX_ADD_TEST(tc, a_second_member_with_the_transactional_id_stops_the_first);
     FX_ADD_TEST(tc, a_transaction_past_its_timeout_is_aborted_and_done_again);
+    if (!only || !strcmp(only, "three_members_sweeping_publish_each_expiry_once"))
+        tcase_add_loop_test(tc, three_members_sweeping_publish_each_expiry_once, 0, 2);
 }
 
 int main(int argc, char **argv)

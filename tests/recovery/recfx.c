@@ -77,12 +77,16 @@ void rfx_args(rfx_args_t *a, const char *cmd, fx_kafka_t *kafka, const char *sto
     a->argv[n] = NULL;
 }
 
+static int64_t children_now = PFX_NOW;
+
+void rfx_set_now(int64_t now_ms) { children_now = now_ms; }
+
 const char *const *rfx_env(const char *extra)
 {
     static char now[64];
     static const char *env[3];
     char t[SD_TIME_BUFSZ];
-    sd_time_format(PFX_NOW, t);
+    sd_time_format(children_now, t);
     snprintf(now, sizeof now, "SESSIOND_NOW=%s", t);
     env[0] = now;
     env[1] = extra;
@@ -133,6 +137,31 @@ char *rfx_dump(sd_store_t *store)
     free(lines);
     sd_session_list_free(&all);
     return dump;
+}
+
+size_t rfx_wait_expired(fx_scenario_t *s, const sd_model_result_t *live, long ms)
+{
+    size_t expired = 0;
+    for (int64_t deadline = sd_monotonic_ms() + ms; sd_monotonic_ms() < deadline;
+         sd_sleep_ms(500)) {
+        seen_t out = {0};
+        sd_change_list_t changes = {0};
+        pfx_read_topic(s->kafka, s->kafka->output, &out);
+        pfx_parse_changes(&out, &changes);
+        expired = 0;
+        for (size_t i = 0; i < live->count; i++)
+            for (size_t c = 0; c < changes.count; c++)
+                if (changes.items[c].type == SD_CHANGE_EXPIRED &&
+                    !strcmp(changes.items[c].session.task_id, live->sessions[i].task_id)) {
+                    expired++;
+                    break;
+                }
+        sd_change_list_free(&changes);
+        pfx_seen_free(&out);
+        if (expired == live->count)
+            break;
+    }
+    return expired;
 }
 
 void rfx_path(char *out, size_t cap, const char *name)

@@ -19,8 +19,11 @@ typedef struct rfx_args {
 void rfx_args(rfx_args_t *a, const char *cmd, fx_kafka_t *kafka, const char *store_name,
               const char *const *extra);
 
-/* SESSIOND_NOW=PFX_NOW and the given extras, NULL-terminated. */
+/* SESSIOND_NOW (PFX_NOW unless rfx_set_now moved it) and the given
+ * extra, NULL-terminated. */
 const char *const *rfx_env(const char *extra);
+/* The clock of the children started from now on (a day passes: expiries). */
+void rfx_set_now(int64_t now_ms);
 
 /* Runs a child to its end (at most timeout_s); returns its exit code and
  * leaves its log (stdout and stderr) in *log (caller frees). */
@@ -29,6 +32,10 @@ int rfx_run(const rfx_args_t *a, const char *log_path, long timeout_s, char **lo
 /* Every visible session of the store at PFX_NOW, one JSON per line,
  * sorted; caller frees. */
 char *rfx_dump(sd_store_t *store);
+
+/* Waits up to ms until the changes on s's output topic expire every
+ * session of `live`; returns how many they expire. */
+size_t rfx_wait_expired(fx_scenario_t *s, const sd_model_result_t *live, long ms);
 
 /* A path in the test's temporary directory. */
 void rfx_path(char *out, size_t cap, const char *name);
