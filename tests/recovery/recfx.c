@@ -114,15 +114,15 @@ static int by_string(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-char *rfx_dump(sd_store_t *store)
+char *rfx_dump(sd_store_t *store, int64_t now_ms)
 {
     sd_session_list_t all;
     sd_error_t err;
-    ck_assert_msg(sd_store_list_all(store, PFX_NOW, &all, &err) == SD_OK, "%s", err.message);
+    ck_assert_msg(sd_store_list_all(store, now_ms, &all, &err) == SD_OK, "%s", err.message);
     char **lines = calloc(all.count + 1, sizeof *lines);
     size_t total = 1;
     for (size_t i = 0; i < all.count; i++) {
-        lines[i] = sd_session_by_task_id_json(&all.items[i], PFX_NOW);
+        lines[i] = sd_session_by_task_id_json(&all.items[i], now_ms);
         ck_assert_ptr_nonnull(lines[i]);
         total += strlen(lines[i]) + 1;
     }

@@ -29,9 +29,9 @@ void rfx_set_now(int64_t now_ms);
  * leaves its log (stdout and stderr) in *log (caller frees). */
 int rfx_run(const rfx_args_t *a, const char *log_path, long timeout_s, char **log);
 
-/* Every visible session of the store at PFX_NOW, one JSON per line,
+/* Every visible session of the store at now_ms, one JSON per line,
  * sorted; caller frees. */
-char *rfx_dump(sd_store_t *store);
+char *rfx_dump(sd_store_t *store, int64_t now_ms);
 
 /* Waits up to ms until the changes on s's output topic expire every
  * session of `live`; returns how many they expire. */

@@ -79,7 +79,7 @@ START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
     free(log);
     sd_store_t *rebuilt = fx_store_open("rebuilt", PFX_TTL);
     fx_expect_model(rebuilt, &s.pub.valid, PFX_NOW, PFX_TTL, ctx);
-    char *want = rfx_dump(live), *got = rfx_dump(rebuilt);
+    char *want = rfx_dump(live, PFX_NOW), *got = rfx_dump(rebuilt, PFX_NOW);
     ck_assert_str_eq(got, want);
     free(want);
     free(got);
@@ -122,6 +122,71 @@ START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
     pfx_seen_free(&after);
     pfx_seen_free(&before);
     sd_store_close(rebuilt);
+    fx_scenario_end(&s);
+}
+END_TEST
+
+/* Expiry events on the input topic replay like any other event: into an
+ * empty store at the clock they were applied with, they rebuild the same
+ * store; at an earlier clock, where their sessions are not due yet, they
+ * change nothing. */
+START_TEST(a_replay_of_expiry_events_rebuilds_the_same_store)
+{
+    char log_path[512];
+    rfx_path(log_path, sizeof log_path, "replay-expiry.log");
+    fx_scenario_t s;
+    fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "replay of expiries", .seed = 20261206,
+                                               .tasks = 150, .store = "live"});
+    const int64_t later = PFX_NOW + 3 * 24 * 3600 * 1000LL;
+    sd_model_result_t at_now, at_later;
+    ck_assert_int_eq(sd_model_visible(s.pub.valid.items, s.pub.valid.count, PFX_NOW, PFX_TTL,
+                                      &at_now), 0);
+    ck_assert_int_eq(sd_model_visible(s.pub.valid.items, s.pub.valid.count, later, PFX_TTL,
+                                      &at_later), 0);
+    long due = (long)at_now.count - (long)at_later.count;
+    ck_assert_int_gt(due, 5);
+    ck_assert_int_gt(at_later.count, 5);
+
+    sd_pipeline_thread_t r;
+    pfx_prepare(&r, s.kafka, s.store, "sessiond");
+    r.cfg.sweep_interval_ms = 50;
+    pfx_go(&r);
+    pfx_wait_consumed(&r, (long)s.pub.sent);
+    atomic_long *expired = &r.stats.changes_by_type[SD_CHANGE_EXPIRED];
+    long before = atomic_load(expired);
+    atomic_store(&r.now, later);
+    for (int i = 0; i < 600 && atomic_load(expired) - before < due; i++)
+        sd_sleep_ms(100);
+    pfx_finish(&r);
+    ck_assert_int_eq(atomic_load(expired) - before, due);
+    ck_assert_int_eq(atomic_load(&r.stats.expiry_events), due);
+
+    rfx_args_t a;
+    const char *from[] = {"--from", "earliest", NULL};
+    char *log;
+    rfx_set_now(later);
+    rfx_args(&a, "replay", s.kafka, "rebuilt", from);
+    int code = rfx_run(&a, log_path, 120, &log);
+    rfx_set_now(PFX_NOW);
+    ck_assert_msg(code == 0, "%s", log);
+    free(log);
+    sd_store_t *rebuilt = fx_store_open("rebuilt", PFX_TTL);
+    fx_expect_model(rebuilt, &s.pub.valid, later, PFX_TTL, s.ctx);
+    char *want = rfx_dump(s.store, later), *got = rfx_dump(rebuilt, later);
+    ck_assert_str_eq(got, want);
+    free(want);
+    free(got);
+
+    rfx_args(&a, "replay", s.kafka, "early", from);
+    ck_assert_msg(rfx_run(&a, log_path, 120, &log) == 0, "%s", log);
+    free(log);
+    sd_store_t *early = fx_store_open("early", PFX_TTL);
+    fx_expect_model(early, &s.pub.valid, PFX_NOW, PFX_TTL, s.ctx);
+
+    sd_store_close(early);
+    sd_store_close(rebuilt);
+    sd_model_result_free(&at_now);
+    sd_model_result_free(&at_later);
     fx_scenario_end(&s);
 }
 END_TEST
@@ -362,7 +427,7 @@ START_TEST(replays_converge_whatever_the_partitions_and_batches)
         free(log);
         sd_store_t *store = fx_store_open(name, PFX_TTL);
         fx_expect_model(store, &s.pub.valid, PFX_NOW, PFX_TTL, ctx);
-        char *dump = rfx_dump(store);
+        char *dump = rfx_dump(store, PFX_NOW);
         if (!first)
             first = dump;
         else {
@@ -379,6 +444,7 @@ END_TEST
 static void add_tests(TCase *tc)
 {
     FX_ADD_TEST(tc, replay_rebuilds_the_store_and_republishes_for_downstream);
+    FX_ADD_TEST(tc, a_replay_of_expiry_events_rebuilds_the_same_store);
     FX_ADD_TEST(tc, replay_moves_a_stopped_group_and_refuses_a_live_one);
     FX_ADD_TEST(tc, two_replays_at_once);
     FX_ADD_TEST(tc, replay_says_what_it_cannot_do);
