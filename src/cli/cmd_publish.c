@@ -1,6 +1,7 @@
 /* sessiond publish FILE|- : validates JSON-lines events and publishes them,
  * keyed as the rules need (task events by task_id, saves by short_id). */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,9 @@ static const char usage[] =
     "Validates every event of a JSON-lines file (blank lines skipped), then\n"
     "publishes them with an idempotent producer, keyed by task_id (saves by\n"
     "short_id).  Without --skip-invalid the first invalid line stops it before\n"
-    "anything is sent.\n"
-    "exit status: 0 published, 1 invalid input, 2 usage, 3 Kafka unavailable\n";
+    "anything is sent, and so does a file that cannot be read whole.\n"
+    "exit status: 0 published, 1 invalid input, 2 usage or read error, 3 Kafka\n"
+    "unavailable\n";
 
 typedef struct line {
     char *text;
@@ -65,7 +67,7 @@ int sd_cmd_publish(int argc, char **argv)
 
     FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!in) {
-        perror(path);
+        fprintf(stderr, "sessiond publish: cannot open %s: %s\n", path, strerror(errno));
         sd_props_free(&props);
         return 2;
     }
@@ -106,6 +108,13 @@ int sd_cmd_publish(int argc, char **argv)
             break;
         }
         memcpy(lines[n++].text, buf, len);
+    }
+    /* A file not read to its end (a directory, an I/O error) publishes
+     * nothing: what was read of it is not what its writer meant. */
+    if (status == 0 && ferror(in)) {
+        fprintf(stderr, "sessiond publish: cannot read %s: %s (nothing published)\n",
+                strcmp(path, "-") == 0 ? "standard input" : path, strerror(errno));
+        status = 2;
     }
     free(buf);
     if (in != stdin)

@@ -26,10 +26,12 @@
 #include "sessiond/metrics.h"
 #include "sessiond/session_json.h"
 #include "sessiond/timefmt.h"
+#include "path.h"
 #include "store_watch.h"
 
 #define TASK_PREFIX "/api/v1/sessions/task/"
 #define SHORT_PREFIX "/api/v1/sessions/"
+#define SEGMENT_MAX 2048 /* bytes of a decoded id, NUL included */
 
 struct sd_http {
     sd_http_config_t cfg;
@@ -251,6 +253,13 @@ static enum MHD_Result delete_session(sd_http_t *h, struct MHD_Connection *c,
     return reply_json(c, MHD_HTTP_ACCEPTED, text);
 }
 
+/* Whether url is prefix and one more non-empty segment. */
+static int last_segment(const char *url, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return !strncmp(url, prefix, n) && url[n] && !strchr(url + n, '/');
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -282,22 +291,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply_json(c, why ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
                           status_json(why ? "not ready" : "ready", why));
     }
-    if (!strncmp(url, TASK_PREFIX, strlen(TASK_PREFIX)) && url[strlen(TASK_PREFIX)] &&
-        !strchr(url + strlen(TASK_PREFIX), '/')) {
-        const char *task_id = url + strlen(TASK_PREFIX);
+    /* Routed on the path as sent, then the id decoded: an id may hold a
+     * "/" (sent as %2F). */
+    int by_task = last_segment(url, TASK_PREFIX);
+    int by_short = !by_task && last_segment(url, SHORT_PREFIX);
+    if (by_task || by_short) {
+        const char *raw = url + strlen(by_task ? TASK_PREFIX : SHORT_PREFIX);
+        char id[SEGMENT_MAX];
+        if (sd_http_decode_segment(raw, strlen(raw), id, sizeof id) < 0)
+            return reply_error(h, c, MHD_HTTP_BAD_REQUEST, "invalid path",
+                               "an id must be percent-encoded UTF-8 text, at most 2 KiB");
         if (get)
-            return get_sessions(h, c, task_id, 1);
-        if (del)
-            return delete_session(h, c, task_id);
+            return get_sessions(h, c, id, by_task);
+        if (del && by_task)
+            return delete_session(h, c, id);
         return reply_error(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", method);
     }
-    if (!strncmp(url, SHORT_PREFIX, strlen(SHORT_PREFIX)) && url[strlen(SHORT_PREFIX)] &&
-        !strchr(url + strlen(SHORT_PREFIX), '/')) {
-        if (get)
-            return get_sessions(h, c, url + strlen(SHORT_PREFIX), 0);
-        return reply_error(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", method);
-    }
-    return reply_error(h, c, MHD_HTTP_NOT_FOUND, "not found", url);
+    return reply_error(h, c, MHD_HTTP_NOT_FOUND, "not found",
+                       sd_http_utf8(url, strlen(url)) ? url : NULL);
+}
+
+/* libmicrohttpd would decode the path before it reaches on_request (and
+ * the query's values, which no route reads): keep it as sent. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
 }
 
 static sd_err_t parse_addr(const char *addr, struct sockaddr_in *sa, sd_error_t *err)
@@ -344,6 +364,7 @@ sd_err_t sd_http_start(const sd_http_config_t *cfg, sd_http_t **out, sd_error_t 
         h->daemon = MHD_start_daemon(
             MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO, 0,
             NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+            MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned int)64, MHD_OPTION_END);
         if (!h->daemon)

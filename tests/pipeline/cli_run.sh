@@ -82,6 +82,16 @@ check "tail: t1 created, completed; t2 created, removed" \
   "t1 session.created|t1 session.status_changed|t2 session.created|t2 session.removed" \
   "$(/usr/bin/python3 -c 'import json,sys; print("|".join(sorted(c["session"]["task_id"]+" "+c["change_type"] for c in map(json.loads, sys.stdin))))' <<<"$changes")"
 
+# Input that cannot be read: exit 2 naming the file and the error, nothing sent.
+said=$("$bin" publish --brokers "$bootstrap" --topic "$in" "$tmp" 2>&1); rc=$?
+check "publish a directory: exit 2" 2 "$rc"
+check "publish a directory: names it and the error" \
+  "sessiond publish: cannot read $tmp: Is a directory (nothing published)" "$said"
+said=$("$bin" publish --brokers "$bootstrap" --topic "$in" "$tmp/none.jsonl" 2>&1); rc=$?
+check "publish a missing file: exit 2" 2 "$rc"
+check "publish a missing file: names it" \
+  "sessiond publish: cannot open $tmp/none.jsonl: No such file or directory" "$said"
+
 printf '{"event_id":"bad1","event_type":"task.created"\n' > "$tmp/bad.jsonl"
 "$bin" publish --brokers "$bootstrap" --topic "$in" "$tmp/bad.jsonl" 2>"$tmp/bad.err"; rc=$?
 check "publish invalid: exit 1" 1 "$rc"
@@ -152,6 +162,56 @@ done
 check "DELETE: the session is gone" 404 "$(http GET /api/v1/sessions/task/t1 | cut -d' ' -f1)"
 removed=$("$bin" tail --brokers "$bootstrap" --topic "$out" --from earliest --count 5 --idle 15s | grep '"reason":"manual"')
 check "DELETE: session.removed, reason manual" 1 "$(grep -c '"task_id":"t1"' <<<"$removed")"
+
+# Odd ids round-trip through the API (each sent percent-encoded): GET by
+# task and by short_id, DELETE, then gone.  A path that does not decode
+# to UTF-8 is a 400 with the JSON error body.
+/usr/bin/python3 - "$tmp/odd.jsonl" <<'PY'
+import datetime, json, sys
+now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+ids = ["a/b", "a?b", "a#b", "100%", "%2F", "with space", "plus+sign", "ünïcødé-日本", "x" * 128]
+with open(sys.argv[1], "w") as f:
+    for i, odd in enumerate(ids):
+        f.write(json.dumps({"event_id": "odd-%d" % i, "event_type": "task.created", "task_id": odd,
+                            "task_type": "scenario_generation", "short_id": odd,
+                            "occurred_at": now}, ensure_ascii=False) + "\n")
+PY
+"$bin" publish --brokers "$bootstrap" --topic "$in" "$tmp/odd.jsonl" 2>/dev/null
+odd=$(/usr/bin/python3 - "$http" "$tmp/odd.jsonl" <<'PY'
+import json, sys, time, urllib.error, urllib.parse, urllib.request
+base, path = "http://" + sys.argv[1], sys.argv[2]
+def call(method, url, token=None):
+    req = urllib.request.Request(base + url, method=method)
+    if token: req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r: return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e: return e.code, json.loads(e.read())
+out = []
+for line in open(path, encoding="utf-8"):
+    odd = json.loads(line)["task_id"]
+    q = urllib.parse.quote(odd, safe="")
+    for _ in range(100):
+        code, body = call("GET", "/api/v1/sessions/task/" + q)
+        if code == 200: break
+        time.sleep(0.1)
+    got = [code == 200 and body["session"]["task_id"] == odd]
+    code, body = call("GET", "/api/v1/sessions/" + q)
+    got.append(code == 200 and body["sessions"][0]["task_id"] == odd)
+    code, body = call("DELETE", "/api/v1/sessions/task/" + q, "s3cret")
+    got.append(code == 202 and body["task_id"] == odd)
+    for _ in range(100):
+        code, body = call("GET", "/api/v1/sessions/task/" + q)
+        if code == 404: break
+        time.sleep(0.1)
+    got.append(code == 404)
+    if not all(got): out.append("%r %s" % (odd, got))
+for bad in ["/api/v1/sessions/task/%ff%fe", "/api/v1/sessions/%C0%AF", "/api/v1/sessions/task/%zz"]:
+    code, body = call("GET", bad)
+    if (code, body.get("error")) != (400, "invalid path"): out.append("%s %s %s" % (bad, code, body))
+print("\n".join(out) or "all")
+PY
+)
+check "API: odd ids round-trip (GET by task and short_id, DELETE); bad paths 400" all "$odd"
 
 kill -TERM "$run_pid"
 for _ in $(seq 100); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.1; done
