@@ -26,6 +26,11 @@
 # the test can cut that client alone off the network.  DIR/proxied holds
 # "ADVERTISED_PORT LISTENER_PORT"; the advertised port lies below the
 # kernel's ephemeral range, so no client connection takes it meanwhile.
+#
+# A third listener, SASL, takes SASL_PLAINTEXT with SCRAM-SHA-512 for the
+# user made at format time: DIR/sasl holds "HOST:PORT USER PASSWORD" (a
+# test credential, nothing else uses it).  The broker creates no topic on
+# first use, as production clusters often run: each suite creates its own.
 set -euo pipefail
 cmd=${1:-}
 dir=${2:-}
@@ -82,10 +87,11 @@ PY
 # down to 1 s allowed (the crash tests kill members and wait one out), and
 # timed-out transactions looked for every second instead of every ten.
 configure() {
-  local port ctl proxied advertised
+  local port ctl proxied advertised sasl
   port=$(free_port)
   ctl=$(free_port)
   proxied=$(free_port)
+  sasl=$(free_port)
   advertised=$(free_fixed_port)
   [ -n "$advertised" ] || die "no free port below the ephemeral range for the PROXIED listener"
   mkdir -p "$dir/data"
@@ -93,14 +99,16 @@ configure() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$ctl
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$ctl,PROXIED://127.0.0.1:$proxied
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,PROXIED://127.0.0.1:$advertised
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$ctl,PROXIED://127.0.0.1:$proxied,SASL://127.0.0.1:$sasl
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,PROXIED://127.0.0.1:$advertised,SASL://127.0.0.1:$sasl
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT,SASL:SASL_PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$dir/data
 num.partitions=4
-auto.create.topics.enable=true
+auto.create.topics.enable=false
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=4
 transaction.state.log.replication.factor=1
@@ -115,10 +123,12 @@ log.segment.bytes=16777216
 EOF
   echo "127.0.0.1:$port" >"$dir/bootstrap"
   echo "$advertised $proxied" >"$dir/proxied"
+  echo "127.0.0.1:$sasl sessiond sessiond-test-secret" >"$dir/sasl"
   local id
   id=$(java -cp "$classpath" kafka.tools.StorageTool random-uuid 2>>"$dir/broker.log") ||
     die "kafka.tools.StorageTool random-uuid failed: $(tail -5 "$dir/broker.log")"
   java -cp "$classpath" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" \
+    --add-scram 'SCRAM-SHA-512=[name=sessiond,password=sessiond-test-secret]' \
     >>"$dir/broker.log" 2>&1 || die "cannot format $dir: $(tail -5 "$dir/broker.log")"
 }
 

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include "sessiond/config.h"
+#include "sessiond/kafka_preflight.h"
 #include "sessiond/pipeline.h"
 
 #define SD_MAX_INPUTS 32
@@ -15,6 +16,7 @@ typedef struct sd_pipeline_cli {
     sd_store_config_t store;
     const char *brokers, *inputs, *delivery, *log_level;
     int64_t batch_max, batch_bytes;
+    int64_t startup_timeout_ms;
     sd_props_t props;
     /* filled by sd_pipeline_cli_finish() */
     char *input_list;
@@ -48,11 +50,18 @@ void sd_pipeline_cli_init(sd_pipeline_cli_t *c, const char *default_group);
      "longest retry wait in an outage (default 30s)", NULL},                                      \
     {"log-level", SD_OPT_STRING, &(c)->log_level, "L", "debug, info (default), warn or error",    \
      NULL},                                                                                       \
+    SD_STARTUP_TIMEOUT_OPTION(&(c)->startup_timeout_ms),                                          \
     SD_STORE_OPTIONS(&(c)->store)
 
 /* Checks the options and completes c->cfg (topics, DLQ, transactional
  * id, delivery, log level); SD_ERR_INVALID with a message otherwise. */
 sd_err_t sd_pipeline_cli_finish(sd_pipeline_cli_t *c, sd_error_t *err);
+
+/* The start-up check of the brokers (kafka_preflight.h) for the input
+ * topics and, when the command produces, the output and dead-letter ones.
+ * SD_ERR_FATAL (logged, err set) stops the command; brokers that do not
+ * answer in time are logged and retried by the pipeline (SD_OK). */
+sd_err_t sd_pipeline_cli_preflight(const sd_pipeline_cli_t *c, int produces, sd_error_t *err);
 
 /* Opens the store and makes sure of its schema, logging where it is
  * (passwords masked). */

@@ -45,6 +45,9 @@ typedef struct sd_pipeline_stats {
     atomic_int assigned_partitions;
     atomic_int store_ok;
     atomic_int kafka_ok;
+    /* what Kafka last failed with, for readiness (sd_stats_kafka_failed) */
+    atomic_int problem_lock; /* 0 free, 1 held: a spinlock around problem */
+    char kafka_problem[320];
     atomic_int paused;
     atomic_long events;        /* consumed */
     atomic_long applied;       /* changed the store */
@@ -90,6 +93,11 @@ long sd_stats_processed(const sd_pipeline_stats_t *s);
 /* Totals of the per-reason and per-type counts. */
 long sd_stats_ignored(const sd_pipeline_stats_t *s);
 long sd_stats_changes(const sd_pipeline_stats_t *s);
+
+/* Kafka failed: not ready, saying "what: why" (why may be NULL). */
+void sd_stats_kafka_failed(sd_pipeline_stats_t *s, const char *what, const char *why);
+/* The last of those, into buf. */
+void sd_stats_kafka_problem(sd_pipeline_stats_t *s, char *buf, size_t cap);
 
 /* Writer side. */
 void sd_stats_event(sd_pipeline_stats_t *s, const char *topic, int event_type);

@@ -9,6 +9,7 @@
 #include "sessiond/commands.h"
 #include "sessiond/event.h"
 #include "sessiond/jsonl.h"
+#include "sessiond/kafka_preflight.h"
 #include "sessiond/log.h"
 #include "sessiond/options.h"
 #include "sessiond/producer.h"
@@ -20,8 +21,8 @@ static const char usage[] =
     "publishes them with an idempotent producer, keyed by task_id (saves by\n"
     "short_id).  Without --skip-invalid the first invalid line stops it before\n"
     "anything is sent, and so does a file that cannot be read whole.\n"
-    "exit status: 0 published, 1 invalid input, 2 usage or read error, 3 Kafka\n"
-    "unavailable\n";
+    "exit status: 0 published, 1 invalid input or Kafka refused (credentials, TLS,\n"
+    "no such topic), 2 usage or read error, 3 Kafka unavailable\n";
 
 typedef struct line {
     char *text;
@@ -42,10 +43,12 @@ int sd_cmd_publish(int argc, char **argv)
 {
     const char *brokers = "localhost:9092", *topic = "task-events";
     int skip_invalid = 0;
+    int64_t startup_ms = SD_STARTUP_TIMEOUT_MS;
     const sd_option_t opts[] = {
         {"brokers", SD_OPT_STRING, &brokers, "HOSTS", "bootstrap servers (default localhost:9092)", NULL},
         {"topic", SD_OPT_STRING, &topic, "T", "topic to publish to (default task-events)", NULL},
         {"skip-invalid", SD_OPT_FLAG, &skip_invalid, NULL, "report invalid lines and go on", NULL},
+        SD_STARTUP_TIMEOUT_OPTION(&startup_ms),
     };
     sd_props_t props = {0};
     sd_error_t err = {0};
@@ -122,6 +125,10 @@ int sd_cmd_publish(int argc, char **argv)
 
     sd_kafka_settings_t ks = {brokers, props.items, props.count, 0};
     sd_producer_t *producer = NULL;
+    if (status == 0 && sd_kafka_preflight(&ks, &topic, 1, startup_ms, &err) == SD_ERR_FATAL) {
+        fprintf(stderr, "sessiond publish: %s (nothing published)\n", err.message);
+        status = 1;
+    }
     if (status == 0 && sd_producer_new(&ks, NULL, &producer, &err) != SD_OK) {
         fprintf(stderr, "sessiond publish: %s\n", err.message);
         status = 2;

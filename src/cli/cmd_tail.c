@@ -6,6 +6,7 @@
 
 #include "sessiond/commands.h"
 #include "sessiond/kafka.h"
+#include "sessiond/kafka_preflight.h"
 #include "sessiond/options.h"
 
 static const char usage[] =
@@ -15,7 +16,8 @@ static const char usage[] =
     "Prints the messages of a topic (default session-changes) as JSON lines,\n"
     "reading only committed transactions.  Stops after --count messages, after\n"
     "--idle without one, or at Ctrl-C.\n"
-    "exit status: 0 done, 2 usage, 3 Kafka unavailable\n";
+    "exit status: 0 done, 1 Kafka refused (credentials, TLS) or no such topic,\n"
+    "2 usage, 3 Kafka unavailable\n";
 
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
@@ -51,7 +53,7 @@ static int assign_all(rd_kafka_t *rk, const char *topic, int64_t start, char *wh
 int sd_cmd_tail(int argc, char **argv)
 {
     const char *brokers = "localhost:9092", *topic = "session-changes", *from = "latest";
-    int64_t count = 0, idle_ms = 0;
+    int64_t count = 0, idle_ms = 0, startup_ms = SD_STARTUP_TIMEOUT_MS;
     const sd_option_t opts[] = {
         {"brokers", SD_OPT_STRING, &brokers, "HOSTS", "bootstrap servers (default localhost:9092)", NULL},
         {"topic", SD_OPT_STRING, &topic, "T", "topic to read (default session-changes)", NULL},
@@ -59,6 +61,7 @@ int sd_cmd_tail(int argc, char **argv)
         {"count", SD_OPT_INT, &count, "N", "stop after N messages (default 0: no limit)", NULL},
         {"idle", SD_OPT_DURATION_OFF, &idle_ms, "D",
          "stop after D without a message (default 0: no limit)", NULL},
+        SD_STARTUP_TIMEOUT_OPTION(&startup_ms),
     };
     sd_props_t props = {0};
     sd_error_t err = {0};
@@ -83,7 +86,10 @@ int sd_cmd_tail(int argc, char **argv)
     rd_kafka_conf_t *conf;
     char why[512];
     rd_kafka_t *rk = NULL;
-    if (sd_kafka_conf(&ks, SD_KAFKA_CONSUMER, role, &conf, &err) != SD_OK) {
+    if (sd_kafka_preflight(&ks, &topic, 1, startup_ms, &err) == SD_ERR_FATAL) {
+        fprintf(stderr, "sessiond tail: %s\n", err.message);
+        status = 1;
+    } else if (sd_kafka_conf(&ks, SD_KAFKA_CONSUMER, role, &conf, &err) != SD_OK) {
         fprintf(stderr, "sessiond tail: %s: %s\n", err.field, err.message);
         status = 2;
     } else if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {

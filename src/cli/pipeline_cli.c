@@ -25,6 +25,7 @@ void sd_pipeline_cli_init(sd_pipeline_cli_t *c, const char *default_group)
     c->log_level = "info";
     c->batch_max = SD_BATCH_MAX_DEFAULT;
     c->batch_bytes = SD_BATCH_BYTES_DEFAULT;
+    c->startup_timeout_ms = SD_STARTUP_TIMEOUT_MS;
 }
 
 /* Splits "a,b,c" in place into at most cap topic names. */
@@ -88,6 +89,28 @@ sd_err_t sd_pipeline_cli_finish(sd_pipeline_cli_t *c, sd_error_t *err)
     }
     cfg->kafka = (sd_kafka_settings_t){c->brokers, c->props.items, c->props.count, 0};
     return SD_OK;
+}
+
+sd_err_t sd_pipeline_cli_preflight(const sd_pipeline_cli_t *c, int produces, sd_error_t *err)
+{
+    const sd_pipeline_config_t *cfg = &c->cfg;
+    const char *topics[SD_MAX_INPUTS + 2];
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_inputs; i++)
+        topics[n++] = cfg->inputs[i];
+    if (produces) {
+        topics[n++] = cfg->output_topic;
+        topics[n++] = cfg->dlq_topic;
+    }
+    sd_err_t rc = sd_kafka_preflight(&cfg->kafka, topics, n, c->startup_timeout_ms, err);
+    if (rc == SD_ERR_TRANSIENT) {
+        sd_log(SD_LOG_WARN, "kafka", "brokers not reachable at start-up: going on, retrying",
+               "error=%s", SD_LOG_Q(err->message));
+        return SD_OK;
+    }
+    if (rc != SD_OK)
+        sd_log(SD_LOG_ERROR, "kafka", "cannot start", "error=%s", SD_LOG_Q(err->message));
+    return rc;
 }
 
 sd_err_t sd_pipeline_cli_open_store(const sd_pipeline_cli_t *c, sd_store_t **out,

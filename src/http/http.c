@@ -145,8 +145,10 @@ static const char *not_ready_reason(sd_http_t *h, char *buf, size_t cap)
     const char *store = sd_store_watch_problem(h->watch, buf, cap);
     if (store)
         return store;
-    if (!atomic_load(&s->kafka_ok))
-        return "Kafka is unavailable";
+    if (!atomic_load(&s->kafka_ok)) {
+        sd_stats_kafka_problem(h->cfg.stats, buf, cap);
+        return buf;
+    }
     if (atomic_load(&s->paused))
         return "paused while waiting out an outage";
     if (atomic_load(&s->rebalances) == 0)

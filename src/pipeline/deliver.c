@@ -166,7 +166,7 @@ sd_err_t pl_publish_and_commit(pipeline_t *p, const sd_outgoing_t *msgs, size_t 
     while (rc != SD_OK || (rc = sd_producer_flush(p->producer, 30000, err)) != SD_OK) {
         if (rc == SD_ERR_FATAL)
             return rc;
-        atomic_store(&p->stats->kafka_ok, 0);
+        sd_stats_kafka_failed(p->stats, "cannot deliver changes", err->message);
         pl_back_off(p, "cannot deliver changes", err);
         if (*p->stop)
             return SD_OK; /* not committed: redelivered later, re-published identically */
@@ -282,8 +282,8 @@ sd_err_t pl_transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_erro
         return rc;
     }
     atomic_fetch_add(&p->stats->transactions_aborted, 1);
-    atomic_store(&p->stats->kafka_ok, 0);
     sd_error_set(err, SD_ERR_TRANSIENT, "producer", "transaction aborted: %s", what);
+    sd_stats_kafka_failed(p->stats, "a transaction was aborted", what);
     rewind_batch(p);
     pl_back_off(p, "transaction aborted", err);
     return SD_OK;

@@ -94,6 +94,22 @@ static int on_statistics(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     return 0; /* librdkafka frees json */
 }
 
+/* Credentials or certificates the brokers stopped taking (rotated, say):
+ * not ready, saying so, while librdkafka keeps retrying; the start-up
+ * check (kafka_preflight.h) stops a command that never got in.  Called on
+ * the pipeline's thread by the consumer's poll. */
+static void on_kafka_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    pipeline_t *p = opaque;
+    /* what librdkafka logs itself when there is no error callback */
+    sd_log(SD_LOG_ERROR, "kafka", reason, "client=%s error=%s", rd_kafka_name(rk),
+           rd_kafka_err2name(code));
+    if (code == RD_KAFKA_RESP_ERR__AUTHENTICATION)
+        sd_stats_kafka_failed(p->stats, "Kafka refused SASL authentication", reason);
+    else if (code == RD_KAFKA_RESP_ERR__SSL)
+        sd_stats_kafka_failed(p->stats, "TLS with Kafka failed", reason);
+}
+
 static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
 {
     const sd_pipeline_config_t *cfg = p->cfg;
@@ -121,6 +137,7 @@ static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
     rd_kafka_conf_set_rebalance_cb(conf, pl_on_rebalance);
     p->cooperative = 1; /* cooperative-sticky, above */
     rd_kafka_conf_set_stats_cb(conf, on_statistics);
+    rd_kafka_conf_set_error_cb(conf, on_kafka_error);
     rd_kafka_conf_set_opaque(conf, p);
     char why[512];
     p->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);

@@ -59,6 +59,29 @@ void sd_stats_event(sd_pipeline_stats_t *s, const char *topic, int event_type)
         atomic_fetch_add(&s->topics[t].events[event_type], 1);
 }
 
+static void lock_problem(sd_pipeline_stats_t *s)
+{
+    int free_ = 0;
+    while (!atomic_compare_exchange_weak(&s->problem_lock, &free_, 1))
+        free_ = 0;
+}
+
+void sd_stats_kafka_failed(sd_pipeline_stats_t *s, const char *what, const char *why)
+{
+    lock_problem(s);
+    snprintf(s->kafka_problem, sizeof s->kafka_problem, "%s%s%s", what, why ? ": " : "",
+             why ? why : "");
+    atomic_store(&s->problem_lock, 0);
+    atomic_store(&s->kafka_ok, 0);
+}
+
+void sd_stats_kafka_problem(sd_pipeline_stats_t *s, char *buf, size_t cap)
+{
+    lock_problem(s);
+    snprintf(buf, cap, "%s", s->kafka_problem[0] ? s->kafka_problem : "Kafka is unavailable");
+    atomic_store(&s->problem_lock, 0);
+}
+
 void sd_stats_dead_letter(sd_pipeline_stats_t *s, const char *reason)
 {
     atomic_fetch_add(&s->dead_lettered, 1);

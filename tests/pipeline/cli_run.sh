@@ -226,7 +226,66 @@ for _ in $(seq 50); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.1; done
 wait "$run_pid"; rc=$?
 check "second signal: exits at once (128 + signal)" 1 "$([ "$rc" -eq 130 ] || [ "$rc" -eq 143 ]; echo $((1 - $?)))"
 
-if [ "$broker" = kafka ]; then # the configuration checks below need no broker
+if [ "$broker" = kafka ]; then
+  # The broker's SASL listener (scripts/kafka.sh): the right password works,
+  # a wrong one stops each command at start-up with exit 1 within the
+  # bound, in one message naming mechanism and user, never the password.
+  read -r sasl_addr sasl_user sasl_pass <"$kafka_dir/sasl"
+  sasl=(--brokers "$sasl_addr" -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=SCRAM-SHA-512
+        -X "sasl.username=$sasl_user")
+  SESSIOND_X_SASL_PASSWORD=$sasl_pass "$bin" publish "${sasl[@]}" --topic "$in" "$tmp/events.jsonl" \
+    2>"$tmp/sasl.err"; rc=$?
+  check "SASL: publish with the password: exit 0" "0 sessiond publish: 4 events published to $in" \
+    "$rc $(cat "$tmp/sasl.err")"
+  got=$(SESSIOND_X_SASL_PASSWORD=$sasl_pass "$bin" tail "${sasl[@]}" --topic "$out" --from earliest \
+        --count 1 --idle 15s | grep -c '"change_id"')
+  check "SASL: tail with the password" 1 "$got"
+  for cmd in run replay publish tail; do
+    case $cmd in
+      run) args=(--input-topics "$in" --output-topic "$out" --dlq-topic "$dlq" --group "${prefix}x"
+                 --store "sqlite:$tmp/sasl.db" --http-addr off) ;;
+      replay) args=(--input-topics "$in" --store "sqlite:$tmp/sasl.db" --from earliest) ;;
+      publish) args=(--topic "$in" "$tmp/events.jsonl") ;;
+      tail) args=(--topic "$out") ;;
+    esac
+    SECONDS=0
+    said=$(SESSIOND_X_SASL_PASSWORD=not-the-password "$bin" "$cmd" "${sasl[@]}" "${args[@]}" \
+           --startup-timeout 20s 2>&1); rc=$?
+    check "SASL, wrong password: $cmd exits 1" 1 "$rc"
+    check "SASL, wrong password: $cmd stops within --startup-timeout" 1 "$((SECONDS < 20))"
+    check "SASL, wrong password: $cmd names mechanism and user" 1 \
+      "$(grep -c "sessiond $cmd: Kafka at $sasl_addr refused SASL authentication (mechanism SCRAM-SHA-512, user $sasl_user)" <<<"$said")"
+    check "SASL, wrong password: $cmd never shows it" 0 "$(grep -c not-the-password <<<"$said")"
+  done
+
+  # A topic that does not exist (the broker creates none): run stops at
+  # start-up naming it.
+  said=$("$bin" run --brokers "$bootstrap" --input-topics "$in" --output-topic "${prefix}nowhere" \
+         --dlq-topic "$dlq" --group "${prefix}x" --store "sqlite:$tmp/nowhere.db" --http-addr off 2>&1); rc=$?
+  check "missing output topic: run exits 1" 1 "$rc"
+  check "missing output topic: names it" 1 \
+    "$(grep -c "sessiond run: topic ${prefix}nowhere does not exist at $bootstrap" <<<"$said")"
+
+  # Once running, an output topic that goes away: not ready, saying why,
+  # and a warning while the changes wait.
+  start_run "$tmp/run3.log"
+  "$kafka_sh" topics "$kafka_dir" --delete --topic "$out" >/dev/null
+  head -3 "$tmp/odd.jsonl" | sed 's/"event_id": "/"event_id": "gone-/; s/"task_id": "/"task_id": "gone-/' \
+    >"$tmp/gone.jsonl"
+  "$bin" publish --brokers "$bootstrap" --topic "$in" "$tmp/gone.jsonl" 2>/dev/null
+  ready=""
+  for _ in $(seq 90); do
+    ready=$(curl -s "http://$http/readyz")
+    grep -q "cannot deliver changes" <<<"$ready" && break
+    sleep 1
+  done
+  check "output topic gone: not ready, saying why" 1 \
+    "$(grep -c "\"status\":\"not ready\",\"reason\":\"cannot deliver changes: .*$out" <<<"$ready")"
+  check "output topic gone: a warning" 1 \
+    "$(grep -c 'level=warn component=pipeline msg="cannot deliver changes"' "$tmp/run3.log" | awk '{print ($1 > 0)}')"
+  kill -KILL "$run_pid"
+  wait "$run_pid" 2>/dev/null
+  "$kafka_sh" topics "$kafka_dir" --create --topic "$out" --partitions 4 >/dev/null
   finish cli_run.kafka
   exit
 fi

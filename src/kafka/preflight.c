@@ -1,0 +1,147 @@
+#define _POSIX_C_SOURCE 200809L
+#include "sessiond/kafka_preflight.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sessiond/clock.h"
+#include "sessiond/log.h"
+
+#define UNKNOWN_ANSWERS 3 /* "no such topic" this many times: it is not coming */
+
+/* What the client's error callback saw that retrying cannot cure. */
+typedef struct refusal {
+    rd_kafka_resp_err_t code; /* __AUTHENTICATION or __SSL; 0: none */
+    char reason[512];
+} refusal_t;
+
+static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    (void)rk;
+    refusal_t *r = opaque;
+    if (!r->code && (code == RD_KAFKA_RESP_ERR__AUTHENTICATION || code == RD_KAFKA_RESP_ERR__SSL)) {
+        r->code = code;
+        snprintf(r->reason, sizeof r->reason, "%s", reason);
+    }
+}
+
+/* The check's own client says what it meets at debug level: what matters
+ * comes back as the check's one message. */
+static void quiet_log(const rd_kafka_t *rk, int level, const char *facility, const char *message)
+{
+    (void)level;
+    sd_log(SD_LOG_DEBUG, "kafka", message, "client=%s facility=%s", rd_kafka_name(rk), facility);
+}
+
+/* The value of -X key, or dflt. */
+static const char *prop(const sd_kafka_settings_t *s, const char *key, const char *dflt)
+{
+    size_t len = strlen(key);
+    for (size_t i = s->n_props; i-- > 0;)
+        if (!strncmp(s->props[i], key, len) && s->props[i][len] == '=')
+            return s->props[i] + len + 1;
+    return dflt;
+}
+
+static sd_err_t refused(const sd_kafka_settings_t *s, const refusal_t *r, sd_error_t *err)
+{
+    if (r->code == RD_KAFKA_RESP_ERR__SSL)
+        return sd_error_set(err, SD_ERR_FATAL, "kafka",
+                            "TLS with Kafka at %s failed: %s; check ssl.ca.location (the "
+                            "brokers' CA), the client certificate and key, and that the brokers "
+                            "speak TLS there",
+                            s->brokers, r->reason);
+    return sd_error_set(err, SD_ERR_FATAL, "kafka",
+                        "Kafka at %s refused SASL authentication (mechanism %s, user %s): %s; "
+                        "check sasl.username and the password (-X sasl.password=… or "
+                        "SESSIOND_X_SASL_PASSWORD)",
+                        s->brokers, prop(s, "sasl.mechanisms", prop(s, "sasl.mechanism", "GSSAPI")),
+                        prop(s, "sasl.username", "(none)"), r->reason);
+}
+
+/* One metadata answer for topic: SD_OK it is there, SD_ERR_TRANSIENT not
+ * yet (or no answer), SD_ERR_FATAL (err set) it will not be. */
+static sd_err_t topic_there(rd_kafka_t *rk, const sd_kafka_settings_t *s, const char *topic,
+                            int *unknown, int64_t wait_ms, sd_error_t *err)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t rc = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, (int)wait_ms)
+                                 : RD_KAFKA_RESP_ERR__INVALID_ARG;
+    sd_err_t there = SD_ERR_TRANSIENT;
+    rd_kafka_resp_err_t code = rc == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1
+                                   ? md->topics[0].err
+                                   : RD_KAFKA_RESP_ERR__TRANSPORT;
+    if (code == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[0].partition_cnt > 0)
+        there = SD_OK;
+    else if (code == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+        there = sd_error_set(err, SD_ERR_FATAL, "kafka",
+                             "user %s may not describe topic %s at %s: grant it DESCRIBE, and "
+                             "READ or WRITE as its use needs",
+                             prop(s, "sasl.username", "(anonymous)"), topic, s->brokers);
+    else if (code == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART && ++*unknown >= UNKNOWN_ANSWERS)
+        there = sd_error_set(err, SD_ERR_FATAL, "kafka",
+                             "topic %s does not exist at %s and the brokers do not create "
+                             "topics on first use: create it (kafka-topics.sh --create "
+                             "--topic %s), or name another",
+                             topic, s->brokers, topic);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    return there;
+}
+
+sd_err_t sd_kafka_preflight(const sd_kafka_settings_t *s, const char *const *topics, size_t n,
+                            int64_t bound_ms, sd_error_t *err)
+{
+    static const char *const role[] = {"allow.auto.create.topics", "true", NULL};
+    refusal_t refusal = {0};
+    rd_kafka_conf_t *conf;
+    sd_err_t rc = sd_kafka_conf(s, SD_KAFKA_PRODUCER, role, &conf, err);
+    if (rc != SD_OK)
+        return rc;
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_log_cb(conf, quiet_log);
+    rd_kafka_conf_set_opaque(conf, &refusal);
+    char why[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return sd_error_set(err, SD_ERR_FATAL, "kafka", "cannot make a Kafka client: %s", why);
+    }
+    int unknown[SD_PREFLIGHT_TOPICS] = {0}, there[SD_PREFLIGHT_TOPICS] = {0};
+    size_t missing = 0;
+    assert(n <= SD_PREFLIGHT_TOPICS);
+    for (size_t i = 0; i < n; i++)
+        missing += !(there[i] = topics[i][0] == '^'); /* a pattern: nothing to ask */
+    int64_t deadline = sd_monotonic_ms() + bound_ms;
+    rc = SD_ERR_TRANSIENT;
+    while (missing > 0 && rc == SD_ERR_TRANSIENT && sd_monotonic_ms() < deadline) {
+        rd_kafka_poll(rk, 100); /* serves the error callback */
+        if (refusal.code) {
+            rc = refused(s, &refusal, err);
+            break;
+        }
+        for (size_t i = 0; i < n && rc == SD_ERR_TRANSIENT; i++) {
+            if (there[i])
+                continue;
+            int64_t left = deadline - sd_monotonic_ms();
+            sd_err_t got =
+                topic_there(rk, s, topics[i], &unknown[i], left < 1000 ? left : 1000, err);
+            if (got == SD_ERR_FATAL)
+                rc = SD_ERR_FATAL;
+            else if (got == SD_OK)
+                missing -= (there[i] = 1);
+        }
+    }
+    if (missing == 0)
+        rc = SD_OK;
+    else if (rc == SD_ERR_TRANSIENT)
+        sd_error_set(err, SD_ERR_TRANSIENT, "kafka",
+                     "Kafka at %s did not answer within %lld ms", s->brokers,
+                     (long long)bound_ms);
+    rd_kafka_destroy(rk);
+    return rc;
+}
