@@ -249,8 +249,8 @@ if [ "$broker" = kafka ]; then
       tail) args=(--topic "$out") ;;
     esac
     SECONDS=0
-    said=$(SESSIOND_X_SASL_PASSWORD=not-the-password "$bin" "$cmd" "${sasl[@]}" "${args[@]}" \
-           --startup-timeout 20s 2>&1); rc=$?
+    said=$(SESSIOND_X_SASL_PASSWORD=not-the-password timeout 60 "$bin" "$cmd" "${sasl[@]}" \
+           "${args[@]}" --startup-timeout 20s 2>&1); rc=$?
     check "SASL, wrong password: $cmd exits 1" 1 "$rc"
     check "SASL, wrong password: $cmd stops within --startup-timeout" 1 "$((SECONDS < 20))"
     check "SASL, wrong password: $cmd names mechanism and user" 1 \
@@ -260,7 +260,7 @@ if [ "$broker" = kafka ]; then
 
   # A topic that does not exist (the broker creates none): run stops at
   # start-up naming it.
-  said=$("$bin" run --brokers "$bootstrap" --input-topics "$in" --output-topic "${prefix}nowhere" \
+  said=$(timeout 60 "$bin" run --brokers "$bootstrap" --input-topics "$in" --output-topic "${prefix}nowhere" \
          --dlq-topic "$dlq" --group "${prefix}x" --store "sqlite:$tmp/nowhere.db" --http-addr off 2>&1); rc=$?
   check "missing output topic: run exits 1" 1 "$rc"
   check "missing output topic: names it" 1 \
