@@ -31,6 +31,9 @@ static const char schema_sql[] =
     " updated_at INTEGER, live INTEGER NOT NULL DEFAULT 0,"
     " version INTEGER NOT NULL DEFAULT 0,"
     " last_change TEXT, last_cause TEXT, purge_at INTEGER NOT NULL,"
+    /* sessiond 0.1's flag (undo_unsent_sql): kept, always 0 here, so that
+     * 0.1 members still running during a rolling upgrade go on */
+    " expiry_unsent INTEGER NOT NULL DEFAULT 0,"
     /* when the sweeper published this session's expiry event; any change
      * clears it */
     " expiry_sent_at INTEGER"
@@ -43,6 +46,8 @@ static const char schema_sql[] =
     " WHERE live = 1;"
     "CREATE INDEX IF NOT EXISTS sessions_dead_purge_at ON sessions(purge_at)"
     " WHERE live = 0;"
+    "CREATE INDEX IF NOT EXISTS sessions_expiry_unsent ON sessions(id)"
+    " WHERE expiry_unsent = 1;"
     "CREATE TABLE IF NOT EXISTS saves ("
     " short_id TEXT PRIMARY KEY, saved_at INTEGER NOT NULL, saved_by TEXT NOT NULL,"
     " topic TEXT, partition INTEGER, offset INTEGER, purge_at INTEGER NOT NULL"
@@ -56,15 +61,13 @@ static const char add_unsent_sql[] =
 /* sessiond 0.1's sweeper expired sessions itself and published their
  * changes in a transaction of its own, flagging each until it knew it
  * delivered: such an expiry is undone, and made again through the log
- * (the change it kept is dropped: its cause was read long ago). */
+ * (the change it kept is dropped: its cause was read long ago).  Run at
+ * every open: a 0.1 member killed during a rolling upgrade leaves some. */
 static const char undo_unsent_sql[] =
     "UPDATE sessions SET live = 1, version = version - 1, last_change = NULL,"
     " last_cause = NULL, expiry_unsent = 0 WHERE expiry_unsent = 1;";
 /* The second layout (user_version 2) is this one but for the expiry mark. */
-static const char second_layout_sql[] =
-    "DROP INDEX IF EXISTS sessions_expiry_unsent;"
-    "ALTER TABLE sessions DROP COLUMN expiry_unsent;"
-    "ALTER TABLE sessions ADD COLUMN expiry_sent_at INTEGER;";
+static const char second_layout_sql[] = "ALTER TABLE sessions ADD COLUMN expiry_sent_at INTEGER;";
 /* The first layout: a WITHOUT ROWID table keyed by task_id. */
 static const char first_layout_out_sql[] =
     "DROP INDEX IF EXISTS sessions_short_id; DROP INDEX IF EXISTS sessions_updated_at;"
@@ -72,8 +75,8 @@ static const char first_layout_out_sql[] =
     "ALTER TABLE sessions RENAME TO sessions_first_layout;";
 static const char first_layout_copy_sql[] =
     /* In the order of the sessions' creation: later sessions, later rows. */
-    "INSERT INTO sessions (" STATE_COLUMNS ") SELECT " STATE_COLUMNS
-    " FROM sessions_first_layout ORDER BY created_at;"
+    "INSERT INTO sessions (" STATE_COLUMNS ", expiry_unsent) SELECT " STATE_COLUMNS
+    ", expiry_unsent FROM sessions_first_layout ORDER BY created_at;"
     "DROP TABLE sessions_first_layout;";
 
 sd_err_t sqlite_store_error(sqlite_store_t *s, sd_error_t *err, const char *doing)
@@ -179,8 +182,6 @@ static sd_err_t migrate_older_layout(sqlite_store_t *s, int64_t layout, sd_error
     sd_err_t rc = SD_OK;
     if (!has_column(s, "expiry_unsent"))
         rc = sqlite_store_exec(s, add_unsent_sql, err);
-    if (rc == SD_OK)
-        rc = sqlite_store_exec(s, undo_unsent_sql, err);
     if (rc != SD_OK)
         return rc;
     if (has_column(s, "id")) /* the second layout */
@@ -213,6 +214,8 @@ sd_err_t sqlite_store_ensure_schema(sd_store_t *base, sd_error_t *err)
                           LAYOUT_VERSION);
     if (rc == SD_OK) /* creates what is missing */
         rc = sqlite_store_exec(s, schema_sql, err);
+    if (rc == SD_OK)
+        rc = sqlite_store_exec(s, undo_unsent_sql, err);
     if (rc == SD_OK)
         rc = sqlite_store_exec(s, "PRAGMA user_version = " SD_STRINGIFY(LAYOUT_VERSION), err);
     if (rc == SD_OK)

@@ -160,7 +160,7 @@ START_TEST(an_older_layout_is_rewritten_and_goes_on_the_same)
     sd_store_t *old = fx_store_open("old", TTL);
     ck_assert_int_eq(query_int(old_path + 7, "PRAGMA user_version"), 3);
     ck_assert_int_eq(query_int(old_path + 7, "SELECT COUNT(*) FROM pragma_table_info('sessions')"
-                                             " WHERE name = 'expiry_unsent'"), 0);
+                                             " WHERE name = 'expiry_sent_at'"), 1);
     ck_assert_int_eq(query_int(old_path + 7, "SELECT COUNT(*) FROM sqlite_schema"
                                              " WHERE name = 'sessions_first_layout'"), 0);
     ck_assert_int_eq(query_int(old_path + 7, "SELECT COUNT(*) FROM sessions"),
