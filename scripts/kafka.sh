@@ -27,9 +27,11 @@
 # "ADVERTISED_PORT LISTENER_PORT"; the advertised port lies below the
 # kernel's ephemeral range, so no client connection takes it meanwhile.
 #
-# A third listener, SASL, takes SASL_PLAINTEXT with SCRAM-SHA-512 for the
-# user made at format time: DIR/sasl holds "HOST:PORT USER PASSWORD" (a
-# test credential, nothing else uses it).  The broker creates no topic on
+# A third listener, SASL, takes SASL_PLAINTEXT with SCRAM-SHA-512 (the user
+# made at format time) and PLAIN for the same user and password: DIR/sasl
+# holds "HOST:PORT USER PASSWORD" (a test credential, nothing else uses
+# it).  librdkafka before 2.6.1 (Debian 12 has 2.0.2) cannot do SCRAM with
+# Kafka 4 (its issue 4895): PLAIN is there for that.  The broker creates no topic on
 # first use, as production clusters often run: each suite creates its own.
 set -euo pipefail
 cmd=${1:-}
@@ -104,8 +106,9 @@ advertised.listeners=PLAINTEXT://127.0.0.1:$port,PROXIED://127.0.0.1:$advertised
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT,SASL:SASL_PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
-sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
 listener.name.sasl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_sessiond="sessiond-test-secret";
 log.dirs=$dir/data
 num.partitions=4
 auto.create.topics.enable=false
@@ -128,7 +131,7 @@ EOF
   id=$(java -cp "$classpath" kafka.tools.StorageTool random-uuid 2>>"$dir/broker.log") ||
     die "kafka.tools.StorageTool random-uuid failed: $(tail -5 "$dir/broker.log")"
   java -cp "$classpath" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" \
-    --add-scram 'SCRAM-SHA-512=[name=sessiond,password=sessiond-test-secret]' \
+    --add-scram 'SCRAM-SHA-512=[name="sessiond",password="sessiond-test-secret"]' \
     >>"$dir/broker.log" 2>&1 || die "cannot format $dir: $(tail -5 "$dir/broker.log")"
 }
 

@@ -19,18 +19,19 @@
      "(default 30s)", NULL}
 
 /* Connects with s's settings and asks for the topics' metadata (a topic
- * named ^regex is a pattern and is skipped), as a producer would: a broker
- * that creates topics on first use creates them.  Returns within
- * bound_ms:
+ * named ^regex is a pattern and is skipped); with `creates`, as a producer
+ * would, so that a broker that creates topics on first use creates them,
+ * else as a reader, which creates nothing.  Returns within bound_ms:
  *   SD_OK             every topic is there;
  *   SD_ERR_FATAL      the brokers refused SASL authentication, TLS failed,
  *                     the user may not describe a topic, or a topic does
- *                     not exist and the broker did not create it; the
+ *                     not exist (and, `creates`, the broker did not create
+ *                     it); the
  *                     message names the brokers, the topic or the mechanism
  *                     and user, never a secret;
  *   SD_ERR_TRANSIENT  no broker answered within bound_ms (retrying may
  *                     cure that: the caller goes on and retries). */
 sd_err_t sd_kafka_preflight(const sd_kafka_settings_t *s, const char *const *topics, size_t n,
-                            int64_t bound_ms, sd_error_t *err);
+                            int creates, int64_t bound_ms, sd_error_t *err);
 
 #endif

@@ -58,10 +58,12 @@ void sd_pipeline_cli_init(sd_pipeline_cli_t *c, const char *default_group);
 sd_err_t sd_pipeline_cli_finish(sd_pipeline_cli_t *c, sd_error_t *err);
 
 /* The start-up check of the brokers (kafka_preflight.h) for the input
- * topics and, when the command produces, the output and dead-letter ones.
- * SD_ERR_FATAL (logged, err set) stops the command; brokers that do not
- * answer in time are logged and retried by the pipeline (SD_OK). */
-sd_err_t sd_pipeline_cli_preflight(const sd_pipeline_cli_t *c, int produces, sd_error_t *err);
+ * topics (as a writer when writes_input) and, when the command produces,
+ * the output and dead-letter topics.  SD_ERR_FATAL (logged, err set)
+ * stops the command; brokers that do not answer in time are logged and
+ * retried by the pipeline (SD_OK). */
+sd_err_t sd_pipeline_cli_preflight(const sd_pipeline_cli_t *c, int writes_input, int produces,
+                                   sd_error_t *err);
 
 /* Opens the store and makes sure of its schema, logging where it is
  * (passwords masked). */

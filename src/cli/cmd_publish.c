@@ -125,7 +125,7 @@ int sd_cmd_publish(int argc, char **argv)
 
     sd_kafka_settings_t ks = {brokers, props.items, props.count, 0};
     sd_producer_t *producer = NULL;
-    if (status == 0 && sd_kafka_preflight(&ks, &topic, 1, startup_ms, &err) == SD_ERR_FATAL) {
+    if (status == 0 && sd_kafka_preflight(&ks, &topic, 1, 1, startup_ms, &err) == SD_ERR_FATAL) {
         fprintf(stderr, "sessiond publish: %s (nothing published)\n", err.message);
         status = 1;
     }

@@ -132,7 +132,7 @@ int sd_cmd_replay(int argc, char **argv)
 
     status = 1;
     rd_kafka_t *admin = NULL;
-    sd_err_t rc = sd_pipeline_cli_preflight(&c, bounds.emit, &err);
+    sd_err_t rc = sd_pipeline_cli_preflight(&c, 0, bounds.emit, &err);
     if (rc == SD_OK)
         rc = sd_kafka_admin_open(&c.cfg.kafka, &admin, &err);
     if (rc == SD_OK)

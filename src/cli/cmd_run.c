@@ -105,7 +105,7 @@ int sd_cmd_run(int argc, char **argv)
                                  .input_topic = c.cfg.inputs[0],
                                  .now_ms = c.cfg.now_ms,
                                  .clock_arg = c.cfg.clock_arg};
-    if (sd_pipeline_cli_preflight(&c, 1, &err) != SD_OK ||
+    if (sd_pipeline_cli_preflight(&c, 1, 1, &err) != SD_OK ||
         sd_pipeline_cli_open_store(&c, &store, &err) != SD_OK) {
         fprintf(stderr, "sessiond run: %s\n", err.message);
     } else if (strcmp(http_addr, "off") && sd_http_start(&http_cfg, &http, &err) != SD_OK) {

@@ -86,7 +86,7 @@ int sd_cmd_tail(int argc, char **argv)
     rd_kafka_conf_t *conf;
     char why[512];
     rd_kafka_t *rk = NULL;
-    if (sd_kafka_preflight(&ks, &topic, 1, startup_ms, &err) == SD_ERR_FATAL) {
+    if (sd_kafka_preflight(&ks, &topic, 1, 0, startup_ms, &err) == SD_ERR_FATAL) {
         fprintf(stderr, "sessiond tail: %s\n", err.message);
         status = 1;
     } else if (sd_kafka_conf(&ks, SD_KAFKA_CONSUMER, role, &conf, &err) != SD_OK) {

@@ -91,18 +91,18 @@ sd_err_t sd_pipeline_cli_finish(sd_pipeline_cli_t *c, sd_error_t *err)
     return SD_OK;
 }
 
-sd_err_t sd_pipeline_cli_preflight(const sd_pipeline_cli_t *c, int produces, sd_error_t *err)
+sd_err_t sd_pipeline_cli_preflight(const sd_pipeline_cli_t *c, int writes_input, int produces,
+                                   sd_error_t *err)
 {
     const sd_pipeline_config_t *cfg = &c->cfg;
-    const char *topics[SD_MAX_INPUTS + 2];
-    size_t n = 0;
-    for (size_t i = 0; i < cfg->n_inputs; i++)
-        topics[n++] = cfg->inputs[i];
-    if (produces) {
-        topics[n++] = cfg->output_topic;
-        topics[n++] = cfg->dlq_topic;
-    }
-    sd_err_t rc = sd_kafka_preflight(&cfg->kafka, topics, n, c->startup_timeout_ms, err);
+    const char *outputs[] = {cfg->output_topic, cfg->dlq_topic};
+    /* `run` writes to its first input too (expiry events, DELETE): there,
+     * as for the outputs, a broker that creates topics on first use may
+     * create them, as the first write would.  A reader creates nothing. */
+    sd_err_t rc = sd_kafka_preflight(&cfg->kafka, cfg->inputs, cfg->n_inputs, writes_input,
+                                     c->startup_timeout_ms, err);
+    if (rc == SD_OK && produces)
+        rc = sd_kafka_preflight(&cfg->kafka, outputs, 2, 1, c->startup_timeout_ms, err);
     if (rc == SD_ERR_TRANSIENT) {
         sd_log(SD_LOG_WARN, "kafka", "brokers not reachable at start-up: going on, retrying",
                "error=%s", SD_LOG_Q(err->message));

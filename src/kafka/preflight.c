@@ -60,43 +60,60 @@ static sd_err_t refused(const sd_kafka_settings_t *s, const refusal_t *r, sd_err
                         prop(s, "sasl.username", "(none)"), r->reason);
 }
 
-/* One metadata answer for topic: SD_OK it is there, SD_ERR_TRANSIENT not
- * yet (or no answer), SD_ERR_FATAL (err set) it will not be. */
-static sd_err_t topic_there(rd_kafka_t *rk, const sd_kafka_settings_t *s, const char *topic,
-                            int *unknown, int64_t wait_ms, sd_error_t *err)
+/* What the brokers say of topic: its error code, __TRANSPORT when they
+ * did not answer.  A writer asks for the topic itself, which a broker that
+ * creates topics on first use creates; a reader asks for every topic and
+ * looks for it, which creates nothing anywhere (librdkafka's mock cluster
+ * creates a topic asked for by name whatever the request allows). */
+static rd_kafka_resp_err_t ask(rd_kafka_t *rk, const char *topic, int creates, int64_t wait_ms)
 {
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_topic_t *rkt = creates ? rd_kafka_topic_new(rk, topic, NULL) : NULL;
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t rc = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, (int)wait_ms)
-                                 : RD_KAFKA_RESP_ERR__INVALID_ARG;
-    sd_err_t there = SD_ERR_TRANSIENT;
-    rd_kafka_resp_err_t code = rc == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1
-                                   ? md->topics[0].err
-                                   : RD_KAFKA_RESP_ERR__TRANSPORT;
-    if (code == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[0].partition_cnt > 0)
-        there = SD_OK;
-    else if (code == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
-        there = sd_error_set(err, SD_ERR_FATAL, "kafka",
-                             "user %s may not describe topic %s at %s: grant it DESCRIBE, and "
-                             "READ or WRITE as its use needs",
-                             prop(s, "sasl.username", "(anonymous)"), topic, s->brokers);
-    else if (code == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART && ++*unknown >= UNKNOWN_ANSWERS)
-        there = sd_error_set(err, SD_ERR_FATAL, "kafka",
-                             "topic %s does not exist at %s and the brokers do not create "
-                             "topics on first use: create it (kafka-topics.sh --create "
-                             "--topic %s), or name another",
-                             topic, s->brokers, topic);
+    rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR__TRANSPORT;
+    if ((!creates || rkt) &&
+        rd_kafka_metadata(rk, !creates, rkt, &md, (int)wait_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        code = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        for (int i = 0; i < md->topic_cnt; i++)
+            if (strcmp(md->topics[i].topic, topic) == 0)
+                code = md->topics[i].err != RD_KAFKA_RESP_ERR_NO_ERROR ? md->topics[i].err
+                       : md->topics[i].partition_cnt > 0 ? RD_KAFKA_RESP_ERR_NO_ERROR
+                                                         : RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE;
+    }
     if (md)
         rd_kafka_metadata_destroy(md);
     if (rkt)
         rd_kafka_topic_destroy(rkt);
-    return there;
+    return code;
+}
+
+/* One metadata answer for topic: SD_OK it is there, SD_ERR_TRANSIENT not
+ * yet (or no answer), SD_ERR_FATAL (err set) it will not be. */
+static sd_err_t topic_there(rd_kafka_t *rk, const sd_kafka_settings_t *s, const char *topic,
+                            int creates, int *unknown, int64_t wait_ms, sd_error_t *err)
+{
+    rd_kafka_resp_err_t code = ask(rk, topic, creates, wait_ms);
+    if (code == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return SD_OK;
+    if (code == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+        return sd_error_set(err, SD_ERR_FATAL, "kafka",
+                            "user %s may not describe topic %s at %s: grant it DESCRIBE, and "
+                            "READ or WRITE as its use needs",
+                            prop(s, "sasl.username", "(anonymous)"), topic, s->brokers);
+    if (code == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART && ++*unknown >= UNKNOWN_ANSWERS)
+        return sd_error_set(err, SD_ERR_FATAL, "kafka",
+                            "topic %s does not exist at %s%s: create it (kafka-topics.sh "
+                            "--create --topic %s), or name another",
+                            topic, s->brokers,
+                            creates ? " and the brokers do not create topics on first use"
+                                    : " (or this user may not describe it)",
+                            topic);
+    return SD_ERR_TRANSIENT;
 }
 
 sd_err_t sd_kafka_preflight(const sd_kafka_settings_t *s, const char *const *topics, size_t n,
-                            int64_t bound_ms, sd_error_t *err)
+                            int creates, int64_t bound_ms, sd_error_t *err)
 {
-    static const char *const role[] = {"allow.auto.create.topics", "true", NULL};
+    const char *const role[] = {"allow.auto.create.topics", creates ? "true" : "false", NULL};
     refusal_t refusal = {0};
     rd_kafka_conf_t *conf;
     sd_err_t rc = sd_kafka_conf(s, SD_KAFKA_PRODUCER, role, &conf, err);
@@ -129,7 +146,8 @@ sd_err_t sd_kafka_preflight(const sd_kafka_settings_t *s, const char *const *top
                 continue;
             int64_t left = deadline - sd_monotonic_ms();
             sd_err_t got =
-                topic_there(rk, s, topics[i], &unknown[i], left < 1000 ? left : 1000, err);
+                topic_there(rk, s, topics[i], creates, &unknown[i], left < 1000 ? left : 1000,
+                            err);
             if (got == SD_ERR_FATAL)
                 rc = SD_ERR_FATAL;
             else if (got == SD_OK)
