@@ -145,6 +145,8 @@ sd_err_t sd_kafka_preflight(const sd_kafka_settings_t *s, const char *const *top
             if (there[i])
                 continue;
             int64_t left = deadline - sd_monotonic_ms();
+            if (left < 1)
+                break;
             sd_err_t got =
                 topic_there(rk, s, topics[i], creates, &unknown[i], left < 1000 ? left : 1000,
                             err);
