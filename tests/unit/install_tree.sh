@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `cmake --install` into a fresh prefix: the binary runs from there, and
+# the schemas, their examples and the licence are where README says.
+# usage: install_tree.sh BUILD_DIR
+set -uo pipefail
+build=$1
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+source "$(dirname "$0")/../support/check.sh"
+cmake --install "$build" --prefix "$prefix" >/dev/null; rc=$?
+check "cmake --install: exit 0" 0 "$rc"
+check "bin/sessiond runs" "sessiond $(sed -n 's/^project(sessiond VERSION \([0-9.]*\).*/\1/p' "$(dirname "$0")/../../CMakeLists.txt")" \
+  "$("$prefix/bin/sessiond" --version)"
+for f in share/sessiond/schemas/task-event.v1.json share/sessiond/schemas/session-change.v1.json \
+         share/sessiond/schemas/examples/valid/27-session-expiry-due.json \
+         share/doc/sessiond/LICENSE share/doc/sessiond/README.md; do
+  check "installed: $f" 1 "$([ -s "$prefix/$f" ] && echo 1)"
+done
+check "the installed examples validate" 0 \
+  "$("$prefix/bin/sessiond" validate "$prefix"/share/sessiond/schemas/examples/valid/*.json >/dev/null 2>&1; echo $?)"
+finish install_tree
