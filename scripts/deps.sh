@@ -17,6 +17,7 @@ packages=(
   docker-compose python3-yaml            # validates and reads compose/docker-compose.yml (no engine needed)
   openjdk-17-jre-headless maven          # Apache Kafka from Maven Central for the real-broker suites
   curl                                   # HTTP tests
+  systemd                                # systemd-analyze checks the shipped unit (install.tree)
 )
 
 missing=()
