@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `cmake --install` into a fresh prefix: the binary runs from there, and
-# the schemas, their examples and the licence are where README says.
+# the schemas, their examples, the licence, the unit and the man page are
+# where README says.
 # usage: install_tree.sh BUILD_DIR
 set -uo pipefail
 build=$1
@@ -28,6 +29,18 @@ exposure=$(systemd-analyze security --offline=true "$prefix/sessiond.service" 2>
            sed -n 's/.*Overall exposure level for sessiond.service: \([0-9.]*\).*/\1/p')
 check "systemd-analyze security: exposure below 2 (OK)" 1 \
   "$(awk -v e="$exposure" 'BEGIN { print (e != "" && e < 2) }')"
+# The man page: installed, rendered without a warning, and holding every
+# command and, in that command's section, every option its --help lists.
+page=$prefix/share/man/man1/sessiond.1
+check "installed: the man page" 1 "$([ -s "$page" ] && echo 1)"
+check "the man page renders without a warning" "" "$(groff -man -ww -z "$page" 2>&1)"
+for cmd in $("$prefix/bin/sessiond" --help | sed -n 's/^  \([a-z]*\)  .*/\1/p'); do
+  want=$("$prefix/bin/sessiond" "$cmd" --help | sed -n 's/^  \(-[-A-Za-z]*\).*/\1/p' | sort)
+  have=$(awk -v cmd="$cmd" '/^\.S[HS] / { in_cmd = ($1 == ".SS" && $2 == cmd) }
+           in_cmd && /^\.TP$/ { getline; sub(/^\.BI? "/, ""); sub(/[ "].*/, ""); gsub(/\\-/, "-"); print }' \
+         "$page" | sort)
+  check "man page: $cmd and its options" "$want" "$have"
+done
 check "the installed examples validate" 0 \
   "$("$prefix/bin/sessiond" validate "$prefix"/share/sessiond/schemas/examples/valid/*.json >/dev/null 2>&1; echo $?)"
 finish install_tree
