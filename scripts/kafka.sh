@@ -33,6 +33,28 @@
 # it).  librdkafka before 2.6.1 (Debian 12 has 2.0.2) cannot do SCRAM with
 # Kafka 4 (its issue 4895): PLAIN is there for that.  The broker creates no topic on
 # first use, as production clusters often run: each suite creates its own.
+#
+# Two more take TLS, with a test PKI that start makes in DIR/tls (openssl,
+# EC P-256 keys, a fraction of a second; every password there is a test
+# credential, nothing else uses it):
+#   SASL_SSL  SASL over TLS, SCRAM-SHA-512 and PLAIN for the user of SASL:
+#             DIR/sasl_ssl holds "HOST:PORT USER PASSWORD"
+#   MTLS      TLS with a client certificate required (ssl.client.auth):
+#             DIR/mtls holds "HOST:PORT"
+#   DIR/tls/ca.pem           the CA that signed the broker's certificate (for
+#                            127.0.0.1 and localhost: subjectAltName
+#                            IP:127.0.0.1, DNS:localhost) and the clients'
+#   DIR/tls/client.pem       a client certificate (CN=sessiond-client) ...
+#   DIR/tls/client.key       ... and its key, encrypted (PKCS#8, AES-256) with
+#                            the passphrase in DIR/tls/client.key.pass
+#   DIR/tls/client.p12       the two in a PKCS#12 keystore, its password the
+#                            same passphrase (librdkafka's ssl.keystore.*)
+#   DIR/tls/expired.pem      a client certificate of the same CA and key
+#                            whose validity ended in 2021: MTLS refuses it
+#   DIR/tls/other-ca.pem     an unrelated CA, which signed nothing the broker
+#                            shows: a client trusting it alone refuses the broker
+# The broker's own keystore (DIR/tls/broker.p12, PKCS12) and its trust of
+# ca.pem (PEM) are in server.properties; both Kafka 3.9 and 4.x read them.
 set -euo pipefail
 cmd=${1:-}
 dir=${2:-}
@@ -83,17 +105,79 @@ for _ in range(1000):
 PY
 }
 
+# The test PKI of the TLS listeners, in $dir/tls (see the header).  EC
+# keys, so that making them costs next to nothing at each start.
+keystore_pass=sessiond-keystore-secret
+make_tls() {
+  local t=$dir/tls ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) log=$dir/tls/openssl.log
+  mkdir -p "$t"
+  (
+    set -e
+    cd "$t"
+    echo sessiond-key-passphrase >client.key.pass
+    # The CAs: self-signed, a CA's extensions (openssl req's default v3_ca).
+    openssl req -x509 "${ec[@]}" -nodes -keyout ca.key -out ca.pem -days 3650 \
+      -subj "/CN=sessiond test CA"
+    openssl req -x509 "${ec[@]}" -nodes -keyout other-ca.key -out other-ca.pem -days 3650 \
+      -subj "/CN=sessiond other test CA"
+    rm other-ca.key # it signs nothing
+    # The broker: the names clients reach it by, in its keystore with the CA.
+    openssl req "${ec[@]}" -nodes -keyout broker.key -out broker.csr -subj "/CN=localhost"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >broker.ext
+    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile broker.ext -out broker.pem
+    openssl pkcs12 -export -in broker.pem -inkey broker.key -certfile ca.pem -name broker \
+      -passout "pass:$keystore_pass" -out broker.p12
+    # The client: its key encrypted, so that a test can look for the
+    # passphrase (ssl.key.password) wherever sessiond writes.
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -aes-256-cbc \
+      -pass file:client.key.pass -out client.key
+    openssl req -new -key client.key -passin file:client.key.pass -out client.csr \
+      -subj "/CN=sessiond-client"
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile client.ext -out client.pem
+    openssl pkcs12 -export -in client.pem -inkey client.key -passin file:client.key.pass \
+      -certfile ca.pem -name client -passout file:client.key.pass -out client.p12
+    # The expired one: openssl x509 -req of OpenSSL 3.0 cannot date a
+    # certificate in the past, openssl ca can.
+    mkdir -p ca.d
+    : >ca.d/index.txt
+    cat >ca.d/ca.cnf <<CNF
+[ca]
+default_ca = test
+[test]
+database = $t/ca.d/index.txt
+new_certs_dir = $t/ca.d
+serial = $t/ca.d/serial
+default_md = sha256
+policy = any
+x509_extensions = client
+unique_subject = no
+[any]
+commonName = supplied
+[client]
+extendedKeyUsage = clientAuth
+CNF
+    echo 1000 >ca.d/serial
+    openssl ca -batch -config ca.d/ca.cnf -cert ca.pem -keyfile ca.key -notext \
+      -startdate 20200101000000Z -enddate 20210101000000Z -in client.csr -out expired.pem
+  ) >"$log" 2>&1 || die "cannot make the test certificates in $t: $(tail -5 "$log")"
+}
+
 # Settings for a test broker.  Against the defaults: one replica of the
 # internal topics, few partitions for them (50 would each be created at
 # first use), no delay before a group's first rebalance, session timeouts
 # down to 1 s allowed (the crash tests kill members and wait one out), and
 # timed-out transactions looked for every second instead of every ten.
 configure() {
-  local port ctl proxied advertised sasl
+  local port ctl proxied advertised sasl sasl_ssl mtls
   port=$(free_port)
   ctl=$(free_port)
   proxied=$(free_port)
   sasl=$(free_port)
+  sasl_ssl=$(free_port)
+  mtls=$(free_port)
   advertised=$(free_fixed_port)
   [ -n "$advertised" ] || die "no free port below the ephemeral range for the PROXIED listener"
   mkdir -p "$dir/data"
@@ -101,14 +185,22 @@ configure() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$ctl
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$ctl,PROXIED://127.0.0.1:$proxied,SASL://127.0.0.1:$sasl
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,PROXIED://127.0.0.1:$advertised,SASL://127.0.0.1:$sasl
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$ctl,PROXIED://127.0.0.1:$proxied,SASL://127.0.0.1:$sasl,SASL_SSL://127.0.0.1:$sasl_ssl,MTLS://127.0.0.1:$mtls
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,PROXIED://127.0.0.1:$advertised,SASL://127.0.0.1:$sasl,SASL_SSL://127.0.0.1:$sasl_ssl,MTLS://127.0.0.1:$mtls
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT,SASL:SASL_PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT,SASL:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL
 inter.broker.listener.name=PLAINTEXT
 sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
 listener.name.sasl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_sessiond="sessiond-test-secret";
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_sessiond="sessiond-test-secret";
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$dir/tls/broker.p12
+ssl.keystore.password=$keystore_pass
+ssl.truststore.type=PEM
+ssl.truststore.location=$dir/tls/ca.pem
+listener.name.mtls.ssl.client.auth=required
 log.dirs=$dir/data
 num.partitions=4
 auto.create.topics.enable=false
@@ -127,6 +219,8 @@ EOF
   echo "127.0.0.1:$port" >"$dir/bootstrap"
   echo "$advertised $proxied" >"$dir/proxied"
   echo "127.0.0.1:$sasl sessiond sessiond-test-secret" >"$dir/sasl"
+  echo "127.0.0.1:$sasl_ssl sessiond sessiond-test-secret" >"$dir/sasl_ssl"
+  echo "127.0.0.1:$mtls" >"$dir/mtls"
   local id
   id=$(java -cp "$classpath" kafka.tools.StorageTool random-uuid 2>>"$dir/broker.log") ||
     die "kafka.tools.StorageTool random-uuid failed: $(tail -5 "$dir/broker.log")"
@@ -182,6 +276,7 @@ start)
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   resolve
+  make_tls
   configure
   echo "$version" >"$dir/version"
   launch

@@ -58,7 +58,7 @@ build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo && run_ctest build
 # minutes.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 if build_tree build-asan -DCMAKE_BUILD_TYPE=Debug -DSESSIOND_SANITIZE=ON; then
-  run_ctest build-asan -LE 'crash|broker'
+  run_ctest build-asan -LE 'crash|broker|package'
   run_ctest build-asan -R '^(pipeline|recovery[.]group)[.]sqlite[.]kafka$'
 fi
 

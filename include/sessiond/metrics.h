@@ -16,6 +16,7 @@ typedef struct sd_metrics_input {
     int live_known; /* live[] holds a sample of live sessions by task type */
     const sd_type_count_t *live;
     size_t n_live;
+    int ready; /* 1 when /readyz answers 200, else 0: rendered as sessiond_ready */
 } sd_metrics_input_t;
 
 /* malloc'd text, or NULL when out of memory. */

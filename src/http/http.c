@@ -108,17 +108,22 @@ static void sample_live(sd_http_t *h)
     pthread_mutex_unlock(&h->live_lock);
 }
 
+static const char *not_ready_reason(sd_http_t *h, char *buf, size_t cap);
+
 /* The live sample is taken only when no API request holds the store: a
- * scrape never waits on it (the last sample stays). */
+ * scrape never waits on it (the last sample stays).  sessiond_ready is
+ * what /readyz would answer, decided by the same function. */
 static enum MHD_Result get_metrics(sd_http_t *h, struct MHD_Connection *c)
 {
     if (pthread_mutex_trylock(&h->api) == 0) {
         sample_live(h);
         pthread_mutex_unlock(&h->api);
     }
+    char buf[640];
+    int ready = not_ready_reason(h, buf, sizeof buf) == NULL;
     pthread_mutex_lock(&h->live_lock);
     sd_metrics_input_t in = {h->cfg.stats, h->started_ms, sd_monotonic_ms(), SESSIOND_VERSION,
-                             h->live_known, h->live, h->n_live};
+                             h->live_known, h->live, h->n_live, ready};
     char *text = sd_metrics_render(&in);
     pthread_mutex_unlock(&h->live_lock);
     return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text);

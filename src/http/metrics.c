@@ -205,6 +205,8 @@ char *sd_metrics_render(const sd_metrics_input_t *in)
     events(&t, in->stats);
     changes_and_store(&t, in->stats);
     kafka(&t, in->stats);
+    scalar(&t, "sessiond_ready", "gauge",
+           "1 when /readyz answers 200 (ready), 0 when it answers 503 (not ready).", in->ready);
     progress(&t, in->stats, in->monotonic_ms);
     if (in->live_known) {
         family(&t, "sessiond_live_sessions", "gauge",

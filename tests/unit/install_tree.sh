@@ -17,15 +17,18 @@ for f in share/sessiond/schemas/task-event.v1.json share/sessiond/schemas/sessio
          share/doc/sessiond/LICENSE share/doc/sessiond/README.md; do
   check "installed: $f" 1 "$([ -s "$prefix/$f" ] && echo 1)"
 done
-# The unit names the configured prefix's binary: checked against this one.
+# The unit names the paths of the prefix it was installed to.
 unit=$prefix/lib/systemd/system/sessiond.service
 check "installed: the systemd unit" 1 "$([ -s "$unit" ] && echo 1)"
 check "installed: the example environment file" 1 \
   "$([ -s "$prefix/share/sessiond/examples/sessiond.env" ] && echo 1)"
-sed -E "s|^ExecStart=[^ ]*/sessiond|ExecStart=$prefix/bin/sessiond|" "$unit" >"$prefix/sessiond.service"
-said=$(systemd-analyze verify "$prefix/sessiond.service" 2>&1); rc=$?
+check "the unit runs this prefix's binary" "ExecStart=$prefix/bin/sessiond run" \
+  "$(grep '^ExecStart=' "$unit")"
+check "the unit reads this prefix's environment file" \
+  "EnvironmentFile=$prefix/etc/sessiond/sessiond.env" "$(grep '^EnvironmentFile=' "$unit")"
+said=$(systemd-analyze verify "$unit" 2>&1); rc=$?
 check "systemd-analyze verify" "0:" "$rc:$said"
-exposure=$(systemd-analyze security --offline=true "$prefix/sessiond.service" 2>&1 |
+exposure=$(systemd-analyze security --offline=true "$unit" 2>&1 |
            sed -n 's/.*Overall exposure level for sessiond.service: \([0-9.]*\).*/\1/p')
 check "systemd-analyze security: exposure below 2 (OK)" 1 \
   "$(awk -v e="$exposure" 'BEGIN { print (e != "" && e < 2) }')"
