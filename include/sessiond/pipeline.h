@@ -62,6 +62,11 @@ typedef struct sd_pipeline_config {
      * to committed. */
     void (*on_batch)(void *arg, rd_kafka_message_t *const *msgs, size_t n, int64_t micros);
     void *batch_arg;
+    /* Told when the consumer gets its first assignment (of any number of
+     * partitions, none too), and again after each rejoin: the member is
+     * in its group.  Called on the pipeline's thread. */
+    void (*on_assigned)(void *arg, int partitions);
+    void *assigned_arg;
 } sd_pipeline_config_t;
 
 /* Runs until *stop is set (then finishes or aborts the batch in flight,

@@ -6,6 +6,7 @@
 #include "sessiond/http.h"
 #include "sessiond/log.h"
 #include "sessiond/pipeline_cli.h"
+#include "sessiond/service.h"
 
 static const char usage[] =
     "usage: sessiond run --brokers HOSTS|embedded --store URI [options]\n"
@@ -32,6 +33,17 @@ static sd_err_t start_embedded(sd_embedded_t **out, const sd_pipeline_config_t *
                "bootstrap=%s brokers=3 partitions=%lld", sd_embedded_bootstraps(*out),
                (long long)partitions);
     return rc;
+}
+
+/* systemd's Type=notify: ready once the member is in its group, whether or
+ * not it was given partitions (a group may have more members than the
+ * input has partitions). */
+static void tell_service_manager(void *arg, int partitions)
+{
+    (void)arg;
+    char status[64];
+    snprintf(status, sizeof status, "in the group, %d partitions assigned", partitions);
+    sd_service_ready(status);
 }
 
 int sd_cmd_run(int argc, char **argv)
@@ -112,6 +124,7 @@ int sd_cmd_run(int argc, char **argv)
         fprintf(stderr, "sessiond run: %s\n", err.message);
         sd_store_close(store);
     } else {
+        c.cfg.on_assigned = tell_service_manager;
         volatile sig_atomic_t *stop = sd_pipeline_cli_trap_signals();
         if (sd_pipeline_run(&c.cfg, store, stop, &stats, &err) == SD_OK)
             status = 0;

@@ -127,6 +127,8 @@ void pl_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
     rd_kafka_error_t *error = NULL;
     atomic_fetch_add(&p->stats->rebalances, 1);
     if (why == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (!p->ever_assigned && p->cfg->on_assigned)
+            p->cfg->on_assigned(p->cfg->assigned_arg, parts->cnt);
         p->ever_assigned = 1;
         if (p->cfg->replay)
             on_replay_assign(p, parts);

@@ -30,8 +30,22 @@ else
   trap 'kill -9 "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
 fi
 
+# systemd's Type=notify: a listener on a datagram socket, as systemd's,
+# records what run says there (a build without libsystemd says nothing).
+notify_capable=$(ldd "$bin" | grep -c libsystemd)
+/usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as log:
+    while True:
+        log.write(s.recv(4096) + b"\n--\n")
+' "$tmp/notify.sock" "$tmp/notify.log" &
+pids+=($!)
+for _ in $(seq 50); do [ -S "$tmp/notify.sock" ] && break; sleep 0.1; done
+
 start_run() { # log file
-  SESSIOND_HTTP_TOKEN=s3cret "$bin" run "${brokers[@]}" --store "sqlite:$tmp/run.db" \
+  NOTIFY_SOCKET=$tmp/notify.sock SESSIOND_HTTP_TOKEN=s3cret "$bin" run "${brokers[@]}" --store "sqlite:$tmp/run.db" \
     --batch-ms 20ms --http-addr 127.0.0.1:0 >"$1" 2>&1 &
   pids+=($!)
   run_pid=$!
@@ -108,6 +122,14 @@ check "dead letter: error and source headers" 1 \
 sessions=$("$bin" sessions --store "sqlite:$tmp/run.db" --short-id s1)
 check "sessions: t1 completed remains" "t1 completed" \
   "$(/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(s["task_id"]+" "+s["status"] for s in d["sessions"]))' <<<"$sessions")"
+
+if [ "$notify_capable" -gt 0 ]; then
+  check "systemd notify: READY=1 once in the group" 1 "$(grep -c '^READY=1$' "$tmp/notify.log")"
+  check "systemd notify: its status" 1 \
+    "$(grep -c '^STATUS=in the group, [0-9]* partitions assigned$' "$tmp/notify.log")"
+else
+  echo "NOTE: $bin was built without libsystemd: Type=notify not checked"
+fi
 
 # HTTP, against the running daemon
 check "http: listening on the port it picked" 1 "$([ -n "$http" ] && echo 1)"
