@@ -8,6 +8,7 @@ says; tests/faults/fault_client applies one batch through the real store
 """
 import datetime
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -27,12 +28,12 @@ def check(name, condition, detail=""):
         print("FAIL %s %s" % (name, detail))
 
 
-def start_server(**hello):
+def start_server(ssl=False, **hello):
     # The limits a MongoDB 5.0 server announces.
     reply = dict(ismaster=True, isWritablePrimary=True, maxWireVersion=13,
                  minWireVersion=0, maxWriteBatchSize=100000,
                  maxMessageSizeBytes=48000000, maxBsonObjectSize=16777216, **hello)
-    server = MockupDB(auto_ismaster=reply)
+    server = MockupDB(auto_ismaster=reply, ssl=ssl)
     server.autoresponds("hello", **reply)
     server.autoresponds("endSessions", ok=1)
     server.run()
@@ -216,6 +217,37 @@ def scenario_slow_reply():
     check("slow reply: retry applies", len(lines) == 2 and lines[1]["rc"] == "ok", lines)
 
 
+def scenario_tls():
+    # mockupdb speaks only TLS when asked, with its own self-signed
+    # certificate (CN "server", no subjectAltName): the URI's TLS options
+    # must reach the driver for a batch to apply at all.  A failed
+    # handshake ends mockupdb's accept thread: one server per case.
+    import mockupdb
+    pem = os.path.join(os.path.dirname(mockupdb.__file__), "server.pem")
+    cases = (("the URI's CA file, host names not checked", True,
+              "tls=true&tlsCAFile=%s&tlsAllowInvalidHostnames=true" % pem, ""),
+             ("an untrusted certificate", False, "tls=true", "certificate verify failed"),
+             ("a host name the certificate does not name", False, "tls=true&tlsCAFile=" + pem,
+              "hostname mismatch"),
+             ("plain text to a TLS server", False, "", "calling hello"))
+    for name, applies, options, why in cases:
+        server = start_server(ssl=True)
+        host = "localhost:%d" % server.port
+        uri = "mongodb://alice:s3cret-pw@%s/?authSource=admin&serverSelectionTimeoutMS=1500&%s" % (
+            host, options) if not applies else "mongodb://%s/?%s" % (host, options)
+        lines, _ = run_client(server, 5, 1, uri=uri)
+        server.stop()
+        msg = lines[0]["message"] if lines else ""
+        if applies:
+            check("tls: %s: the batch applies" % name, lines and lines[-1]["rc"] == "ok", lines)
+            continue
+        # not applied, to be retried, saying why without the password
+        check("tls: %s: not applied, retriable" % name, lines and lines[0]["rc"] == "transient", lines)
+        check("tls: %s: names the host and why" % name, host in msg and why in msg, msg)
+        check("tls: %s: never the password" % name, "s3cret-pw" not in msg, msg)
+        print("tls: %s: %s" % (name, msg))
+
+
 if __name__ == "__main__":
     scenario_round_trips()
     scenario_connection_dropped()
@@ -226,5 +258,6 @@ if __name__ == "__main__":
     scenario_auth_failure()
     scenario_selection_timeout()
     scenario_slow_reply()
+    scenario_tls()
     print("mongo_faults: %d passed, %d failed" % (len(PASSED), len(FAILED)))
     sys.exit(1 if FAILED else 0)
