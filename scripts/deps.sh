@@ -18,6 +18,7 @@ packages=(
   openjdk-17-jre-headless maven          # Apache Kafka from Maven Central for the real-broker suites
   curl                                   # HTTP tests
   systemd                                # systemd-analyze checks the shipped unit (install.tree)
+  prometheus                             # promtool and Prometheus test the monitoring kit's alerts (monitoring.*)
   libsystemd-dev                         # optional: run tells systemd it is ready (Type=notify)
   dpkg-dev man-db                        # the .deb (dpkg-shlibdeps) and its man page checks (package.deb, install.tree)
 )

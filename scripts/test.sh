@@ -51,14 +51,16 @@ run_ctest() { # dir ctest-args...
 build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo && run_ctest build
 # Under the sanitizers: every suite on the mock cluster but the
 # crash-anywhere harness (label crash), which kills the daemon some twenty
-# times and mostly waits for the group to notice, and of the real-broker
+# times and mostly waits for the group to notice, the Debian package
+# (label package: dpkg once is enough) and the real Prometheus's alert test
+# (label prometheus: it waits on Prometheus), and of the real-broker
 # suites (label broker) those that reach the code the mock cannot: the
 # in-process pipeline on Apache Kafka, and a group's members fencing,
 # timing out and waiting for each other's transactions.  CI stays under 20
 # minutes.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 if build_tree build-asan -DCMAKE_BUILD_TYPE=Debug -DSESSIOND_SANITIZE=ON; then
-  run_ctest build-asan -LE 'crash|broker|package'
+  run_ctest build-asan -LE 'crash|broker|package|prometheus'
   run_ctest build-asan -R '^(pipeline|recovery[.]group)[.]sqlite[.]kafka$'
 fi
 
