@@ -19,6 +19,7 @@ packages=(
   curl                                   # HTTP tests
   systemd                                # systemd-analyze checks the shipped unit (install.tree)
   prometheus                             # promtool and Prometheus test the monitoring kit's alerts (monitoring.*)
+  podman runc debootstrap iptables       # container.image: podman builds and runs the image (runc where crun refuses hybrid cgroups) on a Debian 12 base debootstrap makes
   libsystemd-dev                         # optional: run tells systemd it is ready (Type=notify)
   dpkg-dev man-db                        # the .deb (dpkg-shlibdeps) and its man page checks (package.deb, install.tree)
 )

@@ -53,14 +53,15 @@ build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo && run_ctest build
 # crash-anywhere harness (label crash), which kills the daemon some twenty
 # times and mostly waits for the group to notice, the Debian package
 # (label package: dpkg once is enough) and the real Prometheus's alert test
-# (label prometheus: it waits on Prometheus), and of the real-broker
+# (label prometheus: it waits on Prometheus), the container image (label
+# container: it holds a build of its own), and of the real-broker
 # suites (label broker) those that reach the code the mock cannot: the
 # in-process pipeline on Apache Kafka, and a group's members fencing,
-# timing out and waiting for each other's transactions.  CI stays under 20
+# timing out and waiting for each other's transactions.  CI stays under 30
 # minutes.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 if build_tree build-asan -DCMAKE_BUILD_TYPE=Debug -DSESSIOND_SANITIZE=ON; then
-  run_ctest build-asan -LE 'crash|broker|package|prometheus'
+  run_ctest build-asan -LE 'crash|broker|package|prometheus|container'
   run_ctest build-asan -R '^(pipeline|recovery[.]group)[.]sqlite[.]kafka$'
 fi
 
