@@ -109,8 +109,10 @@ PY
 # keys, so that making them costs next to nothing at each start.
 keystore_pass=sessiond-keystore-secret
 make_tls() {
-  local t=$dir/tls ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) log=$dir/tls/openssl.log
+  local t=$dir/tls ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) log=$dir/tls/openssl.log rc
   mkdir -p "$t"
+  # set -e inside a subshell whose status is tested is ignored: test it after.
+  set +e
   (
     set -e
     cd "$t"
@@ -138,7 +140,7 @@ make_tls() {
     openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
       -extfile client.ext -out client.pem
     openssl pkcs12 -export -in client.pem -inkey client.key -passin file:client.key.pass \
-      -certfile ca.pem -name client -passout file:client.key.pass -out client.p12
+      -certfile ca.pem -name client -passout "pass:$(cat client.key.pass)" -out client.p12
     # The expired one: openssl x509 -req of OpenSSL 3.0 cannot date a
     # certificate in the past, openssl ca can.
     mkdir -p ca.d
@@ -162,7 +164,11 @@ CNF
     echo 1000 >ca.d/serial
     openssl ca -batch -config ca.d/ca.cnf -cert ca.pem -keyfile ca.key -notext \
       -startdate 20200101000000Z -enddate 20210101000000Z -in client.csr -out expired.pem
-  ) >"$log" 2>&1 || die "cannot make the test certificates in $t: $(tail -5 "$log")"
+    rm -rf ca.d ./*.csr ./*.ext ca.srl
+  ) >"$log" 2>&1
+  rc=$?
+  set -e
+  [ "$rc" -eq 0 ] || die "cannot make the test certificates in $t: $(tail -5 "$log")"
 }
 
 # Settings for a test broker.  Against the defaults: one replica of the

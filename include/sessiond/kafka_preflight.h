@@ -18,17 +18,22 @@
      "stop within D when Kafka refuses the credentials or TLS, or a topic does not exist "     \
      "(default 30s)", NULL}
 
-/* Connects with s's settings and asks for the topics' metadata (a topic
+/* Checks the client's own TLS identity (an encrypted ssl.key.location
+ * opens with ssl.key.password; the client certificate is valid now), then
+ * connects with s's settings and asks for the topics' metadata (a topic
  * named ^regex is a pattern and is skipped); with `creates`, as a producer
  * would, so that a broker that creates topics on first use creates them,
  * else as a reader, which creates nothing.  Returns within bound_ms:
  *   SD_OK             every topic is there;
- *   SD_ERR_FATAL      the brokers refused SASL authentication, TLS failed,
- *                     the user may not describe a topic, or a topic does
- *                     not exist (and, `creates`, the broker did not create
- *                     it); the
- *                     message names the brokers, the topic or the mechanism
- *                     and user, never a secret;
+ *   SD_ERR_FATAL      the client key or certificate is unusable, the
+ *                     brokers refused SASL authentication, TLS failed (a
+ *                     broker certificate that does not verify is named,
+ *                     with why: a CA ssl.ca.location lacks, a host name it
+ *                     does not hold, its validity), the user may not
+ *                     describe a topic, or a topic does not exist (and,
+ *                     `creates`, the broker did not create it); the
+ *                     message names the brokers, the topic, the file or
+ *                     the mechanism and user, never a secret;
  *   SD_ERR_TRANSIENT  no broker answered within bound_ms (retrying may
  *                     cure that: the caller goes on and retries). */
 sd_err_t sd_kafka_preflight(const sd_kafka_settings_t *s, const char *const *topics, size_t n,
