@@ -24,6 +24,11 @@ typedef enum sd_kafka_role { SD_KAFKA_PRODUCER, SD_KAFKA_CONSUMER } sd_kafka_rol
 sd_err_t sd_kafka_conf(const sd_kafka_settings_t *s, sd_kafka_role_t role,
                        const char *const *role_props, rd_kafka_conf_t **out, sd_error_t *err);
 
+/* The value of the last -X key=value, when set and not empty, else NULL:
+ * an empty environment twin (SESSIOND_X_SSL_KEY_PASSWORD=) means "not set"
+ * to a person.  Points into s->props. */
+const char *sd_kafka_setting(const sd_kafka_settings_t *s, const char *key);
+
 /* Whether a property name holds a secret (sasl.password, ssl.key.password…). */
 int sd_kafka_prop_is_secret(const char *name);
 

@@ -71,3 +71,12 @@ sd_err_t sd_kafka_conf(const sd_kafka_settings_t *s, sd_kafka_role_t role,
     *out = conf;
     return SD_OK;
 }
+
+const char *sd_kafka_setting(const sd_kafka_settings_t *s, const char *key)
+{
+    size_t len = strlen(key);
+    for (size_t i = s->n_props; i-- > 0;)
+        if (!strncmp(s->props[i], key, len) && s->props[i][len] == '=')
+            return s->props[i][len + 1] ? s->props[i] + len + 1 : NULL;
+    return NULL;
+}
