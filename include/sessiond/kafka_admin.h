@@ -1,6 +1,7 @@
 /* What a replay asks the cluster before it starts: the partitions of the
  * input topics with where to begin and where to stop, and whether a
- * consumer group has members. */
+ * consumer group has members; and the topics `sessiond bench --brokers`
+ * makes for its run and deletes after it. */
 #ifndef SESSIOND_KAFKA_ADMIN_H
 #define SESSIOND_KAFKA_ADMIN_H
 
@@ -27,6 +28,18 @@ sd_err_t sd_kafka_replay_range(rd_kafka_t *admin, const char *const *topics, siz
  * in *members when the broker cannot describe groups (librdkafka's mock
  * cluster cannot). */
 sd_err_t sd_kafka_group_members(rd_kafka_t *admin, const char *group, int *members,
+                                sd_error_t *err);
+
+/* Creates the topics, `partitions` each at the cluster's default
+ * replication, and waits until every partition has a leader.
+ * SD_ERR_FATAL, naming the topic, when the cluster refuses one (it exists,
+ * or the user may not create topics); SD_ERR_TRANSIENT when it does not
+ * answer in time. */
+sd_err_t sd_kafka_create_topics(rd_kafka_t *admin, const char *const *topics, size_t n,
+                                int partitions, sd_error_t *err);
+
+/* Deletes the topics; one already gone is no error. */
+sd_err_t sd_kafka_delete_topics(rd_kafka_t *admin, const char *const *topics, size_t n,
                                 sd_error_t *err);
 
 #endif

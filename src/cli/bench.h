@@ -1,8 +1,9 @@
 /* What the files of `sessiond bench` share (src/cli/): the workload in
- * chunks, what the pipeline was seen to do, the results.  cmd_bench.c runs
- * the phases and reports; bench_ceiling.c measures the store alone on the
- * pipeline's batches; bench_broker.c runs the embedded broker in a process
- * of its own. */
+ * chunks, where its events live, what the pipeline was seen to do, the
+ * results.  cmd_bench.c runs the phases and reports; bench_ceiling.c
+ * measures the store alone on the pipeline's batches; bench_broker.c runs
+ * the embedded broker in a process of its own; bench_kafka.c the run's
+ * topics on a real cluster and its read limit. */
 #ifndef SESSIOND_BENCH_H
 #define SESSIOND_BENCH_H
 
@@ -10,6 +11,7 @@
 #include <sys/types.h>
 
 #include "sessiond/clock.h"
+#include "sessiond/kafka.h"
 #include "sessiond/pipeline.h"
 #include "sessiond/store_backend.h"
 #include "sessiond/workload.h"
@@ -37,6 +39,29 @@ int32_t bench_partition_of(const char *key, int32_t partitions);
 
 /* Grows *v to hold at least need elements of size bytes; 0 on success. */
 int bench_grow(void *v, size_t *cap, size_t need, size_t size);
+
+/* ---- where the events live ---- */
+
+/* The embedded broker's topics, or (real) topics of the run's own on the
+ * cluster --brokers names. */
+typedef struct bench_target {
+    sd_kafka_settings_t kafka;
+    char input[96], dlq[96];
+    char output[2][96]; /* the changes: at-least-once, exactly-once */
+    /* a real cluster: the latency measurement's events and changes, per
+     * mode (a topic each: one mode's events are no backlog for the other) */
+    char latency_input[2][96], latency_output[2][96];
+    char group[64];     /* the prefix of the run's consumer groups */
+    int real;
+} bench_target_t;
+
+/* Names t's topics: the embedded broker's fixed ones, or the run's own. */
+void bench_target_name(bench_target_t *t, int real);
+
+/* Publishes the workload's first `events` to t's input topic, each to the
+ * partition its key hashes to (c.partitions of them), and waits until the
+ * brokers have them all. */
+sd_err_t bench_publish(const bench_target_t *t, chunks_t c, size_t events, sd_error_t *err);
 
 /* ---- what the pipeline did ---- */
 
@@ -69,29 +94,54 @@ typedef struct observed {
 
 /* ---- the results ---- */
 
+#define BENCH_MAX_RATES 8
+
+/* End-to-end latency at one offered rate. */
+typedef struct latency_figures {
+    double rate;   /* events a second offered */
+    size_t samples;
+    double p50_ms, p99_ms, p999_ms, max_ms;
+    int sustained; /* every change arrived within a second of the last send */
+} latency_figures_t;
+
+/* The pipeline in one delivery mode. */
+typedef struct pipeline_figures {
+    double eps, p50_ms, p99_ms; /* throughput; batch latency, applying to committed */
+    /* its wall time per event: collecting a batch, the store's apply, and
+     * the rest (parsing, changes out, delivery, commit) */
+    double collect_us, apply_us, rest_us;
+    double cpu_us;  /* this process's CPU per event, every thread */
+    long rss_kib;   /* this process's peak RSS during the phase */
+} pipeline_figures_t;
+
 typedef struct results {
     const char *store_kind, *ids;
+    const char *brokers; /* a real cluster's bootstrap servers, or NULL: embedded */
     size_t events;
     size_t batch_max;   /* the pipeline's */
     int32_t partitions; /* of the input topic */
     int64_t now;        /* the clock of every phase */
-    double core_eps, store_eps, pipeline_eps, p50_ms, p99_ms;
+    double core_eps, store_eps;
+    double read_eps;              /* a real cluster: the read limit */
+    pipeline_figures_t alo, eos;  /* at-least-once; exactly-once on a real cluster */
+    /* a real cluster, per mode (at-least-once, exactly-once): latency at
+     * each of the offered rates, and the highest rate kept up with */
+    latency_figures_t latency[2][BENCH_MAX_RATES];
+    size_t n_rates;
+    int64_t latency_ms; /* each rate offered this long */
+    double sustained_eps[2];
     double store_eps_at[3]; /* over the tenth of the run ending at 10 %, 50 %, 100 % */
     double store_cpu_us;    /* this thread's CPU per event inside the store's apply */
-    /* the pipeline's wall time per event: collecting a batch, the store's
-     * apply, and the rest (parsing, changes out, delivery, commit) */
-    double collect_us, apply_us, rest_us;
     sd_store_io_t io;       /* during the store ceiling */
     size_t io_events;       /* applied during the store ceiling */
     int64_t file_bytes, sessions; /* SQLite: the ceiling's file once closed */
-    long rss_kib;        /* this process, up to the end of the pipeline phase */
     long broker_rss_kib; /* the embedded broker's process */
 } results_t;
 
 /* ---- the store ceiling (bench_ceiling.c) ---- */
 
-/* Reads every batch the pipeline applied back from the broker into *spool. */
-sd_err_t bench_spool_batches(const char *bootstraps, int32_t partitions, const observed_t *o,
+/* Reads every batch the pipeline applied back from t's input into *spool. */
+sd_err_t bench_spool_batches(const bench_target_t *t, int32_t partitions, const observed_t *o,
                              FILE **out, sd_error_t *err);
 /* Applies the spooled batches to store, filling r's ceiling figures. */
 sd_err_t bench_measure_ceiling(FILE *spool, sd_store_t *store, const observed_t *o,
@@ -115,5 +165,30 @@ typedef struct broker_child {
 sd_err_t bench_broker_child_start(chunks_t c, size_t events, broker_child_t *b, sd_error_t *err);
 /* Stops it; returns its peak RSS in KiB. */
 long bench_broker_child_stop(broker_child_t *b);
+
+/* ---- a real cluster (bench_kafka.c) ---- */
+
+/* Creates t's topics (c.partitions each) and publishes the workload. */
+sd_err_t bench_kafka_prepare(const bench_target_t *t, chunks_t c, size_t events, sd_error_t *err);
+/* Deletes t's topics; says on stderr what it could not delete. */
+void bench_kafka_cleanup(const bench_target_t *t);
+/* The read limit: a consumer with sessiond's settings reading t's input
+ * (its `partitions` assigned, from the start) and doing nothing else; *eps
+ * from the assignment to its `events`th message. */
+sd_err_t bench_read_limit(const bench_target_t *t, int32_t partitions, size_t events,
+                          double *eps, sd_error_t *err);
+
+/* End-to-end latency in one mode, with the pipeline running on t's
+ * latency topics: from each event's sending (its time is in its event_id)
+ * to its change reaching a read_committed consumer, `seconds` at each of
+ * the rates into out[], then the highest rate (2,000 a second, doubling)
+ * at which every change arrives within a second of the last send. */
+sd_err_t bench_latency(const bench_target_t *t, sd_delivery_t delivery, int32_t partitions,
+                       int64_t now, const double *rates, size_t n_rates, double seconds,
+                       latency_figures_t *out, double *sustained_eps, sd_error_t *err);
+
+/* This process's peak RSS: reset now (Linux's clear_refs), and read. */
+void bench_peak_rss_reset(void);
+long bench_peak_rss_kib(void);
 
 #endif

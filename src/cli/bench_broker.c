@@ -11,30 +11,7 @@
 #include <unistd.h>
 
 #include "sessiond/kafka.h"
-#include "sessiond/producer.h"
 
-
-static sd_err_t publish_all(chunks_t c, const char *bootstraps, size_t events, sd_error_t *err)
-{
-    sd_kafka_settings_t kafka = {bootstraps, NULL, 0, 1};
-    sd_producer_t *producer = NULL;
-    sd_err_t rc = sd_producer_new(&kafka, NULL, &producer, err);
-    size_t sent = 0;
-    while (rc == SD_OK && sent < events) {
-        sd_workload_t w = {0};
-        rc = bench_next_chunk(&c, &w, err);
-        for (size_t i = 0; rc == SD_OK && i < w.count && sent < events; i++, sent++) {
-            const sd_workload_line_t *l = &w.lines[i];
-            rc = sd_producer_send_to(producer, "task-events", bench_partition_of(l->key, c.partitions),
-                                     l->key, l->json, strlen(l->json), NULL, 0, err);
-        }
-        sd_workload_free(&w);
-    }
-    if (rc == SD_OK)
-        rc = sd_producer_flush(producer, 60000, err);
-    sd_producer_destroy(producer);
-    return rc;
-}
 
 /* The child: start the broker, publish, report the bootstrap servers (or
  * "!" and the error) on report_fd, then hold until hold_fd is closed. */
@@ -46,8 +23,10 @@ static int broker_child_main(chunks_t c, size_t events, int report_fd, int hold_
     const char *topics[] = {"task-events", "session-changes", "task-events.dlq"};
     for (size_t i = 0; rc == SD_OK && i < 3; i++)
         rc = sd_embedded_create_topic(kafka, topics[i], i == 0 ? c.partitions : 8, &err);
+    bench_target_t t = {.kafka = {rc == SD_OK ? sd_embedded_bootstraps(kafka) : "", NULL, 0, 1}};
+    bench_target_name(&t, 0);
     if (rc == SD_OK)
-        rc = publish_all(c, sd_embedded_bootstraps(kafka), events, &err);
+        rc = bench_publish(&t, c, events, &err);
     char line[700];
     int n = rc == SD_OK ? snprintf(line, sizeof line, "%s\n", sd_embedded_bootstraps(kafka))
                         : snprintf(line, sizeof line, "!%s\n", err.message);

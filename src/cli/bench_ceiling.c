@@ -33,7 +33,7 @@ static void reader_close(reader_t *r)
     *r = (reader_t){0};
 }
 
-static sd_err_t reader_open(const char *bootstraps, int32_t partitions, reader_t *r,
+static sd_err_t reader_open(const bench_target_t *t, int32_t partitions, reader_t *r,
                             sd_error_t *err)
 {
     *r = (reader_t){.partitions = partitions};
@@ -42,17 +42,16 @@ static sd_err_t reader_open(const char *bootstraps, int32_t partitions, reader_t
     static const char *const props[] = {"queued.max.messages.kbytes", "128",
                                         "queued.min.messages", "200",
                                         "fetch.message.max.bytes", "131072", NULL};
-    sd_kafka_settings_t kafka = {bootstraps, NULL, 0, 1};
     rd_kafka_conf_t *conf;
     char why[512];
-    sd_err_t rc = sd_kafka_conf(&kafka, SD_KAFKA_CONSUMER, props, &conf, err);
+    sd_err_t rc = sd_kafka_conf(&t->kafka, SD_KAFKA_CONSUMER, props, &conf, err);
     if (rc != SD_OK)
         return rc;
     if (!(r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {
         rd_kafka_conf_destroy(conf);
         return sd_error_set(err, SD_ERR_FATAL, "", "cannot read the broker back: %s", why);
     }
-    r->topic = rd_kafka_topic_new(r->rk, "task-events", NULL);
+    r->topic = rd_kafka_topic_new(r->rk, t->input, NULL);
     r->started = calloc((size_t)partitions, 1);
     if (!r->topic || !r->started) {
         reader_close(r);
@@ -112,7 +111,7 @@ static sd_err_t spool_run(reader_t *rd, const run_t *run, FILE *spool, sd_error_
  * run, then its events' lengths and payloads): the ceiling then reads them
  * with the broker's process gone, so that nothing else runs while it is
  * timed. */
-sd_err_t bench_spool_batches(const char *bootstraps, int32_t partitions, const observed_t *o,
+sd_err_t bench_spool_batches(const bench_target_t *t, int32_t partitions, const observed_t *o,
                              FILE **out, sd_error_t *err)
 {
     if (o->lost)
@@ -123,7 +122,7 @@ sd_err_t bench_spool_batches(const char *bootstraps, int32_t partitions, const o
         return sd_error_set(err, SD_ERR_FATAL, "", "cannot create the bench's spool file: %s",
                             strerror(errno));
     reader_t rd;
-    sd_err_t rc = reader_open(bootstraps, partitions, &rd, err);
+    sd_err_t rc = reader_open(t, partitions, &rd, err);
     if (rc == SD_OK && (!o->runs_file || fflush(o->runs_file) != 0 ||
                         fseek(o->runs_file, 0, SEEK_SET) != 0))
         rc = sd_error_set(err, SD_ERR_FATAL, "", "cannot read the pipeline's batches back");

@@ -1,8 +1,10 @@
 /* sessiond bench: what one machine does, in one run.
  *
  *   core      parse + validate + rules + change JSON, one thread
- *   pipeline  embedded broker -> store -> output topic, with batch latency
- *             and its time per event collecting, in the store and the rest
+ *   read      a real cluster (--brokers): a plain consumer of the input
+ *   pipeline  broker -> store -> output topic, with batch latency, its time
+ *             per event collecting, in the store and the rest, its CPU and
+ *             memory; on a real cluster at least once and exactly once
  *   memory    peak RSS of the above
  *   store     the store's own apply of the pipeline's batches: the ceiling,
  *             its rate as the store fills, its CPU per event, the file's size
@@ -44,12 +46,13 @@
 
 static const char usage[] =
     "usage: sessiond bench [--events N] [--ids uuid|sequential] [--batch-max N] [--store URI]\n"
-    "                      [--json]\n"
+    "                      [--brokers HOSTS [--partitions N] [--rates R,…] [--latency-time D]\n"
+    "                      [--keep] [-X key=value]] [--json]\n"
     "\n"
     "Measures, on this machine and in one run: the core (parse, validate, rules,\n"
-    "change JSON) on one thread; the whole pipeline from the embedded broker\n"
-    "through the store to the output topic, with batch latency and where its time\n"
-    "goes (collecting batches, the store, the rest); its peak memory;\n"
+    "change JSON) on one thread; the whole pipeline from the broker through the\n"
+    "store to the output topic, with batch latency, where its time goes\n"
+    "(collecting batches, the store, the rest), its CPU per event and peak memory;\n"
     "the store alone applying the pipeline's batches again (the ceiling), how its\n"
     "rate changes as the store fills, its CPU per event and, for SQLite, the\n"
     "file's size per million sessions; for MongoDB the round trips, documents\n"
@@ -58,6 +61,16 @@ static const char usage[] =
     "sqlite:PATH (a file that must not exist: it is created and deleted) or\n"
     "mongodb://… (new collections bench_<pid>_*, left in place afterwards).\n"
     "The pipeline's batches are run's (--batch-max 10000, 4 MiB) unless --batch-max.\n"
+    "\n"
+    "The broker is librdkafka's embedded one, in a process of its own, unless\n"
+    "--brokers names a cluster: the bench then makes topics of its own there\n"
+    "(sdbench-<pid>-<n>.*, deleted afterwards unless --keep), loads the workload,\n"
+    "and measures the read limit (a plain consumer with sessiond's settings),\n"
+    "then the pipeline at least once and exactly once, each into a fresh store,\n"
+    "and end-to-end latency in both modes: from an event's sending to its change\n"
+    "reaching a read_committed consumer, at each offered rate, and the highest\n"
+    "rate kept up with (from 2,000 a second, doubling, until a change arrives\n"
+    "more than a second after the last event was sent).\n"
     "exit status: 0 measured, 1 a step failed, 2 usage\n";
 
 /* ---- the workload, chunk by chunk ---- */
@@ -217,37 +230,76 @@ static sd_err_t measure_core(chunks_t c, size_t events, results_t *r, sd_error_t
     return rc;
 }
 
-static sd_err_t measure_pipeline(const char *bootstraps, sd_store_t *store, observed_t *seen,
-                                 results_t *r, sd_error_t *err)
+/* The names a pipeline's configuration points at. */
+typedef struct pipeline_names {
+    const char *inputs[1];
+    char group[112], transactional_id[128];
+} pipeline_names_t;
+
+/* run's pipeline in one delivery mode from input to output, in a consumer
+ * group of its own (named after t's run, the mode and phase); the rest is
+ * run's configuration as `sessiond run` has it, with short batches. */
+static void configure(sd_pipeline_thread_t *run, pipeline_names_t *names,
+                      const bench_target_t *t, sd_delivery_t delivery, const char *input,
+                      const char *output, const char *phase, const results_t *r)
 {
-    static const char *const inputs[] = {"task-events"};
-    sd_pipeline_thread_t run = {.store = store, .now = r->now};
-    seen->stats = &run.stats;
-    run.cfg = (sd_pipeline_config_t){
-        .kafka = {bootstraps, NULL, 0, 1},
-        .group = "sessiond-bench", .inputs = inputs, .n_inputs = 1,
-        .output_topic = "session-changes", .dlq_topic = "task-events.dlq",
-        .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = r->batch_max,
+    int eos = delivery == SD_DELIVERY_EXACTLY_ONCE;
+    names->inputs[0] = input;
+    snprintf(names->group, sizeof names->group, "%s-%s-%s",
+             t->real ? t->group : "sessiond-bench", phase, eos ? "eos" : "alo");
+    snprintf(names->transactional_id, sizeof names->transactional_id, "%s-tx", names->group);
+    run->now = r->now;
+    run->cfg = (sd_pipeline_config_t){
+        .kafka = t->kafka,
+        .group = names->group, .inputs = names->inputs, .n_inputs = 1,
+        .output_topic = output, .dlq_topic = t->dlq,
+        .delivery = delivery, .transactional_id = eos ? names->transactional_id : NULL,
+        .batch_max = r->batch_max,
         .batch_bytes = SD_BATCH_BYTES_DEFAULT, .batch_ms = 20,
-        .backoff_max_ms = 5000,
-        .on_batch = on_batch, .batch_arg = seen};
+        .backoff_max_ms = 5000};
+}
+
+/* The pipeline in one delivery mode from t's input (the workload there
+ * already) into store, t's output for the mode: its figures into *f, what
+ * it did batch by batch into *seen. */
+static sd_err_t measure_pipeline(const bench_target_t *t, sd_delivery_t delivery,
+                                 sd_store_t *store, observed_t *seen, const results_t *r,
+                                 pipeline_figures_t *f, sd_error_t *err)
+{
+    sd_pipeline_thread_t run = {.store = store};
+    pipeline_names_t names;
+    configure(&run, &names, t, delivery, t->input,
+              t->output[delivery == SD_DELIVERY_EXACTLY_ONCE], "pipeline", r);
+    run.cfg.on_batch = on_batch;
+    run.cfg.batch_arg = seen;
+    seen->stats = &run.stats;
     double secs = 0;
     long first_batch = 0;
     int all = 0;
+    struct rusage before, after;
+    bench_peak_rss_reset();
+    getrusage(RUSAGE_SELF, &before);
     sd_err_t rc = sd_pipeline_thread_start(&run, err);
     if (rc == SD_OK) {
         all = sd_pipeline_thread_wait(&run, (long)r->events, 2, NULL, NULL, &secs, &first_batch);
         rc = sd_pipeline_thread_stop(&run, err);
     }
-    r->pipeline_eps = all && secs > 0 ? (double)((long)r->events - first_batch) / secs : 0;
-    r->p50_ms = percentile_ms(seen, 0.50);
-    r->p99_ms = percentile_ms(seen, 0.99);
-    if (seen->timed_events && r->pipeline_eps > 0) {
+    getrusage(RUSAGE_SELF, &after);
+    f->rss_kib = bench_peak_rss_kib();
+    f->cpu_us = ((double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec +
+                          after.ru_stime.tv_sec - before.ru_stime.tv_sec) * 1e6 +
+                 (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec +
+                          after.ru_stime.tv_usec - before.ru_stime.tv_usec)) /
+                (double)r->events;
+    f->eps = all && secs > 0 ? (double)((long)r->events - first_batch) / secs : 0;
+    f->p50_ms = percentile_ms(seen, 0.50);
+    f->p99_ms = percentile_ms(seen, 0.99);
+    if (seen->timed_events && f->eps > 0) {
         double n = (double)seen->timed_events;
         double in_flight = (double)seen->applied_to_committed_us / n;
-        r->apply_us = (double)(atomic_load(&run.stats.batch_us_sum) - seen->first_apply_us) / n;
-        r->rest_us = in_flight - r->apply_us;
-        r->collect_us = 1e6 / r->pipeline_eps - in_flight;
+        f->apply_us = (double)(atomic_load(&run.stats.batch_us_sum) - seen->first_apply_us) / n;
+        f->rest_us = in_flight - f->apply_us;
+        f->collect_us = 1e6 / f->eps - in_flight;
     }
     return rc;
 }
@@ -312,35 +364,77 @@ static double per_event(uint64_t total, size_t events)
     return events ? (double)total / (double)events : 0;
 }
 
+/* The pipeline's rows of the table in one mode. */
+static void print_pipeline(const char *name, const pipeline_figures_t *f, const results_t *r)
+{
+    char label[96];
+    snprintf(label, sizeof label, "pipeline%s%s: broker -> store -> output topic",
+             *name ? " " : "", name);
+    if (f->eps > 0)
+        printf("  %-52s %12.0f events/s\n", label, f->eps);
+    else
+        printf("  %-52s %21s\n", label, "n/a: one batch only");
+    snprintf(label, sizeof label, "  batch latency p50 / p99 (<= %zu events)", r->batch_max);
+    printf("  %-52s %9.1f ms / %.1f ms\n", label, f->p50_ms, f->p99_ms);
+    printf("  %-52s %4.1f / %.1f / %.1f µs\n", "  per event: collect / store / the rest",
+           f->collect_us, f->apply_us, f->rest_us);
+    printf("  %-52s %12.1f µs\n", "  CPU per event (sessiond, every thread)", f->cpu_us);
+    printf("  %-52s %12.1f MiB\n", "  peak RSS of sessiond", (double)f->rss_kib / 1024.0);
+}
+
+/* The latency rows of the table, both modes. */
+static void print_latency(const results_t *r)
+{
+    static const char *const mode[] = {"at-least-once", "exactly-once"};
+    printf("  end-to-end latency: event sent -> its change read (read_committed)\n");
+    for (int eos = 0; eos < 2; eos++) {
+        for (size_t i = 0; i < r->n_rates; i++) {
+            const latency_figures_t *f = &r->latency[eos][i];
+            char label[96];
+            snprintf(label, sizeof label, "  %s at %.0f/s: p50 / p99 / p99.9 / max", mode[eos],
+                     f->rate);
+            printf("  %-52s %.1f / %.1f / %.1f / %.1f ms%s\n", label, f->p50_ms, f->p99_ms,
+                   f->p999_ms, f->max_ms, f->sustained ? "" : " (fell behind)");
+        }
+        char label[96];
+        snprintf(label, sizeof label, "  %s: highest rate kept up with", mode[eos]);
+        printf("  %-52s %12.0f events/s\n", label, r->sustained_eps[eos]);
+    }
+}
+
 static void print_table(const results_t *r, const char *machine_text)
 {
-    printf("sessiond bench: %zu events, %s ids, %s store, on %s\n\n", r->events, r->ids,
+    printf("sessiond bench: %zu events, %s ids, %s store, on %s\n", r->events, r->ids,
            r->store_kind, machine_text);
-    printf("  %-52s %12.0f events/s\n", "core: parse + validate + rules + change JSON (1 thread)",
-           r->core_eps);
-    if (r->pipeline_eps > 0)
-        printf("  %-52s %12.0f events/s\n", "pipeline: embedded broker -> store -> output topic",
-               r->pipeline_eps);
+    if (r->brokers)
+        printf("  Kafka at %s, %d input partitions\n", r->brokers, (int)r->partitions);
     else
-        printf("  %-52s %21s\n", "pipeline: embedded broker -> store -> output topic",
-               "n/a: one batch only");
-    char latency[64];
-    snprintf(latency, sizeof latency, "pipeline batch latency p50 / p99 (<= %zu events)",
-             r->batch_max);
-    printf("  %-52s %9.1f ms / %.1f ms\n", latency, r->p50_ms, r->p99_ms);
+        printf("  librdkafka's embedded broker (own process), %d input partitions\n",
+               (int)r->partitions);
+    printf("\n  %-52s %12.0f events/s\n",
+           "core: parse + validate + rules + change JSON (1 thread)", r->core_eps);
+    if (r->brokers)
+        printf("  %-52s %12.0f events/s\n", "read limit: a consumer with sessiond's settings",
+               r->read_eps);
+    print_pipeline(r->brokers ? "at-least-once" : "", &r->alo, r);
+    if (r->brokers) {
+        print_pipeline("exactly-once", &r->eos, r);
+        printf("  %-52s %12.0f %%\n", "at-least-once / read limit",
+               r->read_eps > 0 ? 100.0 * r->alo.eps / r->read_eps : 0.0);
+        printf("  %-52s %12.0f %%\n", "exactly-once / at-least-once",
+               r->alo.eps > 0 ? 100.0 * r->eos.eps / r->alo.eps : 0.0);
+        print_latency(r);
+    }
     printf("  %-52s %12.0f events/s\n", "store ceiling: the store alone, same batches",
            r->store_eps);
     printf("  %-52s %6.0f / %.0f / %.0f\n", "  over the tenth of the run ending at 10/50/100 %",
            r->store_eps_at[0], r->store_eps_at[1], r->store_eps_at[2]);
     printf("  %-52s %12.1f µs\n", "  store CPU per event (this process)", r->store_cpu_us);
-    printf("  %-52s %12.0f %%\n", "pipeline / store ceiling",
-           r->store_eps > 0 ? 100.0 * r->pipeline_eps / r->store_eps : 0.0);
-    printf("  %-52s %4.1f / %.1f / %.1f µs\n", "  pipeline per event: collect / store / the rest",
-           r->collect_us, r->apply_us, r->rest_us);
-    printf("  %-52s %12.1f MiB\n", "peak RSS of sessiond (core and pipeline phases)",
-           (double)r->rss_kib / 1024.0);
-    printf("  %-52s %12.1f MiB\n", "peak RSS of the embedded broker (own process)",
-           (double)r->broker_rss_kib / 1024.0);
+    printf("  %-52s %12.0f %%\n", "pipeline (at-least-once) / store ceiling",
+           r->store_eps > 0 ? 100.0 * r->alo.eps / r->store_eps : 0.0);
+    if (!r->brokers)
+        printf("  %-52s %12.1f MiB\n", "peak RSS of the embedded broker (own process)",
+               (double)r->broker_rss_kib / 1024.0);
     if (r->sessions > 0)
         printf("  %-52s %12.1f MiB (%lld sessions)\n", "SQLite file per million sessions",
                (double)r->file_bytes / (double)r->sessions * 1e6 / 1048576.0,
@@ -359,27 +453,65 @@ static void print_table(const results_t *r, const char *machine_text)
     }
 }
 
+/* One mode's latencies as a JSON array, one object per rate. */
+static json_t *latency_json(const results_t *r, int eos)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < r->n_rates; i++) {
+        const latency_figures_t *f = &r->latency[eos][i];
+        json_array_append_new(a, json_pack("{s:f, s:I, s:f, s:f, s:f, s:f, s:b}", "rate", f->rate,
+                                           "samples", (json_int_t)f->samples, "p50_ms", f->p50_ms,
+                                           "p99_ms", f->p99_ms, "p99_9_ms", f->p999_ms, "max_ms",
+                                           f->max_ms, "kept_up", f->sustained));
+    }
+    return a;
+}
+
+/* One mode's figures as a JSON object. */
+static json_t *pipeline_json(const pipeline_figures_t *f)
+{
+    return json_pack("{s:f, s:f, s:f, s:{s:f, s:f, s:f}, s:f, s:f}", "events_per_s", f->eps,
+                     "batch_p50_ms", f->p50_ms, "batch_p99_ms", f->p99_ms, "us_per_event",
+                     "collect", f->collect_us, "store", f->apply_us, "rest", f->rest_us,
+                     "cpu_us_per_event", f->cpu_us, "peak_rss_mib",
+                     (double)f->rss_kib / 1024.0);
+}
+
 static int print_json(const results_t *r, const char *machine_text)
 {
     json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "store",
                           r->store_kind, "ids", r->ids, "events", (json_int_t)r->events,
                           "machine", machine_text, "core_events_per_s", r->core_eps,
                           "store_events_per_s", r->store_eps, "pipeline_events_per_s",
-                          r->pipeline_eps, "batch_p50_ms", r->p50_ms, "batch_p99_ms", r->p99_ms,
+                          r->alo.eps, "batch_p50_ms", r->alo.p50_ms, "batch_p99_ms", r->alo.p99_ms,
                           "pipeline_over_store",
-                          r->store_eps > 0 ? r->pipeline_eps / r->store_eps : 0.0,
-                          "peak_rss_mib", (double)r->rss_kib / 1024.0);
+                          r->store_eps > 0 ? r->alo.eps / r->store_eps : 0.0,
+                          "peak_rss_mib", (double)r->alo.rss_kib / 1024.0);
     if (!o)
         return 1;
     json_object_set_new(o, "batch_max", json_integer((json_int_t)r->batch_max));
+    json_object_set_new(o, "partitions", json_integer(r->partitions));
+    json_object_set_new(o, "pipeline_cpu_us_per_event", json_real(r->alo.cpu_us));
+    if (r->brokers) {
+        json_object_set_new(o, "brokers", json_string(r->brokers));
+        json_object_set_new(o, "read_limit_events_per_s", json_real(r->read_eps));
+        json_object_set_new(o, "at_least_once", pipeline_json(&r->alo));
+        json_object_set_new(o, "exactly_once", pipeline_json(&r->eos));
+        json_object_set_new(o, "latency", json_pack("{s:o, s:o}", "at_least_once",
+                                                     latency_json(r, 0), "exactly_once",
+                                                     latency_json(r, 1)));
+        json_object_set_new(o, "highest_rate_kept_up",
+                            json_pack("{s:f, s:f}", "at_least_once", r->sustained_eps[0],
+                                      "exactly_once", r->sustained_eps[1]));
+    }
     json_object_set_new(o, "broker_peak_rss_mib", json_real((double)r->broker_rss_kib / 1024.0));
     json_object_set_new(o, "store_events_per_s_at",
                         json_pack("{s:f, s:f, s:f}", "10%", r->store_eps_at[0], "50%",
                                   r->store_eps_at[1], "100%", r->store_eps_at[2]));
     json_object_set_new(o, "store_cpu_us_per_event", json_real(r->store_cpu_us));
     json_object_set_new(o, "pipeline_us_per_event",
-                        json_pack("{s:f, s:f, s:f}", "collect", r->collect_us, "store",
-                                  r->apply_us, "rest", r->rest_us));
+                        json_pack("{s:f, s:f, s:f}", "collect", r->alo.collect_us, "store",
+                                  r->alo.apply_us, "rest", r->alo.rest_us));
     if (r->sessions > 0) {
         json_object_set_new(o, "sqlite_sessions", json_integer(r->sessions));
         json_object_set_new(o, "sqlite_file_bytes", json_integer(r->file_bytes));
@@ -422,111 +554,290 @@ static sd_err_t input_partitions(chunks_t c, size_t events, int32_t *out, sd_err
     return SD_OK;
 }
 
-/* The run, phase by phase; the broker child lives from the pipeline to the
- * end of the ceiling, which reads its events back. */
-static sd_err_t bench(chunks_t chunks, const sd_store_config_t *store_cfg, const char *path,
-                      results_t *r, sd_error_t *err)
+/* End-to-end latency in one mode: the pipeline on t's latency topics into
+ * a fresh store, with bench_latency() offering it events once it is in its
+ * group. */
+static sd_err_t latency_phase(const bench_target_t *t, sd_delivery_t delivery, int32_t partitions,
+                              const double *rates, const sd_store_config_t *store_cfg,
+                              const char *path, results_t *r, sd_error_t *err)
+{
+    int eos = delivery == SD_DELIVERY_EXACTLY_ONCE;
+    sd_store_t *store = NULL;
+    sd_err_t rc = open_fresh(store_cfg, path, eos ? "latency_eos" : "latency_alo", &store, err);
+    sd_pipeline_thread_t run = {.store = store};
+    pipeline_names_t names;
+    configure(&run, &names, t, delivery, t->latency_input[eos], t->latency_output[eos], "latency",
+              r);
+    int started = rc == SD_OK && (rc = sd_pipeline_thread_start(&run, err)) == SD_OK;
+    for (int waited = 0; rc == SD_OK && atomic_load(&run.stats.assigned_partitions) < partitions;
+         waited++) {
+        if (waited > 600 || atomic_load(&run.finished)) {
+            rc = sd_error_set(err, SD_ERR_FATAL, "", "the latency pipeline did not get the %d "
+                              "partitions of %s within 60 s", (int)partitions,
+                              t->latency_input[eos]);
+            break;
+        }
+        sd_sleep_ms(100);
+    }
+    if (rc == SD_OK)
+        rc = bench_latency(t, delivery, partitions, r->now, rates, r->n_rates,
+                           (double)r->latency_ms / 1000.0, r->latency[eos], &r->sustained_eps[eos],
+                           err);
+    if (started) {
+        sd_error_t stop_err;
+        sd_err_t stopped = sd_pipeline_thread_stop(&run, &stop_err);
+        if (rc == SD_OK && stopped != SD_OK) {
+            rc = stopped;
+            *err = stop_err;
+        }
+    }
+    sd_err_t closed = close_phase(store, path, NULL, err);
+    return rc == SD_OK ? closed : rc;
+}
+
+/* One pipeline phase into a fresh store (phase names its MongoDB
+ * collections). */
+static sd_err_t pipeline_phase(const bench_target_t *t, sd_delivery_t delivery,
+                               const sd_store_config_t *store_cfg, const char *path,
+                               const char *phase, observed_t *seen, const results_t *r,
+                               pipeline_figures_t *f, sd_error_t *err)
+{
+    sd_store_t *store = NULL;
+    sd_err_t rc = open_fresh(store_cfg, path, phase, &store, err);
+    if (rc == SD_OK)
+        rc = measure_pipeline(t, delivery, store, seen, r, f, err);
+    sd_err_t closed = close_phase(store, path, NULL, err);
+    return rc == SD_OK ? closed : rc;
+}
+
+/* The store ceiling on the spooled batches, into a fresh store. */
+static sd_err_t ceiling_phase(FILE *spool, const sd_store_config_t *store_cfg, const char *path,
+                              const observed_t *seen, results_t *r, sd_error_t *err)
+{
+    sd_store_t *store = NULL;
+    sd_err_t rc = open_fresh(store_cfg, path, "ceiling", &store, err);
+    if (rc == SD_OK)
+        rc = bench_measure_ceiling(spool, store, seen, r, err);
+    sd_err_t closed = close_phase(store, path, rc == SD_OK ? r : NULL, err);
+    return rc == SD_OK ? closed : rc;
+}
+
+/* The run on the embedded broker, phase by phase; the broker child lives
+ * from the pipeline to the spool, which reads its events back. */
+static sd_err_t bench_embedded(chunks_t chunks, const sd_store_config_t *store_cfg,
+                               const char *path, results_t *r, sd_error_t *err)
 {
     sd_err_t rc = measure_core(chunks, r->events, r, err);
     sync(); /* each store phase starts on a settled disk */
     broker_child_t broker = {0};
     if (rc == SD_OK)
         rc = bench_broker_child_start(chunks, r->events, &broker, err);
-    sd_store_t *store = NULL;
+    bench_target_t t = {.kafka = {broker.bootstraps, NULL, 0, 1}};
+    bench_target_name(&t, 0);
     observed_t seen = {0};
-    if (rc == SD_OK && (rc = open_fresh(store_cfg, path, "pipeline", &store, err)) == SD_OK)
-        rc = measure_pipeline(broker.bootstraps, store, &seen, r, err);
-    sd_err_t closed = close_phase(store, path, NULL, err);
-    struct rusage usage_now; /* before the ceiling's phase */
-    getrusage(RUSAGE_SELF, &usage_now);
-    r->rss_kib = usage_now.ru_maxrss;
     FILE *spool = NULL;
-    if (rc == SD_OK && (rc = closed) == SD_OK)
-        rc = bench_spool_batches(broker.bootstraps, chunks.partitions, &seen, &spool, err);
+    if (rc == SD_OK)
+        rc = pipeline_phase(&t, SD_DELIVERY_AT_LEAST_ONCE, store_cfg, path, "pipeline", &seen, r,
+                            &r->alo, err);
+    if (rc == SD_OK)
+        rc = bench_spool_batches(&t, chunks.partitions, &seen, &spool, err);
     if (broker.pid > 0)
         r->broker_rss_kib = bench_broker_child_stop(&broker);
-    store = NULL;
-    if (rc == SD_OK && (rc = open_fresh(store_cfg, path, "ceiling", &store, err)) == SD_OK)
-        rc = bench_measure_ceiling(spool, store, &seen, r, err);
-    closed = close_phase(store, path, rc == SD_OK ? r : NULL, err);
     if (rc == SD_OK)
-        rc = closed;
+        rc = ceiling_phase(spool, store_cfg, path, &seen, r, err);
     if (spool)
         fclose(spool);
     observed_free(&seen);
     return rc;
 }
 
+/* The run on a real cluster: the run's topics made and loaded, the read
+ * limit, the pipeline at least once and exactly once, each into a fresh
+ * store, the ceiling on the first one's batches, then end-to-end latency
+ * in both modes at the offered rates; the topics go afterwards unless
+ * keep. */
+static sd_err_t bench_cluster(chunks_t chunks, const bench_target_t *t, int keep,
+                              const double *rates, const sd_store_config_t *store_cfg,
+                              const char *path, results_t *r, sd_error_t *err)
+{
+    sd_err_t rc = measure_core(chunks, r->events, r, err);
+    if (rc == SD_OK)
+        rc = bench_kafka_prepare(t, chunks, r->events, err);
+    sync();
+    if (rc == SD_OK)
+        rc = bench_read_limit(t, chunks.partitions, r->events, &r->read_eps, err);
+    observed_t seen = {0}, seen_eos = {0};
+    FILE *spool = NULL;
+    if (rc == SD_OK)
+        rc = pipeline_phase(t, SD_DELIVERY_AT_LEAST_ONCE, store_cfg, path, "pipeline", &seen, r,
+                            &r->alo, err);
+    if (rc == SD_OK)
+        rc = bench_spool_batches(t, chunks.partitions, &seen, &spool, err);
+    if (rc == SD_OK)
+        rc = pipeline_phase(t, SD_DELIVERY_EXACTLY_ONCE, store_cfg, path, "pipeline_eos",
+                            &seen_eos, r, &r->eos, err);
+    if (rc == SD_OK)
+        rc = ceiling_phase(spool, store_cfg, path, &seen, r, err);
+    for (int eos = 0; rc == SD_OK && eos < 2; eos++)
+        rc = latency_phase(t, eos ? SD_DELIVERY_EXACTLY_ONCE : SD_DELIVERY_AT_LEAST_ONCE,
+                           chunks.partitions, rates, store_cfg, path, r, err);
+    if (!keep)
+        bench_kafka_cleanup(t);
+    if (spool)
+        fclose(spool);
+    observed_free(&seen);
+    observed_free(&seen_eos);
+    return rc;
+}
+
+/* The options' values together, checked: SD_OK, or SD_ERR_INVALID naming
+ * the option. */
+typedef struct bench_options {
+    int64_t events, batch_max, partitions, latency_ms;
+    int json, keep;
+    const char *ids, *brokers, *rates;
+    double rate[BENCH_MAX_RATES];
+    size_t n_rates;
+    sd_store_config_t store;
+    sd_props_t props;
+} bench_options_t;
+
+/* "1000,10000" into o->rate[]. */
+static sd_err_t parse_rates(bench_options_t *o, sd_error_t *err)
+{
+    const char *p = o->rates;
+    o->n_rates = 0;
+    while (*p) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || v < 1 || v > 1e7 || (*end && *end != ',') ||
+            o->n_rates == BENCH_MAX_RATES)
+            return sd_error_set(err, SD_ERR_INVALID, "rates",
+                                "--rates takes up to %d rates in events a second, 1 to "
+                                "10000000, separated by commas: not \"%s\"",
+                                BENCH_MAX_RATES, o->rates);
+        o->rate[o->n_rates++] = v;
+        p = *end ? end + 1 : end;
+    }
+    return o->n_rates ? SD_OK
+                      : sd_error_set(err, SD_ERR_INVALID, "rates", "--rates names no rate");
+}
+
+static sd_err_t check_options(bench_options_t *o, sd_error_t *err)
+{
+    sd_err_t rc = parse_rates(o, err);
+    if (rc != SD_OK)
+        return rc;
+    if (o->events < 1)
+        return sd_error_set(err, SD_ERR_INVALID, "events", "--events must be at least 1");
+    if (o->batch_max < 1)
+        return sd_error_set(err, SD_ERR_INVALID, "batch-max", "--batch-max must be at least 1");
+    if (o->latency_ms < 1000)
+        return sd_error_set(err, SD_ERR_INVALID, "latency-time",
+                            "--latency-time must be at least 1s");
+    if (o->partitions < 1 || o->partitions > 10000)
+        return sd_error_set(err, SD_ERR_INVALID, "partitions",
+                            "--partitions must be between 1 and 10000");
+    if (strcmp(o->ids, "uuid") != 0 && strcmp(o->ids, "sequential") != 0)
+        return sd_error_set(err, SD_ERR_INVALID, "ids",
+                            "--ids takes uuid or sequential, not '%s'", o->ids);
+    const char *path = o->store.uri && !strncmp(o->store.uri, "sqlite:", 7) ? o->store.uri + 7
+                                                                          : NULL;
+    if (path && (!*path || access(path, F_OK) == 0))
+        return sd_error_set(err, SD_ERR_INVALID, "store",
+                            "--store sqlite:PATH needs a file that does not exist yet (the "
+                            "bench creates and deletes it): %s",
+                            *path ? path : "no PATH given");
+    return SD_OK;
+}
+
+/* Runs the bench with o, into *r; the SQLite store in a temporary
+ * directory unless --store. */
+static sd_err_t bench(bench_options_t *o, results_t *r, sd_error_t *err)
+{
+    char dir[] = "/tmp/sessiond-bench-XXXXXX", temp[64];
+    const char *path = o->store.uri && !strncmp(o->store.uri, "sqlite:", 7) ? o->store.uri + 7
+                                                                          : NULL;
+    if (!o->store.uri) {
+        if (!mkdtemp(dir))
+            return sd_error_set(err, SD_ERR_FATAL, "", "cannot create a temporary directory: %s",
+                                strerror(errno));
+        snprintf(temp, sizeof temp, "%s/bench.db", dir);
+        path = temp;
+        o->store.uri = "sqlite:";
+    }
+    r->store_kind = path ? "sqlite" : "mongodb";
+    chunks_t chunks = {.now = r->now, .ttl = SD_STORE_DEFAULT_TTL_MS,
+                       .ids = strcmp(o->ids, "uuid") == 0 ? SD_IDS_UUID : SD_IDS_SEQUENTIAL};
+    sd_err_t rc;
+    if (r->brokers) {
+        bench_target_t t = {.kafka = {o->brokers, o->props.items, o->props.count, 0}};
+        bench_target_name(&t, 1);
+        chunks.partitions = (int32_t)o->partitions;
+        r->n_rates = o->n_rates;
+        r->latency_ms = o->latency_ms;
+        rc = bench_cluster(chunks, &t, o->keep, o->rate, &o->store, path, r, err);
+    } else {
+        rc = input_partitions(chunks, r->events, &chunks.partitions, err);
+        if (rc == SD_OK)
+            rc = bench_embedded(chunks, &o->store, path, r, err);
+    }
+    r->partitions = chunks.partitions;
+    if (path == temp)
+        rmdir(dir);
+    return rc;
+}
+
 int sd_cmd_bench(int argc, char **argv)
 {
-    int64_t events = 200000, batch_max = SD_BATCH_MAX_DEFAULT;
-    int json = 0;
-    const char *ids = "uuid";
-    sd_store_config_t store_cfg = {0};
+    bench_options_t o = {.events = 200000, .batch_max = SD_BATCH_MAX_DEFAULT, .partitions = 6,
+                         .latency_ms = 10000, .ids = "uuid", .brokers = "embedded",
+                         .rates = "1000,10000"};
     const sd_option_t opts[] = {
-        {"events", SD_OPT_INT, &events, "N", "events per measurement (default 200000)", NULL},
-        {"ids", SD_OPT_STRING, &ids, "SHAPE",
+        {"events", SD_OPT_INT, &o.events, "N", "events per measurement (default 200000)", NULL},
+        {"ids", SD_OPT_STRING, &o.ids, "SHAPE",
          "uuid (default: random UUID v4 task and short ids) or sequential", NULL},
-        {"batch-max", SD_OPT_INT, &batch_max, "N",
+        {"batch-max", SD_OPT_INT, &o.batch_max, "N",
          "the pipeline's events per batch at most (default: run's, 10000)", NULL},
-        {"json", SD_OPT_FLAG, &json, NULL, "print one JSON object instead of the table", NULL},
-        SD_STORE_OPTIONS(&store_cfg),
+        {"brokers", SD_OPT_STRING, &o.brokers, "HOSTS",
+         "a real cluster's bootstrap servers, or embedded (default)", NULL},
+        {"partitions", SD_OPT_INT, &o.partitions, "N",
+         "with --brokers: the input topic's partitions (default 6)", NULL},
+        {"keep", SD_OPT_FLAG, &o.keep, NULL, "with --brokers: keep the run's topics", NULL},
+        {"rates", SD_OPT_STRING, &o.rates, "R,…",
+         "with --brokers: offered rates for latency, events/s (default 1000,10000)", NULL},
+        {"latency-time", SD_OPT_DURATION, &o.latency_ms, "D",
+         "with --brokers: how long each rate is offered (default 10s)", NULL},
+        {"json", SD_OPT_FLAG, &o.json, NULL, "print one JSON object instead of the table", NULL},
+        SD_STORE_OPTIONS(&o.store),
     };
     sd_error_t err = {0};
     size_t n_pos;
-    int help;
-    const char *path = NULL; /* SQLite: the file both phases use in turn */
-    if (sd_options_parse(opts, sizeof opts / sizeof opts[0], NULL, argc, argv, usage, NULL, 0,
-                         &n_pos, &help, &err) != SD_OK ||
-        (events < 1 && sd_error_set(&err, SD_ERR_INVALID, "events", "--events must be at least 1")) ||
-        (batch_max < 1 &&
-         sd_error_set(&err, SD_ERR_INVALID, "batch-max", "--batch-max must be at least 1")) ||
-        (strcmp(ids, "uuid") != 0 && strcmp(ids, "sequential") != 0 &&
-         sd_error_set(&err, SD_ERR_INVALID, "ids", "--ids takes uuid or sequential, not '%s'",
-                      ids))) {
+    int help, status = 2;
+    if (sd_options_parse(opts, sizeof opts / sizeof opts[0], &o.props, argc, argv, usage, NULL,
+                         0, &n_pos, &help, &err) != SD_OK ||
+        (!help && check_options(&o, &err) != SD_OK)) {
         fprintf(stderr, "sessiond bench: %s\n", err.message);
-        return 2;
+        goto done;
     }
+    status = 0;
     if (help)
-        return 0;
-    if (store_cfg.uri && strncmp(store_cfg.uri, "sqlite:", 7) == 0) {
-        path = store_cfg.uri + 7;
-        if (!*path || access(path, F_OK) == 0) {
-            fprintf(stderr, "sessiond bench: --store sqlite:PATH needs a file that does not "
-                            "exist yet (the bench creates and deletes it): %s\n",
-                    *path ? path : "no PATH given");
-            return 2;
-        }
-    }
+        goto done;
     sd_log_set_level(SD_LOG_ERROR);
-
-    char dir[] = "/tmp/sessiond-bench-XXXXXX", temp[64], machine_text[320];
-    if (!store_cfg.uri) {
-        if (!mkdtemp(dir)) {
-            perror("sessiond bench: cannot create a temporary directory");
-            return 1;
-        }
-        snprintf(temp, sizeof temp, "%s/bench.db", dir);
-        path = temp;
-        store_cfg.uri = "sqlite:";
-    }
+    char machine_text[320];
     machine(machine_text, sizeof machine_text);
-    results_t r = {.store_kind = path ? "sqlite" : "mongodb", .ids = ids,
-                   .events = (size_t)events, .batch_max = (size_t)batch_max,
-                   .now = sd_config_now_ms()};
-    chunks_t chunks = {.now = r.now, .ttl = SD_STORE_DEFAULT_TTL_MS,
-                       .ids = strcmp(ids, "uuid") == 0 ? SD_IDS_UUID : SD_IDS_SEQUENTIAL};
-    sd_err_t rc = input_partitions(chunks, r.events, &chunks.partitions, &err);
-    if (rc == SD_OK)
-        rc = bench(chunks, &store_cfg, path, &r, &err);
-    if (path == temp)
-        rmdir(dir);
-    if (rc != SD_OK) {
+    results_t r = {.ids = o.ids, .events = (size_t)o.events, .batch_max = (size_t)o.batch_max,
+                   .now = sd_config_now_ms(),
+                   .brokers = strcmp(o.brokers, "embedded") ? o.brokers : NULL};
+    if (bench(&o, &r, &err) != SD_OK) {
         fprintf(stderr, "sessiond bench: %s\n", err.message);
-        return 1;
+        status = 1;
+    } else if (o.json) {
+        status = print_json(&r, machine_text);
+    } else {
+        print_table(&r, machine_text);
     }
-    if (json)
-        return print_json(&r, machine_text);
-    print_table(&r, machine_text);
-    return 0;
+done:
+    sd_props_free(&o.props);
+    return status;
 }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sessiond/clock.h"
+
 #define SD_ADMIN_TIMEOUT_MS 15000
 
 sd_err_t sd_kafka_admin_open(const sd_kafka_settings_t *ks, rd_kafka_t **out, sd_error_t *err)
@@ -181,5 +183,115 @@ sd_err_t sd_kafka_group_members(rd_kafka_t *rk, const char *group, int *members,
                 *members = list->groups[i].member_cnt;
         rd_kafka_group_list_destroy(list);
     }
+    return rc;
+}
+
+/* The answer to one CreateTopics or DeleteTopics request on q: SD_OK when
+ * every topic's result is success or `tolerated`, else SD_ERR_FATAL naming
+ * the first topic refused. */
+static sd_err_t topics_answer(rd_kafka_queue_t *q, int creating, rd_kafka_resp_err_t tolerated,
+                              sd_error_t *err)
+{
+    const char *what = creating ? "create" : "delete";
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, SD_ADMIN_TIMEOUT_MS + 5000);
+    if (!ev)
+        return sd_error_set(err, SD_ERR_TRANSIENT, "brokers",
+                            "no answer to the request to %s topics within %d s", what,
+                            (SD_ADMIN_TIMEOUT_MS + 5000) / 1000);
+    sd_err_t rc = SD_OK;
+    if (rd_kafka_event_error(ev)) {
+        rc = sd_error_set(err, SD_ERR_FATAL, "brokers", "cannot %s topics: %s", what,
+                          rd_kafka_event_error_string(ev));
+    } else {
+        const rd_kafka_topic_result_t **res;
+        size_t n;
+        res = creating ? rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n)
+                       : rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+        for (size_t i = 0; rc == SD_OK && i < n; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+            if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != tolerated)
+                rc = sd_error_set(err, SD_ERR_FATAL, "brokers", "cannot %s topic %s: %s", what,
+                                  rd_kafka_topic_result_name(res[i]),
+                                  rd_kafka_topic_result_error_string(res[i]));
+        }
+    }
+    rd_kafka_event_destroy(ev);
+    return rc;
+}
+
+/* Until every partition of the topics has a leader (a new topic's first
+ * produce or fetch would otherwise wait out a metadata refresh), or the
+ * bound passes. */
+static sd_err_t wait_for_leaders(rd_kafka_t *rk, const char *const *topics, size_t n,
+                                 int partitions, sd_error_t *err)
+{
+    int64_t deadline = sd_monotonic_ms() + SD_ADMIN_TIMEOUT_MS;
+    while (sd_monotonic_ms() < deadline) {
+        const struct rd_kafka_metadata *md;
+        size_t led = 0;
+        if (rd_kafka_metadata(rk, 1, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            for (int t = 0; t < md->topic_cnt; t++) {
+                const struct rd_kafka_metadata_topic *mt = &md->topics[t];
+                int ok = !mt->err && mt->partition_cnt == partitions;
+                for (int p = 0; ok && p < mt->partition_cnt; p++)
+                    ok = mt->partitions[p].leader >= 0;
+                for (size_t i = 0; ok && i < n; i++)
+                    led += strcmp(mt->topic, topics[i]) == 0;
+            }
+            rd_kafka_metadata_destroy(md);
+        }
+        if (led == n)
+            return SD_OK;
+        sd_sleep_ms(100);
+    }
+    return sd_error_set(err, SD_ERR_TRANSIENT, "brokers",
+                        "the new topics have no leader for every partition within %d s",
+                        SD_ADMIN_TIMEOUT_MS / 1000);
+}
+
+sd_err_t sd_kafka_create_topics(rd_kafka_t *rk, const char *const *topics, size_t n,
+                                int partitions, sd_error_t *err)
+{
+    rd_kafka_NewTopic_t **nt = calloc(n, sizeof *nt);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    sd_err_t rc = nt && q ? SD_OK : sd_error_set(err, SD_ERR_NOMEM, "", "out of memory");
+    char why[256];
+    for (size_t i = 0; rc == SD_OK && i < n; i++)
+        if (!(nt[i] = rd_kafka_NewTopic_new(topics[i], partitions, -1, why, sizeof why)))
+            rc = sd_error_set(err, SD_ERR_INVALID, "", "cannot ask for topic %s: %s", topics[i],
+                              why);
+    if (rc == SD_OK) {
+        rd_kafka_CreateTopics(rk, nt, n, NULL, q);
+        rc = topics_answer(q, 1, RD_KAFKA_RESP_ERR_NO_ERROR, err);
+    }
+    if (rc == SD_OK)
+        rc = wait_for_leaders(rk, topics, n, partitions, err);
+    for (size_t i = 0; nt && i < n; i++)
+        if (nt[i])
+            rd_kafka_NewTopic_destroy(nt[i]);
+    free(nt);
+    if (q)
+        rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+sd_err_t sd_kafka_delete_topics(rd_kafka_t *rk, const char *const *topics, size_t n,
+                                sd_error_t *err)
+{
+    rd_kafka_DeleteTopic_t **del = calloc(n, sizeof *del);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    sd_err_t rc = del && q ? SD_OK : sd_error_set(err, SD_ERR_NOMEM, "", "out of memory");
+    for (size_t i = 0; rc == SD_OK && i < n; i++)
+        del[i] = rd_kafka_DeleteTopic_new(topics[i]);
+    if (rc == SD_OK) {
+        rd_kafka_DeleteTopics(rk, del, n, NULL, q);
+        rc = topics_answer(q, 0, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, err);
+    }
+    for (size_t i = 0; del && i < n; i++)
+        if (del[i])
+            rd_kafka_DeleteTopic_destroy(del[i]);
+    free(del);
+    if (q)
+        rd_kafka_queue_destroy(q);
     return rc;
 }

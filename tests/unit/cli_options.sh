@@ -23,7 +23,8 @@ accepted=(
   "replay from earliest" "replay from 2026-03-01T00:00:00Z" "replay emit changes"
   "replay emit none" "replay reset -"
   "tail count 0" "tail idle 0" "tail idle 0s" "tail from earliest" "tail from latest"
-  "bench ids uuid" "bench ids sequential" "bench json -"
+  "bench ids uuid" "bench ids sequential" "bench json -" "bench brokers embedded"
+  "bench keep -" "bench rates 1000,10000" "bench latency-time 10s" "bench partitions 6"
   "publish skip-invalid -" "sessions now 2026-03-01T00:00:00Z" "demo seed 0"
 )
 # command option value what-the-error-names
@@ -31,7 +32,7 @@ refused=(
   "run sweep-interval -1 sweep-interval" "run sweep-interval 1x sweep-interval"
   "run stall-timeout never stall-timeout" "run batch-max -5 batch-max"
   "run batch-ms 0 batch-ms" "tail idle soon idle" "tail count many count"
-  "demo tasks 1e3 tasks"
+  "demo tasks 1e3 tasks" "bench latency-time 1x latency-time" "bench partitions six partitions"
 )
 
 env_name() { local o=${1//-/_}; echo "SESSIOND_${o^^}"; }
