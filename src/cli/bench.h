@@ -181,8 +181,10 @@ sd_err_t bench_read_limit(const bench_target_t *t, int32_t partitions, size_t ev
 /* End-to-end latency in one mode, with the pipeline running on t's
  * latency topics: from each event's sending (its time is in its event_id)
  * to its change reaching a read_committed consumer, `seconds` at each of
- * the rates into out[], then the highest rate (2,000 a second, doubling)
- * at which every change arrives within a second of the last send. */
+ * the rates into out[], then the highest rate at which every change
+ * arrives within a second of the last send (from 2,000 a second, doubling
+ * until one is not kept up with, then halving the gap three times), for
+ * half of `seconds` each. */
 sd_err_t bench_latency(const bench_target_t *t, sd_delivery_t delivery, int32_t partitions,
                        int64_t now, const double *rates, size_t n_rates, double seconds,
                        latency_figures_t *out, double *sustained_eps, sd_error_t *err);

@@ -215,6 +215,18 @@ static sd_err_t warm_up(rd_kafka_t *reader, sender_t *s, sd_error_t *err)
     return SD_OK;
 }
 
+/* One step of the search for the highest rate kept up with. */
+static sd_err_t try_rate(rd_kafka_t *reader, sender_t *s, double rate, double seconds,
+                         int *kept_up, sd_error_t *err)
+{
+    latency_figures_t f = {.rate = rate, .sustained = 1};
+    s->rate = rate, s->count = (size_t)(rate * seconds);
+    sd_err_t rc = step(reader, s, &f, err);
+    s->first_seq += s->count;
+    *kept_up = rc == SD_OK && f.sustained;
+    return rc;
+}
+
 sd_err_t bench_latency(const bench_target_t *t, sd_delivery_t delivery, int32_t partitions,
                        int64_t now, const double *rates, size_t n_rates, double seconds,
                        latency_figures_t *out, double *sustained_eps, sd_error_t *err)
@@ -235,17 +247,22 @@ sd_err_t bench_latency(const bench_target_t *t, sd_delivery_t delivery, int32_t 
         rc = step(reader, &s, &out[i], err);
         s.first_seq += s.count;
     }
-    /* the highest rate kept up with: doubling from 2,000 a second */
+    /* the highest rate kept up with: doubling from 2,000 a second until
+     * one is not, then halving the gap three times */
     *sustained_eps = 0;
-    for (double rate = 2000; rc == SD_OK && rate <= 1e6; rate *= 2) {
-        latency_figures_t f = {.rate = rate, .sustained = 1};
-        s.rate = rate, s.count = (size_t)(rate * seconds / 2);
-        rc = step(reader, &s, &f, err);
-        s.first_seq += s.count;
-        if (rc != SD_OK || !f.sustained)
-            break;
-        *sustained_eps = rate;
+    double low = 0, high = 0;
+    for (double rate = 2000; rc == SD_OK && !high && rate <= 1e6; rate *= 2) {
+        int kept_up = 0;
+        rc = try_rate(reader, &s, rate, seconds / 2, &kept_up, err);
+        *(kept_up ? &low : &high) = rate;
     }
+    for (int i = 0; rc == SD_OK && high && i < 3; i++) {
+        double rate = (low + high) / 2;
+        int kept_up = 0;
+        rc = try_rate(reader, &s, rate, seconds / 2, &kept_up, err);
+        *(kept_up ? &low : &high) = rate;
+    }
+    *sustained_eps = low;
     if (reader)
         rd_kafka_destroy(reader);
     sd_producer_destroy(s.producer);

@@ -18,7 +18,7 @@ void sd_pipeline_cli_init(sd_pipeline_cli_t *c, const char *default_group)
 {
     memset(c, 0, sizeof *c);
     c->cfg = (sd_pipeline_config_t){.group = default_group, .output_topic = "session-changes",
-                                    .batch_ms = 100, .backoff_max_ms = 30000,
+                                    .batch_ms = SD_BATCH_MS_DEFAULT, .backoff_max_ms = 30000,
                                     .now_ms = rules_clock};
     c->inputs = "task-events";
     c->delivery = "at-least-once";
