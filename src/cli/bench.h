@@ -1,9 +1,10 @@
 /* What the files of `sessiond bench` share (src/cli/): the workload in
  * chunks, where its events live, what the pipeline was seen to do, the
- * results.  cmd_bench.c runs the phases and reports; bench_ceiling.c
- * measures the store alone on the pipeline's batches; bench_broker.c runs
- * the embedded broker in a process of its own; bench_kafka.c the run's
- * topics on a real cluster and its read limit. */
+ * results.  cmd_bench.c runs the phases; bench_report.c prints them;
+ * bench_ceiling.c measures the store alone on the pipeline's batches;
+ * bench_broker.c runs the embedded broker in a process of its own;
+ * bench_kafka.c makes the run's topics on a real cluster and measures its
+ * read limit; bench_latency.c measures end-to-end latency there. */
 #ifndef SESSIOND_BENCH_H
 #define SESSIOND_BENCH_H
 
@@ -138,6 +139,12 @@ typedef struct results {
     long broker_rss_kib; /* the embedded broker's process */
 } results_t;
 
+/* ---- the report (bench_report.c) ---- */
+
+void bench_print_table(const results_t *r, const char *machine_text);
+/* One JSON object on stdout; returns the exit status (1: out of memory). */
+int bench_print_json(const results_t *r, const char *machine_text);
+
 /* ---- the store ceiling (bench_ceiling.c) ---- */
 
 /* Reads every batch the pipeline applied back from t's input into *spool. */
@@ -188,9 +195,5 @@ sd_err_t bench_read_limit(const bench_target_t *t, int32_t partitions, size_t ev
 sd_err_t bench_latency(const bench_target_t *t, sd_delivery_t delivery, int32_t partitions,
                        int64_t now, const double *rates, size_t n_rates, double seconds,
                        latency_figures_t *out, double *sustained_eps, sd_error_t *err);
-
-/* This process's peak RSS: reset now (Linux's clear_refs), and read. */
-void bench_peak_rss_reset(void);
-long bench_peak_rss_kib(void);
 
 #endif

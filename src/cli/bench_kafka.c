@@ -154,25 +154,3 @@ sd_err_t bench_read_limit(const bench_target_t *t, int32_t partitions, size_t ev
     rd_kafka_destroy(rk);
     return rc;
 }
-
-void bench_peak_rss_reset(void)
-{
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (f) {
-        fputs("5", f); /* resets the peak RSS (VmHWM), Linux 4.0 on */
-        fclose(f);
-    }
-}
-
-long bench_peak_rss_kib(void)
-{
-    char line[256];
-    long kib = 0;
-    FILE *f = fopen("/proc/self/status", "r");
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kib;
-}

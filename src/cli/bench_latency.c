@@ -33,7 +33,6 @@ typedef struct sender {
     double rate;
     size_t count, first_seq;
     sd_producer_t *producer;
-    atomic_size_t sent;
     atomic_int done;
     sd_err_t rc;
     sd_error_t err;
@@ -61,7 +60,6 @@ static void *send_at_rate(void *arg)
         size_t due = (size_t)((bench_now_s() - start) * s->rate) + 1;
         for (; s->rc == SD_OK && i < due && i < s->count; i++)
             s->rc = send_one(s, s->first_seq + i);
-        atomic_store(&s->sent, i);
         if (i < s->count)
             sd_sleep_ms(1);
     }
@@ -146,7 +144,6 @@ static sd_err_t step(rd_kafka_t *reader, sender_t *s, latency_figures_t *f, sd_e
         return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory measuring latency");
     pthread_t thread;
     atomic_store(&s->done, 0);
-    atomic_store(&s->sent, 0);
     if (pthread_create(&thread, NULL, send_at_rate, s) != 0) {
         free(us);
         return sd_error_set(err, SD_ERR_FATAL, "", "cannot start the latency sender");
