@@ -32,7 +32,7 @@ typedef struct sd_replay_bounds {
  * events cannot take the memory. */
 #define SD_BATCH_MAX_DEFAULT 10000
 #define SD_BATCH_BYTES_DEFAULT (4 << 20)
-#define SD_BATCH_MS_DEFAULT 100 /* the longest wait to fill a batch */
+#define SD_BATCH_MS_DEFAULT 50 /* the longest wait to fill a batch: end-to-end latency (README Benchmark) */
 
 typedef struct sd_pipeline_config {
     sd_kafka_settings_t kafka;

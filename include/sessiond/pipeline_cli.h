@@ -45,7 +45,7 @@ void sd_pipeline_cli_init(sd_pipeline_cli_t *c, const char *default_group);
     {"batch-bytes", SD_OPT_INT, &(c)->batch_bytes, "N",                                           \
      "bytes of events per batch at most (default 4194304, 4 MiB)", NULL},                         \
     {"batch-ms", SD_OPT_DURATION, &(c)->cfg.batch_ms, "D",                                        \
-     "longest wait to fill a batch (default 100ms)", NULL},                                       \
+     "longest wait to fill a batch (default 50ms)", NULL},                                        \
     {"backoff-max", SD_OPT_DURATION, &(c)->cfg.backoff_max_ms, "D",                               \
      "longest retry wait in an outage (default 30s)", NULL},                                      \
     {"log-level", SD_OPT_STRING, &(c)->log_level, "L", "debug, info (default), warn or error",    \
