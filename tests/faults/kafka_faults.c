@@ -269,7 +269,8 @@ START_TEST(second_member_joins_mid_stream)
 {
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "two members", .seed = 20261204,
-                                               .tasks = 120, .store = "members"});
+                                               .tasks = 120, .store = "members",
+                                               .order = FX_ACROSS_PARTITIONS});
     /* Two processes, two connections to one store. */
     sd_store_t *a_store = s.store;
     sd_store_t *b_store = fx_store_open("members", PFX_TTL);

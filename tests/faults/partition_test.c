@@ -158,7 +158,7 @@ START_TEST(member_cut_off)
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = what, .seed = 20261220 + (uint64_t)_i,
                                                .tasks = 240, .partitions = 6, .unsent = 1,
-                                               .store = "members", .late_changes = 1});
+                                               .store = "members", .order = FX_LATE_AFTER_CUTS});
     size_t third = s.pub.workload.count / 3;
 
     /* B says it is stalled after a second without progress */

@@ -44,7 +44,8 @@ START_TEST(three_members_killed_added_and_stopped)
                                                            : "three members, at-least-once",
                                                .seed = 20261210 + (uint64_t)exactly_once,
                                                .tasks = 300, .partitions = 6, .unsent = 1,
-                                               .store = "members"});
+                                               .store = "members",
+                                               .order = FX_ACROSS_PARTITIONS});
     size_t slice = s.pub.workload.count / 4, sent = 0;
 
     /* m1 dies at its second batch (exactly-once: inside the transaction) */
@@ -90,7 +91,8 @@ START_TEST(a_second_member_with_the_transactional_id_stops_the_first)
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "fenced member, exactly-once",
                                                .seed = 20261212, .tasks = 120,
-                                               .unsent = 1, .store = "members"});
+                                               .unsent = 1, .store = "members",
+                                               .order = FX_ACROSS_PARTITIONS});
     size_t half = s.pub.workload.count / 2;
 
     rfx_member_t first, second;
@@ -131,7 +133,8 @@ START_TEST(a_transaction_past_its_timeout_is_aborted_and_done_again)
     fx_scenario_t s;
     fx_scenario_begin(&s, (fx_scenario_spec_t){.what = "transaction timeout, exactly-once",
                                                .seed = 20261213, .tasks = 80,
-                                               .unsent = 1, .store = "members"});
+                                               .unsent = 1, .store = "members",
+                                               .order = FX_ACROSS_PARTITIONS});
 
     const char *short_timeout[] = {"-X", "transaction.timeout.ms=2000", NULL};
     rfx_member_t m;
@@ -160,7 +163,8 @@ START_TEST(three_members_sweeping_publish_each_expiry_once)
                                                            : "three sweepers, at-least-once",
                                                .seed = 20261205 + (uint64_t)exactly_once,
                                                .tasks = 200, .partitions = 6,
-                                               .unsent = 1, .store = "members"});
+                                               .unsent = 1, .store = "members",
+                                               .order = FX_ACROSS_PARTITIONS});
     rfx_member_t m[3];
     static const char *const names[] = {"s0", "s1", "s2"};
     static const char *const sweep_often[] = {"--sweep-interval", "100ms", NULL};

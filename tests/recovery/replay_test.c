@@ -114,7 +114,7 @@ START_TEST(replay_rebuilds_the_store_and_republishes_for_downstream)
     }
     sd_change_list_t folded = {0};
     pfx_parse_changes(&republished, &folded);
-    fx_expect_fold(&folded, &s.pub.valid, PFX_NOW, PFX_TTL, 0, ctx);
+    fx_expect_fold(&folded, &s.pub.valid, PFX_NOW, PFX_TTL, FX_ORDERED, ctx);
 
     sd_change_list_free(&folded);
     free(republished.values);

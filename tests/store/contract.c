@@ -72,7 +72,7 @@ START_TEST(every_rule_in_one_batch_and_one_by_one)
         fx_expect_model(store, &e, NOW, TTL, ctx);
         fx_expect_model(store, &e, T0 + TTL + 5 * MIN, TTL, ctx); /* t10 expired */
         fx_sweep_all(store, NOW, &changes);
-        fx_expect_fold(&changes, &e, NOW, TTL, 0, ctx);
+        fx_expect_fold(&changes, &e, NOW, TTL, FX_ORDERED, ctx);
         sd_change_list_free(&changes);
         sd_store_close(store);
         fx_events_free(&e);
@@ -306,7 +306,7 @@ START_TEST(random_sets_match_the_model)
         fx_expect_model(store, &s.events, s.now + TTL / 2, TTL, ctx);
         fx_expect_model(store, &s.events, s.now + 2 * TTL, TTL, ctx);
         fx_sweep_all(store, s.now, &changes);
-        fx_expect_fold(&changes, &s.events, s.now, TTL, 0, ctx);
+        fx_expect_fold(&changes, &s.events, s.now, TTL, FX_ORDERED, ctx);
         sd_change_list_free(&changes);
         sd_store_close(store);
         fx_store_cleanup();

@@ -8,7 +8,7 @@ void fx_scenario_begin(fx_scenario_t *s, fx_scenario_spec_t spec)
 {
     memset(s, 0, sizeof *s);
     s->seed = pfx_seed(spec.seed);
-    s->late_changes = spec.late_changes;
+    s->order = spec.order;
     snprintf(s->ctx, sizeof s->ctx, "%s, seed %llu", spec.what, (unsigned long long)s->seed);
     int partitions = spec.partitions ? spec.partitions : 4;
     s->kafka = spec.private_broker ? fx_kafka_start_private(partitions)
@@ -55,8 +55,8 @@ size_t fx_scenario_expect(fx_scenario_t *s, int64_t now, int exactly_once)
     pfx_read_topic(s->kafka, s->kafka->output, &s->out);
     pfx_read_topic(s->kafka, s->kafka->dlq, &s->dlq);
     pfx_parse_changes(&s->out, &s->changes);
-    fx_expect_fold(&s->changes, &s->pub.valid, now, PFX_TTL, s->late_changes && !isolated,
-                   s->ctx);
+    fx_order_t order = isolated && s->order == FX_LATE_AFTER_CUTS ? FX_ACROSS_PARTITIONS : s->order;
+    fx_expect_fold(&s->changes, &s->pub.valid, now, PFX_TTL, order, s->ctx);
     size_t repeated = pfx_expect_repeats(&s->out, isolated, s->ctx);
     expect_dead_letters(s, isolated);
     return repeated;

@@ -18,14 +18,15 @@ typedef struct fx_scenario_spec {
     int unsent;         /* the test sends the workload itself */
     int private_broker; /* one the test may pause and restart (kafkafx.h) */
     const char *store;  /* opened (created) as s->store; NULL: none */
-    int late_changes;   /* at-least-once: a member cut off from Kafka may
-                         * deliver changes it held after newer ones of their
-                         * sessions: the order check allows them */
+    fx_order_t order;   /* how far versions may go back in emission order
+                         * (storefx.h); exactly-once on Apache Kafka
+                         * isolates what a cut member held, so there
+                         * FX_LATE_AFTER_CUTS counts as FX_ACROSS_PARTITIONS */
 } fx_scenario_spec_t;
 
 typedef struct fx_scenario {
     uint64_t seed;
-    int late_changes;
+    fx_order_t order;
     char ctx[256]; /* "<what>, seed N" */
     fx_kafka_t *kafka;
     published_t pub;

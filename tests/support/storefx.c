@@ -233,12 +233,24 @@ static int agrees_with_its_version(const sd_change_list_t *changes, size_t k)
     return agrees;
 }
 
+/* Whether `order` lets late, of an older version, follow newer. */
+static int may_come_late(const sd_change_list_t *changes, const sd_change_t *newer, size_t late,
+                         fx_order_t order)
+{
+    const sd_cause_t *a = &newer->cause, *b = &changes->items[late].cause;
+    if (order == FX_ORDERED)
+        return 0;
+    if (order == FX_ACROSS_PARTITIONS && a->partition == b->partition &&
+        strcmp(a->topic ? a->topic : "", b->topic ? b->topic : "") == 0)
+        return 0;
+    return agrees_with_its_version(changes, late);
+}
+
 void fx_expect_fold(const sd_change_list_t *changes, const fx_events_t *events,
-                    int64_t now_ms, int64_t ttl_ms, int late_changes, const char *context)
+                    int64_t now_ms, int64_t ttl_ms, fx_order_t order, const char *context)
 {
     /* Per task, in emission order: versions grow, and a repeated version is
-     * an exact copy; with late_changes, a version may also go back, to a
-     * change that no other change of that version contradicts. */
+     * an exact copy; a version may go back only as `order` allows. */
     const sd_change_t **sorted = malloc((changes->count + 1) * sizeof *sorted);
     ck_assert_ptr_nonnull(sorted);
     for (size_t i = 0; i < changes->count; i++)
@@ -250,7 +262,7 @@ void fx_expect_fold(const sd_change_list_t *changes, const fx_events_t *events,
             const sd_change_t *a = &changes->items[i], *b = &changes->items[k];
             if (strcmp(a->session.task_id, b->session.task_id) != 0)
                 continue;
-            if (b->version < a->version && late_changes && agrees_with_its_version(changes, k)) {
+            if (b->version < a->version && may_come_late(changes, a, k, order)) {
                 late++;
                 continue; /* a is compared with the next one after the late change */
             }

@@ -68,13 +68,27 @@ void fx_apply(sd_store_t *store, const fx_events_t *events, const size_t *order,
 void fx_expect_model(sd_store_t *store, const fx_events_t *events, int64_t now_ms,
                      int64_t ttl_ms, const char *context);
 
+/* How far a session's versions may go back in emission order. */
+typedef enum fx_order {
+    FX_ORDERED = 0, /* one member at a time: never */
+    /* several members: to an older change caused by an event of another
+     * input partition.  A scenario.saved is keyed by short_id, so one
+     * member may apply the save while another applies the events of a
+     * session it covers; each publishes with a producer of its own, and
+     * nothing orders two producers' messages. */
+    FX_ACROSS_PARTITIONS,
+    /* and an at-least-once member cut off from Kafka delivers, after the
+     * heal, changes it held behind what the member that took over
+     * published: back to any older change */
+    FX_LATE_AFTER_CUTS,
+} fx_order_t;
+
 /* Fails unless folding changes (highest version per task_id) gives the
- * model's visible sessions, and versions never went back: with
- * late_changes, except to a change that no other change of that version
- * contradicts (what an at-least-once member cut off from Kafka delivers
- * after the heal, behind what the member that took over published). */
+ * model's visible sessions, and versions never went back beyond what
+ * `order` allows, and then only to a change that no other change of that
+ * version contradicts. */
 void fx_expect_fold(const sd_change_list_t *changes, const fx_events_t *events,
-                    int64_t now_ms, int64_t ttl_ms, int late_changes, const char *context);
+                    int64_t now_ms, int64_t ttl_ms, fx_order_t order, const char *context);
 
 /* Sweeps as a member does, until nothing is due: the expiry events of the
  * sessions due at now_ms, as JSON through the event reader, are applied
