@@ -22,6 +22,9 @@ typedef struct sqlite_store {
     "task_id, short_id, task_type, user_id, metadata, created_at, created_by, " \
     "status, status_at, status_by, removed_reason, removed_by, removed_at, "    \
     "removed_topic, removed_partition, removed_offset, live, version, purge_at, id"
+/* The load statement reads ROW_COLUMNS and then whether ?2 caused the kept
+ * change, so that a redelivery is recognised without a second lookup. */
+#define LOAD_CAUSE_COLUMN 20
 
 /* A failed call as an error: busy, locked, I/O or a full disk are
  * transient, the rest fatal. */

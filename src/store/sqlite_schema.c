@@ -111,7 +111,7 @@ static sd_err_t prepare(sqlite_store_t *s, sd_error_t *err)
         sqlite3_stmt **stmt;
         const char *sql;
     } all[] = {
-        {&s->load, "SELECT " ROW_COLUMNS " FROM sessions WHERE task_id = ?1"},
+        {&s->load, "SELECT " ROW_COLUMNS ", last_cause = ?2 FROM sessions WHERE task_id = ?1"},
         {&s->insert_row,
          "INSERT INTO sessions (" STATE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
          " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"},

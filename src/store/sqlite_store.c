@@ -19,6 +19,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "sqlite_int.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ typedef struct row {
     const char *read_by; /* the defining create as read: a write after
                             another create rewrites the create's columns */
     int64_t purge_at;
+    int cause_is_latest; /* the event load_row was given caused the kept change */
     char *strings;
 } row_t;
 
@@ -89,14 +91,28 @@ static void read_row(sqlite3_stmt *q, row_t *row)
     row->read_by = st->created_by;
 }
 
-static sd_err_t load_row(sqlite_store_t *s, const char *task_id, row_t *row, sd_error_t *err)
+static void bind_opt_text(sqlite3_stmt *q, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+/* Loads task_id's row, if any, into row (its strings are the caller's to
+ * free), and whether event_id (NULL: none) caused the change it keeps. */
+static sd_err_t load_row(sqlite_store_t *s, const char *task_id, const char *event_id,
+                         row_t *row, sd_error_t *err)
 {
     memset(row, 0, sizeof *row);
     sqlite3_stmt *q = s->load;
     sqlite3_bind_text(q, 1, task_id, -1, SQLITE_STATIC);
+    bind_opt_text(q, 2, event_id);
+    assert(sqlite3_column_count(q) == LOAD_CAUSE_COLUMN + 1);
     int rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
         read_row(q, row);
+        row->cause_is_latest = sqlite3_column_int(q, LOAD_CAUSE_COLUMN);
         if (!row->strings) {
             sqlite3_reset(q);
             return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory reading task %s", task_id);
@@ -108,14 +124,6 @@ static sd_err_t load_row(sqlite_store_t *s, const char *task_id, row_t *row, sd_
     if (!row->id)
         row->st.task_id = task_id;
     return SD_OK;
-}
-
-static void bind_opt_text(sqlite3_stmt *q, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(q, i);
 }
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -267,15 +275,19 @@ static sd_err_t commit_transition(batch_t *b, row_t *row, const sd_emit_t *emit,
     return rc;
 }
 
+/* Applies an event of one task.  *redelivered says whether the row's kept
+ * change was this event's when read: only then may it need publishing
+ * again (republish), and only then is it looked up a second time. */
 static sd_err_t apply_to_task(batch_t *b, const sd_store_item_t *item, int *emitted,
-                              sd_error_t *err)
+                              int *redelivered, sd_error_t *err)
 {
     const sd_event_t *ev = item->intent.event;
     sd_origin_t origin = {ev->event_id, ev->occurred_at_ms, item->topic, item->partition,
                           item->offset};
     row_t row;
     mark_t mark = {0};
-    sd_err_t rc = load_row(b->s, ev->task_id, &row, err);
+    sd_err_t rc = load_row(b->s, ev->task_id, ev->event_id, &row, err);
+    *redelivered = row.cause_is_latest;
     if (rc == SD_OK && item->intent.kind == SD_INTENT_CREATE &&
         ev->task_kind == SD_TASK_SCENARIO_GENERATION)
         rc = load_mark(b->s, ev->short_id, &mark, err);
@@ -343,7 +355,7 @@ static sd_err_t apply_save(batch_t *b, const sd_store_item_t *item, int *emitted
 
     for (size_t i = 0; i < n && rc == SD_OK; i++) {
         row_t row;
-        if ((rc = load_row(s, tasks[i], &row, err)) != SD_OK)
+        if ((rc = load_row(s, tasks[i], NULL, &row, err)) != SD_OK)
             break;
         sd_emit_t emit;
         if (sd_state_cover(&row.st, &save, b->clock, &emit))
@@ -379,7 +391,12 @@ static sd_err_t add_kept_change(batch_t *b, sqlite3_stmt *q, int col,
     return rc;
 }
 
-/* A redelivered message re-publishes the latest change it caused. */
+/* A redelivered message re-publishes the latest change it caused, unless
+ * this batch changed that session since.  Called after the batch's own
+ * writes, for the items that changed nothing and, for an event of one
+ * task, found its row's kept change to be its own when it read the row
+ * (a replay's events all change nothing: this saves them a second
+ * lookup); a save is looked up by short_id every time. */
 static sd_err_t republish(batch_t *b, const sd_store_item_t *item, sd_error_t *err)
 {
     const sd_event_t *ev = item->intent.event;
@@ -405,12 +422,15 @@ static sd_err_t sqlite_apply(sd_store_t *base, const sd_store_item_t *items, siz
     sqlite_store_t *s = (sqlite_store_t *)base;
     batch_t b = {.s = s, .now = now_ms, .out = out,
                  .clock = {now_ms, base->cfg.session_ttl_ms}};
+    /* Which unchanged items may be redeliveries, to look up once the
+     * batch's own changes are known. */
+    unsigned char *redelivered = calloc(n ? n : 1, 1);
+    if (!redelivered)
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory applying a batch");
     sd_err_t rc = sqlite_store_exec(s, "BEGIN IMMEDIATE", err);
-    if (rc != SD_OK)
-        return rc;
     for (size_t i = 0; i < n && rc == SD_OK; i++) {
         const sd_store_item_t *item = &items[i];
-        int emitted = 0;
+        int emitted = 0, again = 1; /* a save covers sessions found by short_id */
         switch (item->intent.kind) {
         case SD_INTENT_IGNORE:
             out->status[i] = SD_APPLY_IGNORED;
@@ -419,14 +439,16 @@ static sd_err_t sqlite_apply(sd_store_t *base, const sd_store_item_t *items, siz
             rc = apply_save(&b, item, &emitted, err);
             break;
         default:
-            rc = apply_to_task(&b, item, &emitted, err);
+            rc = apply_to_task(&b, item, &emitted, &again, err);
             break;
         }
         out->status[i] = emitted ? SD_APPLY_CHANGED : SD_APPLY_UNCHANGED;
+        redelivered[i] = !emitted && again;
     }
     for (size_t i = 0; i < n && rc == SD_OK; i++)
-        if (out->status[i] == SD_APPLY_UNCHANGED)
+        if (redelivered[i])
             rc = republish(&b, &items[i], err);
+    free(redelivered);
     free(b.emitted_tasks);
     if (rc == SD_OK)
         rc = sqlite_store_exec(s, "COMMIT", err);
