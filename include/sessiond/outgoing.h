@@ -23,9 +23,11 @@ typedef struct sd_outgoing {
     char *header_text; /* the headers' values, in one block */
 } sd_outgoing_t;
 
-/* A change for topic: key task_id, headers change_type and cause_event_id. */
+/* A change for topic: key task_id, headers change_type and cause_event_id.
+ * Its value is *json when that is set (c's sd_change_to_json() text, as a
+ * store built it: o takes it and *json becomes NULL), else built here. */
 sd_err_t sd_outgoing_change(sd_outgoing_t *o, const char *topic, const sd_change_t *c,
-                            sd_error_t *err);
+                            char **json, sd_error_t *err);
 /* The input message m as a dead letter for topic, with the SPEC §6 headers. */
 sd_err_t sd_outgoing_dead_letter(sd_outgoing_t *o, const char *topic,
                                  const rd_kafka_message_t *m, const sd_error_t *why,

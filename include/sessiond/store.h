@@ -54,6 +54,8 @@ typedef struct sd_change_list {
     size_t count;
     size_t cap;
     char **blobs; /* one per item */
+    char **json;  /* one per item: its sd_change_to_json() text when the store
+                     built it already, else NULL; NUL-terminated */
 } sd_change_list_t;
 
 typedef struct sd_session_list {
@@ -161,6 +163,10 @@ sd_store_io_t sd_store_io(const sd_store_t *store);
 
 /* Containers. */
 sd_err_t sd_change_list_add(sd_change_list_t *list, const sd_change_t *change);
+/* Adds a copy of change with json, its sd_change_to_json() text, which the
+ * list owns from then on (even on failure: SD_ERR_NOMEM), so that it is
+ * not built twice. */
+sd_err_t sd_change_list_add_json(sd_change_list_t *list, const sd_change_t *change, char *json);
 void sd_change_list_free(sd_change_list_t *list);
 sd_err_t sd_expiry_list_add(sd_expiry_list_t *list, const sd_expiry_due_t *due);
 void sd_expiry_list_free(sd_expiry_list_t *list);

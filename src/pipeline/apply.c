@@ -110,7 +110,7 @@ sd_err_t pl_apply_batch(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, size_
                 rc = sd_error_set(err, SD_ERR_FATAL, "", "out of memory for a batch of %zu", n);
             for (size_t c = 0; rc == SD_OK && emit && c < result.changes.count; c++)
                 rc = sd_outgoing_change(&msgs[n_msgs++], p->cfg->output_topic,
-                                        &result.changes.items[c], err);
+                                        &result.changes.items[c], &result.changes.json[c], err);
             *n_changes = n_msgs;
             for (size_t i = 0; rc == SD_OK && i < n; i++)
                 if (dead[i]) {

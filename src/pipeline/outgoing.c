@@ -35,14 +35,18 @@ static char *copy_bytes(const void *data, size_t len)
 }
 
 sd_err_t sd_outgoing_change(sd_outgoing_t *o, const char *topic, const sd_change_t *c,
-                            sd_error_t *err)
+                            char **json, sd_error_t *err)
 {
-    size_t len;
     *o = (sd_outgoing_t){.change_type = (int)c->type, .topic = topic};
-    sd_err_t rc = sd_change_to_json(c, &o->value, &len, err);
-    if (rc != SD_OK)
-        return rc;
-    o->len = len;
+    if (json && *json) {
+        o->value = *json;
+        o->len = strlen(*json);
+        *json = NULL;
+    } else {
+        sd_err_t rc = sd_change_to_json(c, &o->value, &o->len, err);
+        if (rc != SD_OK)
+            return rc;
+    }
     static const char *const names[] = {"change_type", "cause_event_id"};
     const char *values[] = {sd_change_type_name(c->type), c->cause.event_id};
     if (!(o->key = copy_bytes(c->session.task_id, strlen(c->session.task_id))) ||

@@ -257,22 +257,25 @@ static sd_err_t commit_transition(batch_t *b, row_t *row, const sd_emit_t *emit,
 {
     char *json = NULL;
     sd_err_t rc = SD_OK;
+    sd_change_t change;
     if (emit->emitted) {
-        sd_change_t change = sd_store_change_of(&row->st, emit);
+        change = sd_store_change_of(&row->st, emit);
         size_t len;
         if ((rc = sd_change_to_json(&change, &json, &len, err)) != SD_OK)
             return rc;
-        if (sd_change_list_add(&b->out->changes, &change) != SD_OK ||
-            note_emitted(b, b->out->changes.items[b->out->changes.count - 1].session.task_id)) {
-            free(json);
-            return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory recording a change");
-        }
-        *emitted = 1;
     }
     rc = store_row(b->s, row, event_at, b->now, json, emit->emitted ? emit->cause.event_id : NULL,
                    err);
-    free(json);
-    return rc;
+    if (rc != SD_OK || !emit->emitted) {
+        free(json);
+        return rc;
+    }
+    /* The list takes the text too: the change is published as stored. */
+    if (sd_change_list_add_json(&b->out->changes, &change, json) != SD_OK ||
+        note_emitted(b, b->out->changes.items[b->out->changes.count - 1].session.task_id))
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory recording a change");
+    *emitted = 1;
+    return SD_OK;
 }
 
 /* Applies an event of one task.  *redelivered says whether the row's kept

@@ -236,27 +236,50 @@ static void copy_session(sd_session_t *dst, const sd_session_t *src, char **curs
 
 sd_err_t sd_change_list_add(sd_change_list_t *list, const sd_change_t *change)
 {
-    if (grow((void **)&list->items, &list->blobs, &list->cap, list->count, sizeof *list->items))
+    return sd_change_list_add_json(list, change, NULL);
+}
+
+sd_err_t sd_change_list_add_json(sd_change_list_t *list, const sd_change_t *change, char *json)
+{
+    size_t cap = list->cap;
+    if (grow((void **)&list->items, &list->blobs, &list->cap, list->count, sizeof *list->items)) {
+        free(json);
         return SD_ERR_NOMEM;
+    }
+    if (list->cap != cap) {
+        char **nj = realloc(list->json, list->cap * sizeof *nj);
+        if (!nj) {
+            list->cap = cap; /* the json array still has the old capacity */
+            free(json);
+            return SD_ERR_NOMEM;
+        }
+        list->json = nj;
+    }
     size_t size = session_size(&change->session) + str_size(change->cause.event_id) +
                   str_size(change->cause.topic);
     char *blob = malloc(size ? size : 1), *cursor = blob;
-    if (!blob)
+    if (!blob) {
+        free(json);
         return SD_ERR_NOMEM;
+    }
     sd_change_t *dst = &list->items[list->count];
     *dst = *change;
     copy_session(&dst->session, &change->session, &cursor);
     dst->cause.event_id = copy_str(&cursor, change->cause.event_id);
     dst->cause.topic = copy_str(&cursor, change->cause.topic);
+    list->json[list->count] = json;
     list->blobs[list->count++] = blob;
     return SD_OK;
 }
 
 void sd_change_list_free(sd_change_list_t *list)
 {
-    for (size_t i = 0; i < list->count; i++)
+    for (size_t i = 0; i < list->count; i++) {
         free(list->blobs[i]);
+        free(list->json[i]);
+    }
     free(list->blobs);
+    free(list->json);
     free(list->items);
     memset(list, 0, sizeof *list);
 }
