@@ -24,8 +24,6 @@ sd_err_t sd_error_set(sd_error_t *err, sd_err_t code, const char *field,
                       const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-void sd_error_clear(sd_error_t *err);
-
 /* "field: message", or the message alone when no field is at fault: how
  * an error reads in logs, dead-letter headers and command output. */
 #define SD_ERROR_TEXT_BUFSZ (sizeof((sd_error_t *)0)->field + 2 + sizeof((sd_error_t *)0)->message)

@@ -24,8 +24,6 @@ typedef struct sd_http sd_http_t;
 
 /* Opens its store handle and producer and listens; logs the address. */
 sd_err_t sd_http_start(const sd_http_config_t *cfg, sd_http_t **out, sd_error_t *err);
-/* The port it listens on (useful with port 0). */
-int sd_http_port(const sd_http_t *h);
 void sd_http_stop(sd_http_t *h);
 
 #endif

@@ -18,12 +18,6 @@ sd_err_t sd_error_set(sd_error_t *err, sd_err_t code, const char *field,
     return code;
 }
 
-void sd_error_clear(sd_error_t *err)
-{
-    if (err)
-        memset(err, 0, sizeof *err);
-}
-
 const char *sd_error_text(const sd_error_t *err, char buf[SD_ERROR_TEXT_BUFSZ])
 {
     snprintf(buf, SD_ERROR_TEXT_BUFSZ, "%s%s%s", err->field, err->field[0] ? ": " : "",

@@ -392,8 +392,6 @@ sd_err_t sd_http_start(const sd_http_config_t *cfg, sd_http_t **out, sd_error_t 
     return SD_OK;
 }
 
-int sd_http_port(const sd_http_t *h) { return h->port; }
-
 void sd_http_stop(sd_http_t *h)
 {
     if (!h)

@@ -25,15 +25,14 @@
 #include <string.h>
 
 #include "sessiond/mongo_store.h"
+#include "mongo_codes.h"
 
 /* Codes that say this document can never be written: dead-letter it. */
 static int event_code(uint32_t code)
 {
-    return code == 2 ||     /* BadValue */
-           code == 52 ||    /* DollarPrefixedFieldName */
-           code == 10334 || /* BSONObjectTooLarge */
-           code == 17419 || /* document too large after update */
-           code == 17280;   /* KeyTooLong */
+    return code == SD_MONGO_BAD_VALUE || code == SD_MONGO_DOLLAR_PREFIXED_FIELD_NAME ||
+           code == SD_MONGO_BSON_OBJECT_TOO_LARGE ||
+           code == SD_MONGO_DOCUMENT_TOO_LARGE_AFTER_UPDATE || code == SD_MONGO_KEY_TOO_LONG;
 }
 
 /* The first write error of a bulk reply: its operation index and code. */
@@ -143,7 +142,7 @@ static sd_err_t run_bulk(mongo_batch_t *b, mongoc_collection_t *coll, fill_fn fi
         const char *msg = NULL;
         int has_write_error = first_write_error(&reply, &index, &code, &msg);
         sd_err_t rc = SD_OK;
-        if (has_write_error && code == 11000 && attempt < 5) {
+        if (has_write_error && code == SD_MONGO_DUPLICATE_KEY && attempt < 5) {
             rc = SD_OK; /* retry */
         } else if (has_write_error && event_code(code) && b->op_start) {
             size_t item = 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sessiond/mongo_store.h"
+#include "mongo_codes.h"
 
 static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
 
@@ -34,21 +35,21 @@ static void init_mongoc(void)
 static int transient_code(uint32_t code)
 {
     static const uint32_t codes[] = {
-        6,     /* HostUnreachable */
-        7,     /* HostNotFound */
-        50,    /* MaxTimeMSExpired */
-        64,    /* WriteConcernFailed */
-        89,    /* NetworkTimeout */
-        91,    /* ShutdownInProgress */
-        112,   /* WriteConflict */
-        189,   /* PrimarySteppedDown */
-        262,   /* ExceededTimeLimit */
-        9001,  /* SocketException */
-        10107, /* NotWritablePrimary */
-        11600, /* InterruptedAtShutdown */
-        11602, /* InterruptedDueToReplStateChange */
-        13435, /* NotPrimaryNoSecondaryOk */
-        13436, /* NotPrimaryOrSecondary */
+        SD_MONGO_HOST_UNREACHABLE,
+        SD_MONGO_HOST_NOT_FOUND,
+        SD_MONGO_MAX_TIME_MS_EXPIRED,
+        SD_MONGO_WRITE_CONCERN_FAILED,
+        SD_MONGO_NETWORK_TIMEOUT,
+        SD_MONGO_SHUTDOWN_IN_PROGRESS,
+        SD_MONGO_WRITE_CONFLICT,
+        SD_MONGO_PRIMARY_STEPPED_DOWN,
+        SD_MONGO_EXCEEDED_TIME_LIMIT,
+        SD_MONGO_SOCKET_EXCEPTION,
+        SD_MONGO_NOT_WRITABLE_PRIMARY,
+        SD_MONGO_INTERRUPTED_AT_SHUTDOWN,
+        SD_MONGO_INTERRUPTED_DUE_TO_REPL_STATE_CHANGE,
+        SD_MONGO_NOT_PRIMARY_NO_SECONDARY_OK,
+        SD_MONGO_NOT_PRIMARY_OR_SECONDARY,
     };
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
         if (codes[i] == code)
@@ -88,12 +89,12 @@ sd_err_t sd_mongo_classify(sd_mongo_store_t *s, const bson_error_t *e, const bso
                             "connection to MongoDB at %s lost while %s: %s", s->hosts, doing,
                             e->message);
     if ((e->domain == MONGOC_ERROR_CLIENT && e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE) ||
-        e->code == 18 /* AuthenticationFailed */)
+        e->code == SD_MONGO_AUTHENTICATION_FAILED)
         return sd_error_set(err, SD_ERR_FATAL, "store",
                             "MongoDB authentication failed for user '%s' at %s: check the "
                             "user, password and authSource of the store URI",
                             s->user, s->hosts);
-    if (e->code == 13 /* Unauthorized */)
+    if (e->code == SD_MONGO_UNAUTHORIZED)
         return sd_error_set(err, SD_ERR_FATAL, "store",
                             "MongoDB user '%s' at %s may not %s (database %s): grant it "
                             "readWrite there", s->user, s->hosts, doing, s->database);
