@@ -1,22 +1,11 @@
 /* Delivering a batch's changes and dead letters, and committing its
  * offsets.  At-least-once: produce, wait for every delivery report, commit.
  * Exactly-once: produce and commit the offsets in one Kafka transaction; an
- * aborted transaction rewinds the batch's partitions.
- *
- * SESSIOND_FAILPOINT=WHERE:N[:stop] (for the crash tests) kills the
- * process with SIGKILL right after the Nth batch's store write
- * (after-store), or after its changes are delivered (exactly-once: inside
- * the open transaction) but before its offsets are committed
- * (after-produce), or after the Nth sweep that published expiry events
- * delivered them, before the store marks them (after-expiry-produce);
- * with `:stop` it stops there with SIGSTOP instead, as a long pause
- * would, until SIGCONT. */
+ * aborted transaction rewinds the batch's partitions. */
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline_int.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "sessiond/clock.h"
 #include "sessiond/log.h"
@@ -80,39 +69,6 @@ sd_err_t pl_after_fencing(pipeline_t *p, int64_t began, sd_error_t *err)
     p->producer = NULL;
     sd_err_t rc = pl_start_producer(p, err);
     return rc == SD_OK ? SD_ERR_TRANSIENT : rc;
-}
-
-/* SESSIOND_FAILPOINT, read once per run. */
-void pl_failpoint_arm(pipeline_t *p)
-{
-    const char *fail = getenv("SESSIOND_FAILPOINT");
-    if (fail && *fail) {
-        char action[8] = "kill";
-        int fields = sscanf(fail, "%31[a-z-]:%ld:%7s", p->fail_where, &p->fail_batch, action);
-        p->fail_signal = strcmp(action, "stop") == 0 ? SIGSTOP : SIGKILL;
-        int armed = fields >= 2 && (!strcmp(action, "kill") || !strcmp(action, "stop"));
-        if (!armed)
-            p->fail_batch = -1;
-        sd_log(SD_LOG_WARN, "pipeline",
-               armed ? "failpoint armed (testing only)"
-                     : "SESSIOND_FAILPOINT ignored: not WHERE:N[:stop]",
-               "failpoint=%s", fail);
-    }
-}
-
-void pl_failpoint(const pipeline_t *p, const char *where, long n, size_t n_msgs)
-{
-    if (p->fail_batch != n || strcmp(p->fail_where, where) != 0)
-        return;
-    /* "after produce" means on the brokers: a transaction's messages are
-     * otherwise sent only by its commit. */
-    if (strcmp(where, "after-produce") == 0)
-        rd_kafka_flush(sd_producer_handle(p->producer), 10000);
-    sd_log(SD_LOG_WARN, "pipeline",
-           p->fail_signal == SIGSTOP ? "failpoint: stopping the process"
-                                     : "failpoint: killing the process",
-           "at=%s n=%ld messages=%zu", where, n, n_msgs);
-    raise(p->fail_signal);
 }
 
 /* Puts the batch back: its partitions are read again from its first

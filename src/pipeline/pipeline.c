@@ -208,7 +208,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
                          sd_error_t *err)
 {
     pipeline_t p = {.cfg = cfg, .store = store, .stop = stop, .stats = stats};
-    pl_failpoint_arm(&p);
+    pl_failpoint_arm();
     if (cfg->replay && !(p.replay_done = calloc((size_t)cfg->replay->end->cnt + 1, sizeof(int))))
         return sd_error_set(err, SD_ERR_FATAL, "", "out of memory");
     p.replay_deadline = sd_monotonic_ms() + SD_REPLAY_JOIN_S * 1000;

@@ -56,11 +56,8 @@ typedef struct pipeline {
     int64_t replay_deadline;  /* monotonic ms to own every partition by */
     int *replay_done;        /* per partition of cfg->replay->end */
     char replay_refused[300]; /* why the replay cannot go on, or "" */
-    /* SESSIOND_FAILPOINT */
-    char fail_where[32];
-    long fail_batch;
-    int fail_signal;
-    long batch_no;
+    /* what the failpoints count (failpoint.c) */
+    long batch_no;      /* batches applied */
     long expiry_sweeps; /* sweeps that published expiry events */
 } pipeline_t;
 
@@ -100,8 +97,16 @@ sd_err_t pl_publish_and_commit(pipeline_t *p, const sd_outgoing_t *msgs, size_t 
                                sd_error_t *err);
 sd_err_t pl_transact(pipeline_t *p, const sd_outgoing_t *msgs, size_t n, sd_error_t *err);
 void pl_retry_uncommitted(pipeline_t *p);
-void pl_failpoint_arm(pipeline_t *p);
-/* Fires SESSIOND_FAILPOINT if it names where and its count is n. */
+
+/* Failpoints, for the crash tests: the steps of a batch where a test may
+ * have the process killed or stopped.  The product links failpoint_none.c,
+ * where both do nothing; only the test build's sessiond-testhooks links
+ * failpoint.c, which reads SESSIOND_FAILPOINT (SQLite keeps its test hooks
+ * out of the library the same way). */
+/* Reads the failpoint of this run, if any: once, before the first batch. */
+void pl_failpoint_arm(void);
+/* Fires the failpoint if it names `where` and its count is n (n_msgs is
+ * logged).  Returns only if it does not fire, or after SIGCONT. */
 void pl_failpoint(const pipeline_t *p, const char *where, long n, size_t n_msgs);
 
 /* progress.c */

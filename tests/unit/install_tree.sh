@@ -12,6 +12,12 @@ cmake --install "$build" --prefix "$prefix" >/dev/null; rc=$?
 check "cmake --install: exit 0" 0 "$rc"
 check "bin/sessiond runs" "sessiond $(sed -n 's/^project(sessiond VERSION \([0-9.]*\).*/\1/p' "$(dirname "$0")/../../CMakeLists.txt")" \
   "$("$prefix/bin/sessiond" --version)"
+# Test hooks stay in the test build's sessiond-testhooks: the installed
+# binary has no failpoint to read, and only sessiond is installed.
+check "the installed sessiond has no failpoints" 0 "$(grep -c SESSIOND_FAILPOINT "$prefix/bin/sessiond")"
+check "only sessiond is installed in bin/" "sessiond" "$(ls "$prefix/bin")"
+check "the test build's sessiond-testhooks has them" 1 \
+  "$(grep -q SESSIOND_FAILPOINT "$build/tests/sessiond-testhooks" && echo 1)"
 for f in share/sessiond/schemas/task-event.v1.json share/sessiond/schemas/session-change.v1.json \
          share/sessiond/schemas/examples/valid/27-session-expiry-due.json \
          share/doc/sessiond/LICENSE share/doc/sessiond/README.md; do
