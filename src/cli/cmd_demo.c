@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model.h"
+#include "sessiond/model.h"
 #include "sessiond/clock.h"
 #include "sessiond/commands.h"
 #include "sessiond/config.h"
@@ -94,17 +94,8 @@ static sd_event_t *parse_valid(const sd_workload_t *w, size_t *n)
     return events;
 }
 
-static int same_session(const sd_session_t *a, const sd_session_t *b)
-{
-#define SAME_STR(x, y) ((!(x) && !(y)) || ((x) && (y) && strcmp((x), (y)) == 0))
-    return SAME_STR(a->task_id, b->task_id) && SAME_STR(a->short_id, b->short_id) &&
-           SAME_STR(a->task_type, b->task_type) && SAME_STR(a->user_id, b->user_id) &&
-           a->status == b->status && a->created_at_ms == b->created_at_ms &&
-           a->updated_at_ms == b->updated_at_ms;
-#undef SAME_STR
-}
-
-/* 1 when the store's visible sessions at now are the model's. */
+/* 1 when the store's visible sessions at now are the model's, every
+ * field compared (sd_model_matches); otherwise why says how they differ. */
 static int check_model(sd_store_t *store, const sd_model_result_t *model, int64_t now,
                        char *why, size_t cap)
 {
@@ -114,17 +105,7 @@ static int check_model(sd_store_t *store, const sd_model_result_t *model, int64_
         snprintf(why, cap, "cannot read the store: %s", err.message);
         return 0;
     }
-    int ok = list.count == model->count;
-    if (!ok)
-        snprintf(why, cap, "the store has %zu visible sessions, the model %zu", list.count,
-                 model->count);
-    for (size_t i = 0; ok && i < list.count; i++) {
-        const sd_session_t *want = sd_model_find(model, list.items[i].task_id);
-        if (!want || !same_session(&list.items[i], want)) {
-            snprintf(why, cap, "session %s differs from the model", list.items[i].task_id);
-            ok = 0;
-        }
-    }
+    int ok = sd_model_matches(list.items, list.count, model, why, cap);
     sd_session_list_free(&list);
     return ok;
 }
@@ -298,7 +279,7 @@ int sd_cmd_demo(int argc, char **argv)
         goto out;
     }
     print_summary(&d.stats, d.store, sent, dups, invalid, secs, now + DAY_MS);
-    char why[640];
+    char why[2048];
     int matches = check_model(d.store, &after, now + DAY_MS, why, sizeof why);
     if (matches && expired_since(&d.stats, expired_before) != expected) {
         snprintf(why, sizeof why, "%ld sessions expired, the model says %ld",

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "sessiond/model.h"
 #include "scenario.h"
 #include "sessiond/fetch_wake.h"
 

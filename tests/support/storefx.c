@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <check.h>
-#include <jansson.h>
 #include <mongoc/mongoc.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -129,56 +128,12 @@ void fx_apply(sd_store_t *store, const fx_events_t *events, const size_t *order,
     free(items);
 }
 
-static int same_json(const char *a, const char *b)
-{
-    if (!a || !b)
-        return a == b;
-    json_t *ja = json_loads(a, 0, NULL), *jb = json_loads(b, 0, NULL);
-    int same = ja && jb && json_equal(ja, jb);
-    json_decref(ja);
-    json_decref(jb);
-    return same;
-}
-
-static int same_str(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
-static void expect_session(const sd_session_t *got, const sd_session_t *want, const char *context)
-{
-    ck_assert_msg(same_str(got->task_id, want->task_id) && same_str(got->short_id, want->short_id) &&
-                      same_str(got->task_type, want->task_type) &&
-                      same_str(got->user_id, want->user_id) &&
-                      same_json(got->metadata_json, want->metadata_json) &&
-                      got->status == want->status && got->created_at_ms == want->created_at_ms &&
-                      got->updated_at_ms == want->updated_at_ms,
-                  "%s: session %s differs: got short_id=%s type=%s user=%s status=%s "
-                  "created=%lld updated=%lld metadata=%s; want short_id=%s type=%s user=%s "
-                  "status=%s created=%lld updated=%lld metadata=%s",
-                  context, want->task_id, got->short_id, got->task_type, got->user_id,
-                  sd_status_name(got->status), (long long)got->created_at_ms,
-                  (long long)got->updated_at_ms, got->metadata_json, want->short_id,
-                  want->task_type, want->user_id, sd_status_name(want->status),
-                  (long long)want->created_at_ms, (long long)want->updated_at_ms,
-                  want->metadata_json);
-}
-
+/* The store's visible sessions (sorted by task_id) against the model's. */
 static void expect_sessions(const sd_session_t *got, size_t n_got, const sd_model_result_t *want,
                             const char *context)
 {
-    size_t i = 0, j = 0;
-    while (i < n_got || j < want->count) {
-        int cmp = i == n_got ? 1 : j == want->count ? -1
-                                                    : strcmp(got[i].task_id, want->sessions[j].task_id);
-        ck_assert_msg(cmp >= 0, "%s: %s is visible but the model has no such session", context,
-                      got[i].task_id);
-        ck_assert_msg(cmp <= 0, "%s: the model has %s visible (type %s) but the store does not",
-                      context, want->sessions[j].task_id, want->sessions[j].task_type);
-        expect_session(&got[i], &want->sessions[j], context);
-        i++;
-        j++;
-    }
+    char why[2048];
+    ck_assert_msg(sd_model_matches(got, n_got, want, why, sizeof why), "%s: %s", context, why);
 }
 
 void fx_expect_model(sd_store_t *store, const fx_events_t *events, int64_t now_ms,

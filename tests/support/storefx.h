@@ -12,7 +12,7 @@
 #include <check.h>
 
 #include "fixtures.h"
-#include "model.h"
+#include "sessiond/model.h"
 #include "sessiond/store.h"
 
 /* "sqlite" or "mongodb": which store the suite runs against.  For mongodb

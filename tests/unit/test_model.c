@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fixtures.h"
-#include "model.h"
+#include "sessiond/model.h"
 
 #define T0 FX_T0
 #define MIN INT64_C(60000)
@@ -314,6 +314,39 @@ START_TEST(order_does_not_matter)
 }
 END_TEST
 
+/* sd_model_matches: the one comparison of a store's sessions with the
+ * model's, used by the store suites and the demo's verdict. */
+START_TEST(matches_compares_every_field)
+{
+    fx_create(&w.ev, "e1", "t1", "image_analysis", "s1", 10);
+    fx_create(&w.ev, "e2", "t2", "image_analysis", "s2", 20);
+    run();
+    ck_assert_uint_eq(w.result.count, 2);
+    sd_session_t got[2] = {w.result.sessions[0], w.result.sessions[1]};
+    char why[1024] = "";
+    ck_assert(sd_model_matches(got, 2, &w.result, why, sizeof why));
+
+    got[1].metadata_json = "{\"b\": 2, \"a\": 1}"; /* the same JSON value, keys reordered */
+    w.result.sessions[1].metadata_json = "{\"a\":1,\"b\":2}";
+    ck_assert_msg(sd_model_matches(got, 2, &w.result, why, sizeof why), "%s", why);
+    got[1].metadata_json = "{\"a\":1,\"b\":3}";
+    ck_assert(!sd_model_matches(got, 2, &w.result, why, sizeof why));
+    ck_assert_msg(strstr(why, "session t2 differs") && strstr(why, "\"b\":3"), "%s", why);
+
+    got[1] = w.result.sessions[1];
+    got[1].updated_at_ms++;
+    ck_assert(!sd_model_matches(got, 2, &w.result, why, sizeof why));
+    ck_assert_msg(strstr(why, "session t2 differs"), "%s", why);
+
+    ck_assert(!sd_model_matches(got, 1, &w.result, why, sizeof why));
+    ck_assert_msg(strstr(why, "the model has t2 visible"), "%s", why);
+    sd_session_t extra[3] = {w.result.sessions[0], w.result.sessions[1], w.result.sessions[1]};
+    extra[2].task_id = "t3";
+    ck_assert(!sd_model_matches(extra, 3, &w.result, why, sizeof why));
+    ck_assert_msg(strstr(why, "t3 is visible but the model has no such session"), "%s", why);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model");
@@ -338,6 +371,7 @@ int main(void)
     tcase_add_test(tc, rule7_earliest_create_defines_the_session);
     tcase_add_test(tc, rule7_ignored_create_does_not_define);
     tcase_add_test(tc, order_does_not_matter);
+    tcase_add_test(tc, matches_compares_every_field);
     suite_add_tcase(s, tc);
     return fx_run(s);
 }

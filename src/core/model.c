@@ -15,10 +15,14 @@
  *     visible only while now < last change + ttl;
  *   - session.expiry_due changes nothing here: it only publishes what the
  *     clock already hides. */
-#include "model.h"
+#include "sessiond/model.h"
 
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "sessiond/rules.h"
 
 static int cmp_time_id(const sd_event_t *a, const sd_event_t *b)
 {
@@ -192,4 +196,65 @@ const sd_session_t *sd_model_find(const sd_model_result_t *result,
     sd_session_t key = {.task_id = task_id};
     return bsearch(&key, result->sessions, result->count,
                    sizeof *result->sessions, by_task_id);
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Metadata compares as JSON values: a store may keep its keys in another
+ * order or its numbers in another spelling. */
+static int same_json(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    json_t *ja = json_loads(a, 0, NULL), *jb = json_loads(b, 0, NULL);
+    int same = ja && jb && json_equal(ja, jb);
+    json_decref(ja);
+    json_decref(jb);
+    return same;
+}
+
+static int same_session(const sd_session_t *a, const sd_session_t *b)
+{
+    return same_str(a->task_id, b->task_id) && same_str(a->short_id, b->short_id) &&
+           same_str(a->task_type, b->task_type) && same_str(a->user_id, b->user_id) &&
+           same_json(a->metadata_json, b->metadata_json) && a->status == b->status &&
+           a->created_at_ms == b->created_at_ms && a->updated_at_ms == b->updated_at_ms;
+}
+
+static void describe(const sd_session_t *s, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "short_id=%s type=%s user=%s status=%s created=%lld updated=%lld metadata=%s",
+             s->short_id, s->task_type, s->user_id, sd_status_name(s->status),
+             (long long)s->created_at_ms, (long long)s->updated_at_ms,
+             s->metadata_json ? s->metadata_json : "null");
+}
+
+int sd_model_matches(const sd_session_t *got, size_t n_got, const sd_model_result_t *want,
+                     char *why, size_t cap)
+{
+    for (size_t i = 0, j = 0; i < n_got || j < want->count; i++, j++) {
+        int cmp = i == n_got        ? 1
+                  : j == want->count ? -1
+                                     : strcmp(got[i].task_id, want->sessions[j].task_id);
+        if (cmp < 0) {
+            snprintf(why, cap, "%s is visible but the model has no such session", got[i].task_id);
+            return 0;
+        }
+        if (cmp > 0) {
+            snprintf(why, cap, "the model has %s visible (type %s) but the store does not",
+                     want->sessions[j].task_id, want->sessions[j].task_type);
+            return 0;
+        }
+        if (!same_session(&got[i], &want->sessions[j])) {
+            char g[512], w[512];
+            describe(&got[i], g, sizeof g);
+            describe(&want->sessions[j], w, sizeof w);
+            snprintf(why, cap, "session %s differs: got %s; want %s", got[i].task_id, g, w);
+            return 0;
+        }
+    }
+    return 1;
 }
