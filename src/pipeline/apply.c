@@ -4,32 +4,86 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline_int.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 #include "sessiond/clock.h"
 #include "sessiond/log.h"
 #include "sessiond/rules.h"
 
+/* The working state of one batch while it is applied: per message, why it
+ * is dead (if it is); per parsed event, its store item and its message. */
+typedef struct applying {
+    size_t n;              /* messages in the batch */
+    sd_event_t *events;    /* n_items parsed */
+    sd_store_item_t *items;
+    size_t *item_msg;      /* items[k] came from message item_msg[k] */
+    size_t n_items;
+    sd_error_t *why;       /* per message */
+    int *dead;             /* per message: goes to the dead-letter topic */
+    size_t n_dead;
+} applying_t;
+
+static sd_err_t applying_init(applying_t *a, size_t n, sd_error_t *err)
+{
+    *a = (applying_t){.n = n};
+    a->events = calloc(n, sizeof *a->events);
+    a->items = calloc(n, sizeof *a->items);
+    a->item_msg = calloc(n, sizeof *a->item_msg);
+    a->why = calloc(n, sizeof *a->why);
+    a->dead = calloc(n, sizeof *a->dead);
+    if (!a->events || !a->items || !a->item_msg || !a->why || !a->dead)
+        return sd_error_set(err, SD_ERR_FATAL, "", "out of memory for a batch of %zu", n);
+    return SD_OK;
+}
+
+static void applying_free(applying_t *a)
+{
+    for (size_t k = 0; k < a->n_items; k++)
+        sd_event_clear(&a->events[k]);
+    free(a->events);
+    free(a->items);
+    free(a->item_msg);
+    free(a->why);
+    free(a->dead);
+}
+
+/* Parses every message: the valid ones become store items, the invalid
+ * ones are marked dead with why. */
+static void parse_batch(const batch_t *b, applying_t *a)
+{
+    assert(b->count == a->n && a->n_items == 0 && a->n_dead == 0);
+    for (size_t i = 0; i < a->n; i++) {
+        const rd_kafka_message_t *m = b->msgs[i];
+        sd_event_t *e = &a->events[a->n_items];
+        if (sd_event_parse(m->payload, m->len, e, &a->why[i]) != SD_OK) {
+            a->dead[i] = 1;
+            a->n_dead++;
+            continue;
+        }
+        a->items[a->n_items] = (sd_store_item_t){sd_rules_intent(e), rd_kafka_topic_name(m->rkt),
+                                                 m->partition, m->offset};
+        a->item_msg[a->n_items++] = i;
+    }
+}
+
 /* Counts an applied batch's events by topic and type and by result, and
- * marks those the store rejected as dead.  Returns how many it rejected. */
-static size_t count_results(pipeline_t *p, const sd_store_item_t *items, const size_t *item_msg,
-                            size_t n_items, const sd_apply_result_t *result, int *dead,
-                            sd_error_t *why)
+ * marks those the store rejected as dead. */
+static void count_results(pipeline_t *p, applying_t *a, const sd_apply_result_t *result)
 {
     sd_pipeline_stats_t *s = p->stats;
-    size_t rejected = 0;
-    for (size_t i = 0, k = 0; i < p->batch.count; i++) {
+    for (size_t i = 0, k = 0; i < a->n; i++) {
         const rd_kafka_message_t *m = p->batch.msgs[i];
-        int parsed = k < n_items && item_msg[k] == i;
+        int parsed = k < a->n_items && a->item_msg[k] == i;
         sd_stats_event(s, rd_kafka_topic_name(m->rkt),
-                       parsed ? (int)items[k].intent.event->type : SD_STATS_INVALID);
+                       parsed ? (int)a->items[k].intent.event->type : SD_STATS_INVALID);
         if (!parsed)
             continue;
         switch (result->status[k]) {
         case SD_APPLY_REJECTED:
-            dead[i] = 1;
-            why[i] = result->errors[k];
-            rejected++;
+            a->dead[i] = 1;
+            a->why[i] = result->errors[k];
+            a->n_dead++;
             atomic_fetch_add(&s->store_errors[SD_ERR_EVENT], 1);
             break;
         case SD_APPLY_CHANGED:
@@ -39,12 +93,53 @@ static size_t count_results(pipeline_t *p, const sd_store_item_t *items, const s
             atomic_fetch_add(&s->unchanged, 1);
             break;
         case SD_APPLY_IGNORED:
-            atomic_fetch_add(&s->ignored_by[items[k].intent.ignored], 1);
+            atomic_fetch_add(&s->ignored_by[a->items[k].intent.ignored], 1);
             break;
         }
         k++;
     }
-    return rejected;
+}
+
+/* Logs and counts one dead message and, when emit, builds its dead letter. */
+static sd_err_t dead_letter(pipeline_t *p, const rd_kafka_message_t *m, const sd_error_t *why,
+                            int emit, sd_outgoing_t *out, sd_error_t *err)
+{
+    sd_err_t rc = emit ? sd_outgoing_dead_letter(out, p->cfg->dlq_topic, m, why, err) : SD_OK;
+    sd_stats_dead_letter(p->stats, why->code == SD_ERR_EVENT ? "store"
+                                   : why->field[0]       ? why->field
+                                                         : "payload");
+    char reason[SD_ERROR_TEXT_BUFSZ];
+    sd_log(SD_LOG_WARN, "pipeline", emit ? "dead-lettered" : "invalid event skipped (not re-sent)",
+           "topic=%s partition=%d offset=%lld error=%s", rd_kafka_topic_name(m->rkt),
+           (int)m->partition, (long long)m->offset, SD_LOG_Q(sd_error_text(why, reason)));
+    return rc;
+}
+
+/* What an applied batch produces: its changes, then its dead letters (none
+ * of either when !emit).  Returns SD_OK with *out and *n_out set (the
+ * caller frees them with sd_outgoing_free), or a fatal error. */
+static sd_err_t outgoing_of(pipeline_t *p, const applying_t *a, const sd_apply_result_t *result,
+                            int emit, sd_outgoing_t **out, size_t *n_out, size_t *n_changes,
+                            sd_error_t *err)
+{
+    sd_outgoing_t *msgs = calloc(result->changes.count + a->n_dead + 1, sizeof *msgs);
+    size_t n_msgs = 0;
+    sd_err_t rc = msgs ? SD_OK
+                       : sd_error_set(err, SD_ERR_FATAL, "", "out of memory for a batch of %zu",
+                                      a->n);
+    for (size_t c = 0; rc == SD_OK && emit && c < result->changes.count; c++)
+        rc = sd_outgoing_change(&msgs[n_msgs++], p->cfg->output_topic, &result->changes.items[c],
+                                &result->changes.json[c], err);
+    *n_changes = n_msgs;
+    for (size_t i = 0; rc == SD_OK && i < a->n; i++) {
+        if (!a->dead[i])
+            continue;
+        rc = dead_letter(p, p->batch.msgs[i], &a->why[i], emit, &msgs[n_msgs], err);
+        n_msgs += emit != 0;
+    }
+    *out = msgs;
+    *n_out = n_msgs;
+    return rc;
 }
 
 /* Parses the batch, applies it through the store (waiting out outages)
@@ -59,44 +154,15 @@ sd_err_t pl_apply_batch(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, size_
     *out = NULL;
     *n_out = 0;
     *n_changes = 0;
-    for (;;) {
-        batch_t *b = &p->batch;
-        size_t n = b->count;
-        if (n == 0)
-            return SD_OK;
-        sd_event_t *events = calloc(n, sizeof *events);
-        sd_store_item_t *items = calloc(n, sizeof *items);
-        size_t *item_msg = calloc(n, sizeof *item_msg);
-        sd_outgoing_t *msgs = NULL;
-        size_t n_items = 0, n_msgs = 0;
-        sd_err_t rc = SD_OK;
-        if (!events || !items || !item_msg)
-            rc = sd_error_set(err, SD_ERR_FATAL, "", "out of memory for a batch of %zu", n);
-
-        /* Invalid events go to the dead-letter topic; the rest to the store. */
-        size_t n_dead = 0;
-        sd_error_t *why = calloc(n, sizeof *why);
-        int *dead = calloc(n, sizeof *dead);
-        if (rc == SD_OK && (!why || !dead))
-            rc = sd_error_set(err, SD_ERR_FATAL, "", "out of memory for a batch of %zu", n);
-        for (size_t i = 0; rc == SD_OK && i < n; i++) {
-            const rd_kafka_message_t *m = b->msgs[i];
-            if (sd_event_parse(m->payload, m->len, &events[n_items], &why[i]) != SD_OK) {
-                dead[i] = 1;
-                n_dead++;
-                continue;
-            }
-            items[n_items] = (sd_store_item_t){sd_rules_intent(&events[n_items]),
-                                               rd_kafka_topic_name(m->rkt), m->partition,
-                                               m->offset};
-            item_msg[n_items++] = i;
-        }
-
+    while (p->batch.count) {
+        applying_t a;
         sd_apply_result_t result = {0};
         int applied = 0;
+        sd_err_t rc = applying_init(&a, p->batch.count, err);
         if (rc == SD_OK) {
+            parse_batch(&p->batch, &a);
             int64_t started = sd_monotonic_us();
-            rc = sd_store_apply(p->store, items, n_items, pl_now_ms(p), &result, err);
+            rc = sd_store_apply(p->store, a.items, a.n_items, pl_now_ms(p), &result, err);
             applied = rc == SD_OK;
             if (applied)
                 sd_stats_batch_applied(p->stats, sd_monotonic_us() - started);
@@ -104,54 +170,25 @@ sd_err_t pl_apply_batch(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, size_
                 atomic_fetch_add(&p->stats->store_errors[rc], 1);
         }
         if (applied) {
-            n_dead += count_results(p, items, item_msg, n_items, &result, dead, why);
-            msgs = calloc(result.changes.count + n_dead + 1, sizeof *msgs);
-            if (!msgs)
-                rc = sd_error_set(err, SD_ERR_FATAL, "", "out of memory for a batch of %zu", n);
-            for (size_t c = 0; rc == SD_OK && emit && c < result.changes.count; c++)
-                rc = sd_outgoing_change(&msgs[n_msgs++], p->cfg->output_topic,
-                                        &result.changes.items[c], &result.changes.json[c], err);
-            *n_changes = n_msgs;
-            for (size_t i = 0; rc == SD_OK && i < n; i++)
-                if (dead[i]) {
-                    if (emit)
-                        rc = sd_outgoing_dead_letter(&msgs[n_msgs++], p->cfg->dlq_topic,
-                                                     b->msgs[i], &why[i], err);
-                    sd_stats_dead_letter(p->stats, why[i].code == SD_ERR_EVENT ? "store"
-                                                   : why[i].field[0]       ? why[i].field
-                                                                           : "payload");
-                    char reason[SD_ERROR_TEXT_BUFSZ];
-                    sd_log(SD_LOG_WARN, "pipeline",
-                           emit ? "dead-lettered" : "invalid event skipped (not re-sent)",
-                           "topic=%s partition=%d offset=%lld error=%s",
-                           rd_kafka_topic_name(b->msgs[i]->rkt), (int)b->msgs[i]->partition,
-                           (long long)b->msgs[i]->offset, SD_LOG_Q(sd_error_text(&why[i], reason)));
-                }
+            count_results(p, &a, &result);
+            rc = outgoing_of(p, &a, &result, emit, out, n_out, n_changes, err);
             sd_apply_result_free(&result);
         }
-        for (size_t k = 0; k < n_items; k++)
-            sd_event_clear(&events[k]);
-        free(events);
-        free(items);
-        free(item_msg);
-        free(why);
-        free(dead);
-
+        applying_free(&a);
         if (applied && rc == SD_OK) {
             atomic_store(&p->stats->store_ok, 1);
-            *out = msgs;
-            *n_out = n_msgs;
             return SD_OK;
         }
-        sd_outgoing_free(msgs, n_msgs);
+        sd_outgoing_free(*out, *n_out);
+        *out = NULL;
+        *n_out = *n_changes = 0;
         if (applied || rc != SD_ERR_TRANSIENT)
             return rc == SD_ERR_NOMEM ? SD_ERR_FATAL : rc;
         /* Transient: wait, keep the group, then try what is still ours. */
         atomic_store(&p->stats->store_ok, 0);
         pl_back_off(p, "store unavailable", err);
-        if (*p->stop || pl_rejoin_due(p)) {
+        if (*p->stop || pl_rejoin_due(p))
             pl_batch_clear(&p->batch); /* aborted: nothing applied, nothing committed */
-            return SD_OK;
-        }
     }
+    return SD_OK;
 }
