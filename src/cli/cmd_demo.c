@@ -176,6 +176,110 @@ static sd_err_t start_broker(size_t bytes, sd_embedded_t **kafka, int *partition
     return rc;
 }
 
+/* One demo run: its workload, what the model says of it, the broker and
+ * the pipeline.  demo_free() releases whatever was made. */
+typedef struct demo {
+    int64_t now, ttl;
+    sd_workload_t workload;
+    sd_event_t *events; /* the valid lines, parsed: the model's input */
+    size_t n_events, bytes, invalid, sent, dups;
+    sd_model_result_t before, after; /* visible now and a day later */
+    sd_embedded_t *kafka;
+    int partitions;
+    sd_pipeline_thread_t d;
+    long expired_before;
+} demo_t;
+
+/* The workload and the model's two answers (now, a day later). */
+static sd_err_t prepare(demo_t *m, int64_t tasks, int64_t seed, sd_error_t *err)
+{
+    sd_workload_params_t wp = {.seed = (uint64_t)seed, .tasks = (size_t)tasks, .now_ms = m->now,
+                               .ttl_ms = m->ttl, .invalid_percent = 1, .id_prefix = ""};
+    sd_err_t rc = sd_workload_generate(&wp, &m->workload, err);
+    if (rc != SD_OK)
+        return rc;
+    for (size_t i = 0; i < m->workload.count; i++) {
+        m->bytes += strlen(m->workload.lines[i].json) + 100; /* with the record's overhead */
+        m->invalid += !m->workload.lines[i].valid;
+    }
+    if (!(m->events = parse_valid(&m->workload, &m->n_events)) ||
+        sd_model_visible(m->events, m->n_events, m->now, m->ttl, &m->before) != 0 ||
+        sd_model_visible(m->events, m->n_events, m->now + DAY_MS, m->ttl, &m->after) != 0)
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for the reference model");
+    return SD_OK;
+}
+
+/* The pipeline on the embedded broker, as `run` would be configured. */
+static sd_err_t start_pipeline(demo_t *m, sd_error_t *err)
+{
+    static const char *const inputs[] = {"task-events"};
+    m->d.cfg = (sd_pipeline_config_t){
+        .kafka = {sd_embedded_bootstraps(m->kafka), NULL, 0, 1},
+        .group = "sessiond-demo", .inputs = inputs, .n_inputs = 1,
+        .output_topic = "session-changes", .dlq_topic = "task-events.dlq",
+        .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = 1000,
+        .batch_bytes = SD_BATCH_BYTES_DEFAULT, .batch_ms = 20, .backoff_max_ms = 5000,
+        .sweep_interval_ms = 250};
+    m->d.stop = sd_pipeline_cli_trap_signals();
+    return sd_pipeline_thread_start(&m->d, err);
+}
+
+/* Publishes the workload, waits until the pipeline has read all of it,
+ * then lets a day pass on the pipeline's clock, so the sweeper publishes
+ * an expiry event for what reached its TTL, and waits for those.  *ok is
+ * 0 if interrupted. */
+static sd_err_t process(demo_t *m, int *ok, double *secs, sd_error_t *err)
+{
+    sd_err_t rc = publish(&m->d.cfg.kafka, &m->workload, &m->sent, &m->dups, err);
+    progress_t progress = {&m->d.stats, m->sent, isatty(STDOUT_FILENO), -2};
+    *ok = rc == SD_OK && sd_pipeline_thread_wait(&m->d, (long)m->sent, progress.tty ? 100 : 200,
+                                                 show_progress, &progress, secs, NULL);
+    long expected = (long)m->before.count - (long)m->after.count;
+    m->expired_before = atomic_load(&m->d.stats.changes_by_type[SD_CHANGE_EXPIRED]);
+    if (*ok) {
+        printf("  a day passes: %ld sessions reach their TTL\n", expected);
+        atomic_store(&m->d.now, m->now + DAY_MS);
+        for (int i = 0; i < 600 && expired_since(&m->d.stats, m->expired_before) < expected &&
+                        !*m->d.stop && !atomic_load(&m->d.finished);
+             i++)
+            sd_sleep_ms(100);
+    }
+    sd_err_t stopped = sd_pipeline_thread_stop(&m->d, err);
+    return rc != SD_OK ? rc : stopped;
+}
+
+/* Prints the verdict: whether the store is the model's, and the expiries
+ * the model expects were published.  Returns the exit status. */
+static int verdict(const demo_t *m)
+{
+    char why[2048];
+    long expected = (long)m->before.count - (long)m->after.count;
+    long expired = expired_since(&m->d.stats, m->expired_before);
+    int matches = check_model(m->d.store, &m->after, m->now + DAY_MS, why, sizeof why);
+    if (matches && expired != expected) {
+        snprintf(why, sizeof why, "%ld sessions expired, the model says %ld", expired, expected);
+        matches = 0;
+    }
+    if (matches)
+        printf("\nverdict: the store matches the reference model (%zu visible sessions)\n",
+               m->after.count);
+    else
+        printf("\nverdict: MISMATCH: %s\n", why);
+    return matches ? 0 : 1;
+}
+
+static void demo_free(demo_t *m)
+{
+    sd_model_result_free(&m->before);
+    sd_model_result_free(&m->after);
+    for (size_t i = 0; i < m->n_events; i++)
+        sd_event_clear(&m->events[i]);
+    free(m->events);
+    sd_store_close(m->d.store);
+    sd_embedded_stop(m->kafka);
+    sd_workload_free(&m->workload);
+}
+
 int sd_cmd_demo(int argc, char **argv)
 {
     int64_t tasks = 20000, seed = 1;
@@ -209,101 +313,35 @@ int sd_cmd_demo(int argc, char **argv)
         snprintf(uri, sizeof uri, "sqlite:%s/sessions.db", dir);
         store_cfg.uri = uri;
     }
-    int64_t ttl = store_cfg.session_ttl_ms ? store_cfg.session_ttl_ms : SD_STORE_DEFAULT_TTL_MS;
-    int64_t now = sd_config_now_ms();
-
-    int status = 1, partitions = 0;
-    sd_workload_t w = {0};
-    sd_embedded_t *kafka = NULL;
-    sd_event_t *events = NULL;
-    size_t n_events = 0, bytes = 0, invalid = 0, sent = 0, dups = 0;
-    sd_model_result_t before = {0}, after = {0};
-    sd_pipeline_thread_t d = {.store = NULL, .now = now}; /* a day passes on its clock */
-    sd_workload_params_t wp = {.seed = (uint64_t)seed, .tasks = (size_t)tasks, .now_ms = now,
-                               .ttl_ms = ttl, .invalid_percent = 1, .id_prefix = ""};
-    if (sd_workload_generate(&wp, &w, &err) != SD_OK)
-        goto fail;
-    for (size_t i = 0; i < w.count; i++) {
-        bytes += strlen(w.lines[i].json) + 100; /* with the record's overhead */
-        invalid += !w.lines[i].valid;
-    }
-    if (!(events = parse_valid(&w, &n_events)) ||
-        sd_model_visible(events, n_events, now, ttl, &before) != 0 ||
-        sd_model_visible(events, n_events, now + DAY_MS, ttl, &after) != 0) {
-        sd_error_set(&err, SD_ERR_NOMEM, "", "out of memory for the reference model");
-        goto fail;
-    }
-    if (start_broker(bytes, &kafka, &partitions, &err) != SD_OK ||
-        open_empty_store(&store_cfg, now, &d.store, &err) != SD_OK)
-        goto fail;
+    demo_t m = {.now = sd_config_now_ms()};
+    m.ttl = store_cfg.session_ttl_ms ? store_cfg.session_ttl_ms : SD_STORE_DEFAULT_TTL_MS;
+    m.d.now = m.now; /* the pipeline's clock: a day passes on it */
+    int status = 1, ok = 0;
+    double secs = 0;
+    sd_err_t rc = prepare(&m, tasks, seed, &err);
+    if (rc == SD_OK)
+        rc = start_broker(m.bytes, &m.kafka, &m.partitions, &err);
+    if (rc == SD_OK)
+        rc = open_empty_store(&store_cfg, m.now, &m.d.store, &err);
+    if (rc != SD_OK)
+        goto done;
     char masked[600];
     sd_log_mask_url(store_cfg.uri, masked, sizeof masked);
     printf("sessiond demo: %lld tasks (seed %lld), %zu events, embedded broker with %d "
            "partitions, store %s\n",
-           (long long)tasks, (long long)seed, w.count, partitions, masked);
-
-    static const char *const inputs[] = {"task-events"};
-    d.cfg = (sd_pipeline_config_t){
-        .kafka = {sd_embedded_bootstraps(kafka), NULL, 0, 1},
-        .group = "sessiond-demo", .inputs = inputs, .n_inputs = 1,
-        .output_topic = "session-changes", .dlq_topic = "task-events.dlq",
-        .delivery = SD_DELIVERY_AT_LEAST_ONCE, .batch_max = 1000, .batch_bytes = SD_BATCH_BYTES_DEFAULT,
-        .batch_ms = 20,
-        .backoff_max_ms = 5000,
-        .sweep_interval_ms = 250};
-    d.stop = sd_pipeline_cli_trap_signals();
-    if (sd_pipeline_thread_start(&d, &err) != SD_OK)
-        goto fail;
-    double secs = 0;
-    sd_err_t rc = publish(&d.cfg.kafka, &w, &sent, &dups, &err);
-    progress_t progress = {&d.stats, sent, isatty(STDOUT_FILENO), -2};
-    int ok = rc == SD_OK && sd_pipeline_thread_wait(&d, (long)sent, progress.tty ? 100 : 200,
-                                                    show_progress, &progress, &secs, NULL);
-
-    /* A day passes: the sweeper publishes an expiry event for what reached
-     * its TTL, and the pipeline applies them. */
-    long expected = (long)before.count - (long)after.count;
-    long expired_before = atomic_load(&d.stats.changes_by_type[SD_CHANGE_EXPIRED]);
-    if (ok) {
-        printf("  a day passes: %ld sessions reach their TTL\n", expected);
-        atomic_store(&d.now, now + DAY_MS);
-        for (int i = 0; i < 600 && expired_since(&d.stats, expired_before) < expected && !*d.stop &&
-                        !atomic_load(&d.finished);
-             i++)
-            sd_sleep_ms(100);
-    }
-    if (sd_pipeline_thread_stop(&d, &err) != SD_OK || rc != SD_OK)
-        goto fail;
+           (long long)tasks, (long long)seed, m.workload.count, m.partitions, masked);
+    if ((rc = start_pipeline(&m, &err)) != SD_OK || (rc = process(&m, &ok, &secs, &err)) != SD_OK)
+        goto done;
     if (!ok) {
         fprintf(stderr, "sessiond demo: interrupted\n");
-        goto out;
+        goto done;
     }
-    print_summary(&d.stats, d.store, sent, dups, invalid, secs, now + DAY_MS);
-    char why[2048];
-    int matches = check_model(d.store, &after, now + DAY_MS, why, sizeof why);
-    if (matches && expired_since(&d.stats, expired_before) != expected) {
-        snprintf(why, sizeof why, "%ld sessions expired, the model says %ld",
-                 expired_since(&d.stats, expired_before), expected);
-        matches = 0;
-    }
-    if (matches)
-        printf("\nverdict: the store matches the reference model (%zu visible sessions)\n",
-               after.count);
-    else
-        printf("\nverdict: MISMATCH: %s\n", why);
-    status = matches ? 0 : 1;
-    goto out;
-fail:
-    fprintf(stderr, "sessiond demo: %s\n", err.message);
-out:
-    sd_model_result_free(&before);
-    sd_model_result_free(&after);
-    for (size_t i = 0; i < n_events; i++)
-        sd_event_clear(&events[i]);
-    free(events);
-    sd_store_close(d.store);
-    sd_embedded_stop(kafka);
-    sd_workload_free(&w);
+    print_summary(&m.d.stats, m.d.store, m.sent, m.dups, m.invalid, secs, m.now + DAY_MS);
+    status = verdict(&m);
+done:
+    if (rc != SD_OK)
+        fprintf(stderr, "sessiond demo: %s\n", err.message);
+    demo_free(&m);
     if (temp) {
         sd_store_remove_sqlite(uri + strlen("sqlite:"));
         rmdir(dir);
