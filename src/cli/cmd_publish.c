@@ -39,6 +39,113 @@ static void free_lines(line_t *lines, size_t n)
     free(lines);
 }
 
+/* The lines read so far, each with its key. */
+typedef struct lines {
+    line_t *items;
+    size_t n, cap;
+    size_t invalid; /* skipped */
+} lines_t;
+
+/* Keeps one valid line and its key.  Returns 0, or -1 out of memory. */
+static int keep_line(lines_t *l, const char *text, size_t len, const char *key)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 1024;
+        line_t *grown = realloc(l->items, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        l->items = grown;
+        l->cap = cap;
+    }
+    line_t *kept = &l->items[l->n];
+    *kept = (line_t){malloc(len), len, strdup(key)};
+    if (kept->text)
+        memcpy(kept->text, text, len);
+    l->n++; /* freed with the rest, whole or not */
+    return kept->text && kept->key ? 0 : -1;
+}
+
+/* Reads and validates every line of path ("-": standard input) into *l.
+ * Returns the exit status so far: 0, 1 an invalid line (unless
+ * skip_invalid), 2 the file cannot be read whole (or out of memory); every
+ * failure is said on stderr. */
+static int read_events(const char *path, int skip_invalid, lines_t *l)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    FILE *in = is_stdin ? stdin : fopen(path, "rb");
+    if (!in) {
+        fprintf(stderr, "sessiond publish: cannot open %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    long lineno = 0;
+    char *buf = NULL;
+    size_t bufcap = 0;
+    ssize_t got;
+    int status = 0;
+    while (status == 0 && (got = sd_jsonl_next(in, &buf, &bufcap, &lineno)) >= 0) {
+        sd_event_t ev;
+        sd_error_t err;
+        if (sd_event_parse(buf, (size_t)got, &ev, &err) != SD_OK) {
+            char text[SD_ERROR_TEXT_BUFSZ];
+            fprintf(stderr, "%s: line %ld: %s\n", path, lineno, sd_error_text(&err, text));
+            l->invalid++;
+            status = skip_invalid ? 0 : 1;
+            continue;
+        }
+        const char *key = ev.type == SD_EVENT_SCENARIO_SAVED ? ev.short_id : ev.task_id;
+        if (keep_line(l, buf, (size_t)got, key) != 0) {
+            fprintf(stderr, "sessiond publish: out of memory at line %ld\n", lineno);
+            status = 2;
+        }
+        sd_event_clear(&ev);
+    }
+    /* A file not read to its end (a directory, an I/O error) publishes
+     * nothing: what was read of it is not what its writer meant. */
+    if (status == 0 && ferror(in)) {
+        fprintf(stderr, "sessiond publish: cannot read %s: %s (nothing published)\n",
+                is_stdin ? "standard input" : path, strerror(errno));
+        status = 2;
+    }
+    free(buf);
+    if (!is_stdin)
+        fclose(in);
+    return status;
+}
+
+/* Publishes every kept line to topic and waits for Kafka to take them.
+ * Returns the exit status: 0, 1 Kafka refused us, 2 no producer, 3 Kafka
+ * unavailable; says so on stderr either way. */
+static int send_events(const sd_kafka_settings_t *ks, const char *topic, int64_t startup_ms,
+                       const lines_t *l)
+{
+    sd_error_t err = {0};
+    sd_producer_t *producer = NULL;
+    int status = 0;
+    if (sd_kafka_preflight(ks, &topic, 1, 1, startup_ms, &err) == SD_ERR_FATAL) {
+        fprintf(stderr, "sessiond publish: %s (nothing published)\n", err.message);
+        return 1;
+    }
+    if (sd_producer_new(ks, NULL, &producer, &err) != SD_OK) {
+        fprintf(stderr, "sessiond publish: %s\n", err.message);
+        return 2;
+    }
+    for (size_t i = 0; status == 0 && i < l->n; i++)
+        if (sd_producer_send(producer, topic, l->items[i].key, l->items[i].text, l->items[i].len,
+                             NULL, 0, &err) != SD_OK)
+            status = 3;
+    if (status == 0 && sd_producer_flush(producer, 30000, &err) != SD_OK)
+        status = 3;
+    if (status == 3)
+        fprintf(stderr, "sessiond publish: %s\n", err.message);
+    else if (l->invalid)
+        fprintf(stderr, "sessiond publish: %zu events published to %s, %zu invalid skipped\n",
+                l->n, topic, l->invalid);
+    else
+        fprintf(stderr, "sessiond publish: %zu events published to %s\n", l->n, topic);
+    sd_producer_destroy(producer);
+    return status;
+}
+
 int sd_cmd_publish(int argc, char **argv)
 {
     const char *brokers = "localhost:9092", *topic = "task-events";
@@ -54,100 +161,26 @@ int sd_cmd_publish(int argc, char **argv)
     sd_error_t err = {0};
     const char *path = NULL;
     size_t n_pos;
-    int help;
+    int help = 0, status = 2;
+    lines_t lines = {0};
     if (sd_options_parse(opts, sizeof opts / sizeof opts[0], &props, argc, argv, usage, &path, 1,
                          &n_pos, &help, &err) != SD_OK) {
         fprintf(stderr, "sessiond publish: %s\n", err.message);
-        sd_props_free(&props);
-        return 2;
+        goto done;
     }
     if (help || n_pos != 1) {
         if (!help)
             fprintf(stderr, "sessiond publish: give one FILE, or - for stdin\n");
-        sd_props_free(&props);
-        return help ? 0 : 2;
+        status = help ? 0 : 2;
+        goto done;
     }
-
-    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!in) {
-        fprintf(stderr, "sessiond publish: cannot open %s: %s\n", path, strerror(errno));
-        sd_props_free(&props);
-        return 2;
+    status = read_events(path, skip_invalid, &lines);
+    if (status == 0) {
+        sd_kafka_settings_t ks = {brokers, props.items, props.count, 0};
+        status = send_events(&ks, topic, startup_ms, &lines);
     }
-    line_t *lines = NULL;
-    size_t n = 0, cap = 0, invalid = 0;
-    long lineno = 0;
-    char *buf = NULL;
-    size_t bufcap = 0;
-    ssize_t got;
-    int status = 0;
-    while ((got = sd_jsonl_next(in, &buf, &bufcap, &lineno)) >= 0) {
-        size_t len = (size_t)got;
-        sd_event_t ev;
-        if (sd_event_parse(buf, len, &ev, &err) != SD_OK) {
-            char text[SD_ERROR_TEXT_BUFSZ];
-            fprintf(stderr, "%s: line %ld: %s\n", path, lineno, sd_error_text(&err, text));
-            invalid++;
-            if (skip_invalid)
-                continue;
-            status = 1;
-            break;
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 1024;
-            line_t *grown = realloc(lines, cap * sizeof *grown);
-            if (!grown) {
-                sd_event_clear(&ev);
-                status = 2;
-                break;
-            }
-            lines = grown;
-        }
-        const char *key = ev.type == SD_EVENT_SCENARIO_SAVED ? ev.short_id : ev.task_id;
-        lines[n] = (line_t){malloc(len), len, strdup(key)};
-        sd_event_clear(&ev);
-        if (!lines[n].text || !lines[n].key) {
-            status = 2;
-            break;
-        }
-        memcpy(lines[n++].text, buf, len);
-    }
-    /* A file not read to its end (a directory, an I/O error) publishes
-     * nothing: what was read of it is not what its writer meant. */
-    if (status == 0 && ferror(in)) {
-        fprintf(stderr, "sessiond publish: cannot read %s: %s (nothing published)\n",
-                strcmp(path, "-") == 0 ? "standard input" : path, strerror(errno));
-        status = 2;
-    }
-    free(buf);
-    if (in != stdin)
-        fclose(in);
-
-    sd_kafka_settings_t ks = {brokers, props.items, props.count, 0};
-    sd_producer_t *producer = NULL;
-    if (status == 0 && sd_kafka_preflight(&ks, &topic, 1, 1, startup_ms, &err) == SD_ERR_FATAL) {
-        fprintf(stderr, "sessiond publish: %s (nothing published)\n", err.message);
-        status = 1;
-    }
-    if (status == 0 && sd_producer_new(&ks, NULL, &producer, &err) != SD_OK) {
-        fprintf(stderr, "sessiond publish: %s\n", err.message);
-        status = 2;
-    }
-    for (size_t i = 0; status == 0 && i < n; i++)
-        if (sd_producer_send(producer, topic, lines[i].key, lines[i].text, lines[i].len, NULL, 0,
-                             &err) != SD_OK)
-            status = 3;
-    if (status == 0 && sd_producer_flush(producer, 30000, &err) != SD_OK)
-        status = 3;
-    if (status == 3)
-        fprintf(stderr, "sessiond publish: %s\n", err.message);
-    else if (status == 0 && invalid)
-        fprintf(stderr, "sessiond publish: %zu events published to %s, %zu invalid skipped\n", n,
-                topic, invalid);
-    else if (status == 0)
-        fprintf(stderr, "sessiond publish: %zu events published to %s\n", n, topic);
-    sd_producer_destroy(producer);
-    free_lines(lines, n);
+done:
+    free_lines(lines.items, lines.n);
     sd_props_free(&props);
     return status;
 }
