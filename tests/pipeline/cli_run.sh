@@ -110,6 +110,10 @@ printf '{"event_id":"bad1","event_type":"task.created"\n' > "$tmp/bad.jsonl"
 "$bin" publish --brokers "$bootstrap" --topic "$in" "$tmp/bad.jsonl" 2>"$tmp/bad.err"; rc=$?
 check "publish invalid: exit 1" 1 "$rc"
 check "publish invalid: names the line" 1 "$(grep -c 'line 1: not JSON' "$tmp/bad.err")"
+said=$("$bin" publish --brokers "$bootstrap" --topic "$in" --skip-invalid "$tmp/bad.jsonl" 2>&1); rc=$?
+check "publish --skip-invalid: names the line, sends the rest (none), exit 0" \
+  "0 $tmp/bad.jsonl: line 1: not JSON: '}' expected near end of file (line 1, column 46)|sessiond publish: 0 events published to $in, 1 invalid skipped" \
+  "$rc $(paste -sd'|' <<<"$said")"
 
 # A producer that does not validate: the event goes to the dead-letter topic.
 kcat -P -b "$bootstrap" -t "$in" -k t9 "$tmp/bad.jsonl" 2>/dev/null
