@@ -46,6 +46,52 @@ static void tell_service_manager(void *arg, int partitions)
     sd_service_ready(status);
 }
 
+/* What the options cannot say alone: an embedded broker's partitions, and
+ * a rejoin that does not come before the stall it follows. */
+static sd_err_t check_options(const sd_pipeline_cli_t *c, int64_t partitions, sd_error_t *err)
+{
+    if (partitions < 1)
+        return sd_error_set(err, SD_ERR_INVALID, "partitions", "--partitions must be at least 1");
+    if (c->cfg.rejoin_after_ms && c->cfg.rejoin_after_ms < c->cfg.stall_ms)
+        return sd_error_set(err, SD_ERR_INVALID, "rejoin-after",
+                            "--rejoin-after (%lld ms) must not be shorter than --stall-timeout "
+                            "(%lld ms): a member says it is stalled before it gives its "
+                            "partitions back",
+                            (long long)c->cfg.rejoin_after_ms, (long long)c->cfg.stall_ms);
+    return SD_OK;
+}
+
+/* Checks the brokers, opens the store, starts the HTTP server (unless
+ * http_addr is "off") and runs the pipeline until it is stopped.  Returns
+ * SD_OK once stopped by a signal, or the error that stopped it. */
+static sd_err_t serve(sd_pipeline_cli_t *c, const char *http_addr, const char *http_token,
+                      sd_error_t *err)
+{
+    sd_store_t *store = NULL;
+    sd_http_t *http = NULL;
+    sd_pipeline_stats_t stats = {0};
+    sd_http_config_t http_cfg = {.addr = http_addr,
+                                 .token = http_token && *http_token ? http_token : NULL,
+                                 .store = &c->store,
+                                 .stats = &stats,
+                                 .kafka = &c->cfg.kafka,
+                                 .input_topic = c->cfg.inputs[0],
+                                 .now_ms = c->cfg.now_ms,
+                                 .clock_arg = c->cfg.clock_arg};
+    sd_err_t rc = sd_pipeline_cli_preflight(c, 1, 1, err);
+    if (rc == SD_OK)
+        rc = sd_pipeline_cli_open_store(c, &store, err);
+    if (rc == SD_OK && strcmp(http_addr, "off") != 0)
+        rc = sd_http_start(&http_cfg, &http, err);
+    if (rc == SD_OK) {
+        c->cfg.on_assigned = tell_service_manager;
+        rc = sd_pipeline_run(&c->cfg, store, sd_pipeline_cli_trap_signals(), &stats, err);
+    }
+    sd_http_stop(http);
+    sd_store_close(store);
+    return rc;
+}
+
 int sd_cmd_run(int argc, char **argv)
 {
     sd_pipeline_cli_t c;
@@ -77,64 +123,34 @@ int sd_cmd_run(int argc, char **argv)
     };
     sd_error_t err = {0};
     size_t n_pos;
-    int help, status = 2;
+    int help = 0, status = 2;
+    sd_embedded_t *embedded = NULL;
     if (sd_options_parse(opts, sizeof opts / sizeof opts[0], &c.props, argc, argv, usage, NULL, 0,
                          &n_pos, &help, &err) != SD_OK ||
-        (!help && sd_pipeline_cli_finish(&c, &err) != SD_OK) ||
-        (!help && partitions < 1 &&
-         sd_error_set(&err, SD_ERR_INVALID, "partitions", "--partitions must be at least 1")) ||
-        (!help && c.cfg.rejoin_after_ms && c.cfg.rejoin_after_ms < c.cfg.stall_ms &&
-         sd_error_set(&err, SD_ERR_INVALID, "rejoin-after",
-                      "--rejoin-after (%lld ms) must not be shorter than --stall-timeout (%lld "
-                      "ms): a member says it is stalled before it gives its partitions back",
-                      (long long)c.cfg.rejoin_after_ms, (long long)c.cfg.stall_ms))) {
+        (!help && (sd_pipeline_cli_finish(&c, &err) != SD_OK ||
+                   check_options(&c, partitions, &err) != SD_OK))) {
         fprintf(stderr, "sessiond run: %s\n", err.message);
-        goto out;
+        goto done;
     }
     if (help) {
         status = 0;
-        goto out;
+        goto done;
     }
-
-    sd_embedded_t *embedded = NULL;
     if (strcmp(c.brokers, "embedded") == 0) {
         if (start_embedded(&embedded, &c.cfg, partitions, &err) != SD_OK) {
             fprintf(stderr, "sessiond run: %s\n", err.message);
-            goto out;
+            goto done;
         }
         c.cfg.kafka.brokers = sd_embedded_bootstraps(embedded);
         c.cfg.kafka.embedded = 1;
     }
-    sd_store_t *store;
-    status = 1;
-    sd_pipeline_stats_t stats = {0};
-    sd_http_t *http = NULL;
-    sd_http_config_t http_cfg = {.addr = http_addr,
-                                 .token = http_token && *http_token ? http_token : NULL,
-                                 .store = &c.store,
-                                 .stats = &stats,
-                                 .kafka = &c.cfg.kafka,
-                                 .input_topic = c.cfg.inputs[0],
-                                 .now_ms = c.cfg.now_ms,
-                                 .clock_arg = c.cfg.clock_arg};
-    if (sd_pipeline_cli_preflight(&c, 1, 1, &err) != SD_OK ||
-        sd_pipeline_cli_open_store(&c, &store, &err) != SD_OK) {
+    status = 0;
+    if (serve(&c, http_addr, http_token, &err) != SD_OK) {
         fprintf(stderr, "sessiond run: %s\n", err.message);
-    } else if (strcmp(http_addr, "off") && sd_http_start(&http_cfg, &http, &err) != SD_OK) {
-        fprintf(stderr, "sessiond run: %s\n", err.message);
-        sd_store_close(store);
-    } else {
-        c.cfg.on_assigned = tell_service_manager;
-        volatile sig_atomic_t *stop = sd_pipeline_cli_trap_signals();
-        if (sd_pipeline_run(&c.cfg, store, stop, &stats, &err) == SD_OK)
-            status = 0;
-        else
-            fprintf(stderr, "sessiond run: %s\n", err.message);
-        sd_http_stop(http);
-        sd_store_close(store);
+        status = 1;
     }
+done:
     sd_embedded_stop(embedded);
-out:
     sd_pipeline_cli_free(&c);
     return status;
 }
