@@ -314,23 +314,14 @@ done:
     return rc;
 }
 
-/* Insert-then-check: a scenario session this batch created that a save
- * (possibly one applied concurrently) covers is removed now.  *fixed says
- * whether any was, so the caller reads them again. */
-static sd_err_t check_covers(mongo_batch_t *b, bson_t **docs, size_t n_docs, int *fixed,
-                             sd_error_t *err)
+/* Of the session documents docs, those that are open scenario_generation
+ * sessions of one of the batch's short ids (shorts, sorted): into open[]
+ * with their short ids in open_shorts[].  Returns how many. */
+static size_t open_scenario_sessions(bson_t **docs, size_t n_docs, const char **shorts,
+                                     size_t n_shorts, bson_t **open, const char **open_shorts)
 {
-    *fixed = 0;
-    /* The open scenario sessions among the batch's own creates. */
-    size_t n_shorts;
-    const char **shorts = scenario_short_ids(b, &n_shorts);
-    bson_t **open = malloc((n_docs + 1) * sizeof *open);
-    const char **open_shorts = malloc((n_docs + 1) * sizeof *open_shorts);
     size_t n_open = 0;
-    sd_err_t rc = SD_OK;
-    if (!shorts || !open || !open_shorts)
-        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory checking saves");
-    for (size_t i = 0; rc == SD_OK && i < n_docs; i++) {
+    for (size_t i = 0; i < n_docs; i++) {
         bson_iter_t it;
         const char *type = NULL, *short_id = NULL;
         int is_open = 0;
@@ -351,14 +342,17 @@ static sd_err_t check_covers(mongo_batch_t *b, bson_t **docs, size_t n_docs, int
             open_shorts[n_open++] = short_id;
         }
     }
-    bson_t **markers = NULL;
-    size_t n_markers = 0;
-    if (rc == SD_OK && n_open)
-        rc = read_markers(b, open_shorts, distinct(open_shorts, n_open), &markers, &n_markers,
-                          err);
+    return n_open;
+}
 
+/* Removes, in one ordered bulk write, each open session a save marker
+ * covers (created no later than the save).  *fixed says whether it wrote. */
+static sd_err_t remove_covered(mongo_batch_t *b, bson_t **open, size_t n_open, bson_t **markers,
+                               size_t n_markers, int *fixed, sd_error_t *err)
+{
     mongoc_bulk_operation_t *bulk = NULL;
-    for (size_t i = 0; rc == SD_OK && i < n_open; i++) {
+    sd_err_t rc = SD_OK;
+    for (size_t i = 0; i < n_open; i++) {
         bson_iter_t it;
         const char *task_id = NULL, *short_id = NULL;
         int64_t created_at = 0;
@@ -384,16 +378,40 @@ static sd_err_t check_covers(mongo_batch_t *b, bson_t **docs, size_t n_docs, int
         }
         sd_mongo_ops_cover(bulk, &b->ctx, short_id, task_id, &cover.save);
     }
-    if (rc == SD_OK && bulk) {
+    if (bulk) {
         bson_t reply;
         bson_error_t error;
         if (!mongoc_bulk_operation_execute(bulk, &reply, &error))
             rc = sd_mongo_classify(b->s, &error, &reply, "removing sessions a save covers", err);
         bson_destroy(&reply);
         *fixed = rc == SD_OK;
-    }
-    if (bulk)
         mongoc_bulk_operation_destroy(bulk);
+    }
+    return rc;
+}
+
+/* Insert-then-check: a scenario session this batch created that a save
+ * (possibly one applied concurrently) covers is removed now.  *fixed says
+ * whether any was, so the caller reads them again. */
+static sd_err_t check_covers(mongo_batch_t *b, bson_t **docs, size_t n_docs, int *fixed,
+                             sd_error_t *err)
+{
+    *fixed = 0;
+    size_t n_shorts, n_open = 0, n_markers = 0;
+    const char **shorts = scenario_short_ids(b, &n_shorts);
+    bson_t **open = malloc((n_docs + 1) * sizeof *open);
+    const char **open_shorts = malloc((n_docs + 1) * sizeof *open_shorts);
+    bson_t **markers = NULL;
+    sd_err_t rc = SD_OK;
+    if (!shorts || !open || !open_shorts)
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory checking saves");
+    if (rc == SD_OK)
+        n_open = open_scenario_sessions(docs, n_docs, shorts, n_shorts, open, open_shorts);
+    if (rc == SD_OK && n_open)
+        rc = read_markers(b, open_shorts, distinct(open_shorts, n_open), &markers, &n_markers,
+                          err);
+    if (rc == SD_OK && n_open)
+        rc = remove_covered(b, open, n_open, markers, n_markers, fixed, err);
     sd_mongo_free_docs(markers, n_markers);
     free(shorts);
     free(open);
