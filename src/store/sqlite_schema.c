@@ -3,7 +3,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "sqlite_int.h"
 
+#include <assert.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "sessiond/log.h"
@@ -146,10 +148,46 @@ static sd_err_t prepare(sqlite_store_t *s, sd_error_t *err)
                         " version = ?2 AND live = 1"},
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (!*all[i].stmt && sqlite3_prepare_v3(s->db, all[i].sql, -1, SQLITE_PREPARE_PERSISTENT, all[i].stmt,
-                               NULL) != SQLITE_OK)
+        if (!*all[i].stmt && sqlite3_prepare_v3(s->db, all[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                                all[i].stmt, NULL) != SQLITE_OK)
             return sqlite_store_error(s, err, "preparing statements");
+    sqlite_assert_row_columns(s->load, 1);
+    assert(sqlite3_bind_parameter_count(s->insert_row) == PARAM_PURGE_AT);
+    assert(sqlite3_bind_parameter_count(s->update_row) == PARAM_ID);
+    assert(sqlite3_bind_parameter_count(s->update_state) == PARAM_ID);
     return SD_OK;
+}
+
+void sqlite_assert_row_columns(sqlite3_stmt *q, int extra)
+{
+    static const char *const names[ROW_COLUMN_COUNT] = {
+        [COL_TASK_ID] = "task_id",
+        [COL_SHORT_ID] = "short_id",
+        [COL_TASK_TYPE] = "task_type",
+        [COL_USER_ID] = "user_id",
+        [COL_METADATA] = "metadata",
+        [COL_CREATED_AT] = "created_at",
+        [COL_CREATED_BY] = "created_by",
+        [COL_STATUS] = "status",
+        [COL_STATUS_AT] = "status_at",
+        [COL_STATUS_BY] = "status_by",
+        [COL_REMOVED_REASON] = "removed_reason",
+        [COL_REMOVED_BY] = "removed_by",
+        [COL_REMOVED_AT] = "removed_at",
+        [COL_REMOVED_TOPIC] = "removed_topic",
+        [COL_REMOVED_PARTITION] = "removed_partition",
+        [COL_REMOVED_OFFSET] = "removed_offset",
+        [COL_LIVE] = "live",
+        [COL_VERSION] = "version",
+        [COL_PURGE_AT] = "purge_at",
+        [COL_ID] = "id",
+    };
+    assert(sqlite3_column_count(q) == ROW_COLUMN_COUNT + extra);
+    for (int c = 0; c < ROW_COLUMN_COUNT; c++)
+        assert(names[c] && strcmp(sqlite3_column_name(q, c), names[c]) == 0);
+    (void)q;
+    (void)extra;
+    (void)names;
 }
 
 static int64_t query_int(sqlite_store_t *s, const char *sql)

@@ -58,36 +58,36 @@ static const char *col_text(sqlite3_stmt *stmt, int col, char **cursor)
 static void read_row(sqlite3_stmt *q, row_t *row)
 {
     size_t size = 0;
-    for (int c = 0; c < 16; c++)
+    for (int c = 0; c <= COL_REMOVED_OFFSET; c++) /* every text column is among these */
         size += (size_t)sqlite3_column_bytes(q, c) + 1;
     char *cursor = row->strings = malloc(size);
     if (!cursor)
         return;
     sd_state_t *st = &row->st;
-    st->task_id = col_text(q, 0, &cursor);
-    st->short_id = col_text(q, 1, &cursor);
-    st->task_type = col_text(q, 2, &cursor);
-    st->user_id = col_text(q, 3, &cursor);
-    st->metadata_json = col_text(q, 4, &cursor);
-    st->has_create = sqlite3_column_type(q, 6) != SQLITE_NULL;
-    st->created_at = sqlite3_column_int64(q, 5);
-    st->created_by = col_text(q, 6, &cursor);
-    st->has_status = sqlite3_column_type(q, 9) != SQLITE_NULL;
-    if (sd_status_from_name((const char *)sqlite3_column_text(q, 7), &st->status) != 0)
+    st->task_id = col_text(q, COL_TASK_ID, &cursor);
+    st->short_id = col_text(q, COL_SHORT_ID, &cursor);
+    st->task_type = col_text(q, COL_TASK_TYPE, &cursor);
+    st->user_id = col_text(q, COL_USER_ID, &cursor);
+    st->metadata_json = col_text(q, COL_METADATA, &cursor);
+    st->has_create = sqlite3_column_type(q, COL_CREATED_BY) != SQLITE_NULL;
+    st->created_at = sqlite3_column_int64(q, COL_CREATED_AT);
+    st->created_by = col_text(q, COL_CREATED_BY, &cursor);
+    st->has_status = sqlite3_column_type(q, COL_STATUS_BY) != SQLITE_NULL;
+    if (sd_status_from_name((const char *)sqlite3_column_text(q, COL_STATUS), &st->status) != 0)
         st->status = SD_STATUS_ACTIVE;
-    st->status_at = sqlite3_column_int64(q, 8);
-    st->status_by = col_text(q, 9, &cursor);
-    st->removed =
-        sd_reason_from_name((const char *)sqlite3_column_text(q, 10), &st->removed_reason) == 0;
-    st->removed_by.event_id = col_text(q, 11, &cursor);
-    st->removed_by.at_ms = sqlite3_column_int64(q, 12);
-    st->removed_by.topic = col_text(q, 13, &cursor);
-    st->removed_by.partition = sqlite3_column_int(q, 14);
-    st->removed_by.offset = sqlite3_column_int64(q, 15);
-    st->live = sqlite3_column_int(q, 16);
-    st->version = sqlite3_column_int64(q, 17);
-    row->purge_at = sqlite3_column_int64(q, 18);
-    row->id = sqlite3_column_int64(q, 19);
+    st->status_at = sqlite3_column_int64(q, COL_STATUS_AT);
+    st->status_by = col_text(q, COL_STATUS_BY, &cursor);
+    st->removed = sd_reason_from_name((const char *)sqlite3_column_text(q, COL_REMOVED_REASON),
+                                      &st->removed_reason) == 0;
+    st->removed_by.event_id = col_text(q, COL_REMOVED_BY, &cursor);
+    st->removed_by.at_ms = sqlite3_column_int64(q, COL_REMOVED_AT);
+    st->removed_by.topic = col_text(q, COL_REMOVED_TOPIC, &cursor);
+    st->removed_by.partition = sqlite3_column_int(q, COL_REMOVED_PARTITION);
+    st->removed_by.offset = sqlite3_column_int64(q, COL_REMOVED_OFFSET);
+    st->live = sqlite3_column_int(q, COL_LIVE);
+    st->version = sqlite3_column_int64(q, COL_VERSION);
+    row->purge_at = sqlite3_column_int64(q, COL_PURGE_AT);
+    row->id = sqlite3_column_int64(q, COL_ID);
     row->read_by = st->created_by;
 }
 
@@ -108,7 +108,6 @@ static sd_err_t load_row(sqlite_store_t *s, const char *task_id, const char *eve
     sqlite3_stmt *q = s->load;
     sqlite3_bind_text(q, 1, task_id, -1, SQLITE_STATIC);
     bind_opt_text(q, 2, event_id);
-    assert(sqlite3_column_count(q) == LOAD_CAUSE_COLUMN + 1);
     int rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
         read_row(q, row);
@@ -135,47 +134,48 @@ static sd_err_t store_row(sqlite_store_t *s, const row_t *row, int64_t event_at,
 {
     const sd_state_t *st = &row->st;
     const sd_store_config_t *cfg = &s->base.cfg;
-    /* The statements share parameter numbers: ?2-?7 are the create's
-     * columns, which update_state leaves alone, and ?23 the row's id. */
+    /* The statements share parameter numbers (enum sqlite_row_param):
+     * update_state leaves the create's columns alone, insert_row has no id. */
     sqlite3_stmt *q = !row->id                      ? s->insert_row
                       : row->read_by == st->created_by ? s->update_state
                                                      : s->update_row;
     int64_t purge_at = max64(row->purge_at,
                              max64(event_at + cfg->session_ttl_ms, now) + cfg->retention_ms);
-    bind_opt_text(q, 1, st->task_id);
-    bind_opt_text(q, 2, st->short_id);
-    bind_opt_text(q, 3, st->task_type);
-    bind_opt_text(q, 4, st->user_id);
-    bind_opt_text(q, 5, st->metadata_json);
+    bind_opt_text(q, PARAM_TASK_ID, st->task_id);
+    bind_opt_text(q, PARAM_SHORT_ID, st->short_id);
+    bind_opt_text(q, PARAM_TASK_TYPE, st->task_type);
+    bind_opt_text(q, PARAM_USER_ID, st->user_id);
+    bind_opt_text(q, PARAM_METADATA, st->metadata_json);
     if (st->has_create)
-        sqlite3_bind_int64(q, 6, st->created_at);
+        sqlite3_bind_int64(q, PARAM_CREATED_AT, st->created_at);
     else
-        sqlite3_bind_null(q, 6);
-    bind_opt_text(q, 7, st->has_create ? st->created_by : NULL);
-    sqlite3_bind_text(q, 8, sd_status_name(st->has_status ? st->status : SD_STATUS_ACTIVE),
-                      -1, SQLITE_STATIC);
+        sqlite3_bind_null(q, PARAM_CREATED_AT);
+    bind_opt_text(q, PARAM_CREATED_BY, st->has_create ? st->created_by : NULL);
+    sqlite3_bind_text(q, PARAM_STATUS,
+                      sd_status_name(st->has_status ? st->status : SD_STATUS_ACTIVE), -1,
+                      SQLITE_STATIC);
     if (st->has_status)
-        sqlite3_bind_int64(q, 9, st->status_at);
+        sqlite3_bind_int64(q, PARAM_STATUS_AT, st->status_at);
     else
-        sqlite3_bind_null(q, 9);
-    bind_opt_text(q, 10, st->has_status ? st->status_by : NULL);
-    bind_opt_text(q, 11, st->removed ? sd_reason_name(st->removed_reason) : NULL);
-    bind_opt_text(q, 12, st->removed ? st->removed_by.event_id : NULL);
-    sqlite3_bind_int64(q, 13, st->removed_by.at_ms);
-    bind_opt_text(q, 14, st->removed ? st->removed_by.topic : NULL);
-    sqlite3_bind_int(q, 15, st->removed_by.partition);
-    sqlite3_bind_int64(q, 16, st->removed_by.offset);
+        sqlite3_bind_null(q, PARAM_STATUS_AT);
+    bind_opt_text(q, PARAM_STATUS_BY, st->has_status ? st->status_by : NULL);
+    bind_opt_text(q, PARAM_REMOVED_REASON, st->removed ? sd_reason_name(st->removed_reason) : NULL);
+    bind_opt_text(q, PARAM_REMOVED_BY, st->removed ? st->removed_by.event_id : NULL);
+    sqlite3_bind_int64(q, PARAM_REMOVED_AT, st->removed_by.at_ms);
+    bind_opt_text(q, PARAM_REMOVED_TOPIC, st->removed ? st->removed_by.topic : NULL);
+    sqlite3_bind_int(q, PARAM_REMOVED_PARTITION, st->removed_by.partition);
+    sqlite3_bind_int64(q, PARAM_REMOVED_OFFSET, st->removed_by.offset);
     if (st->has_create)
-        sqlite3_bind_int64(q, 17, sd_state_updated_at(st));
+        sqlite3_bind_int64(q, PARAM_UPDATED_AT, sd_state_updated_at(st));
     else
-        sqlite3_bind_null(q, 17);
-    sqlite3_bind_int(q, 18, st->live);
-    sqlite3_bind_int64(q, 19, st->version);
-    bind_opt_text(q, 20, change_json);
-    bind_opt_text(q, 21, cause);
-    sqlite3_bind_int64(q, 22, purge_at);
+        sqlite3_bind_null(q, PARAM_UPDATED_AT);
+    sqlite3_bind_int(q, PARAM_LIVE, st->live);
+    sqlite3_bind_int64(q, PARAM_VERSION, st->version);
+    bind_opt_text(q, PARAM_LAST_CHANGE, change_json);
+    bind_opt_text(q, PARAM_LAST_CAUSE, cause);
+    sqlite3_bind_int64(q, PARAM_PURGE_AT, purge_at);
     if (row->id)
-        sqlite3_bind_int64(q, 23, row->id);
+        sqlite3_bind_int64(q, PARAM_ID, row->id);
     int rc = sqlite3_step(q);
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
@@ -472,6 +472,7 @@ static sd_err_t sqlite_list(sd_store_t *base, const char *by, const char *value,
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
         return sqlite_store_error(s, err, "preparing a read");
+    sqlite_assert_row_columns(q, 0);
     sqlite3_bind_int64(q, 1, now_ms - base->cfg.session_ttl_ms);
     if (by)
         sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
