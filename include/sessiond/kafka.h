@@ -24,6 +24,13 @@ typedef enum sd_kafka_role { SD_KAFKA_PRODUCER, SD_KAFKA_CONSUMER } sd_kafka_rol
 sd_err_t sd_kafka_conf(const sd_kafka_settings_t *s, sd_kafka_role_t role,
                        const char *const *role_props, rd_kafka_conf_t **out, sd_error_t *err);
 
+/* The one constructor of a Kafka client: a producer or a consumer (as role
+ * says) made from conf, which it takes whatever happens (the client owns
+ * it, or it is destroyed).  Fails with SD_ERR_FATAL, naming field and
+ * saying "cannot create <what>: <librdkafka's reason>". */
+sd_err_t sd_kafka_new(sd_kafka_role_t role, rd_kafka_conf_t *conf, const char *field,
+                      const char *what, rd_kafka_t **out, sd_error_t *err);
+
 /* The value of the last -X key=value, when set and not empty, else NULL:
  * an empty environment twin (SESSIOND_X_SSL_KEY_PASSWORD=) means "not set"
  * to a person.  Points into s->props. */

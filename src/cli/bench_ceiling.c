@@ -43,14 +43,12 @@ static sd_err_t reader_open(const bench_target_t *t, int32_t partitions, reader_
                                         "queued.min.messages", "200",
                                         "fetch.message.max.bytes", "131072", NULL};
     rd_kafka_conf_t *conf;
-    char why[512];
     sd_err_t rc = sd_kafka_conf(&t->kafka, SD_KAFKA_CONSUMER, props, &conf, err);
     if (rc != SD_OK)
         return rc;
-    if (!(r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {
-        rd_kafka_conf_destroy(conf);
-        return sd_error_set(err, SD_ERR_FATAL, "", "cannot read the broker back: %s", why);
-    }
+    if ((rc = sd_kafka_new(SD_KAFKA_CONSUMER, conf, "", "a consumer to read the broker back",
+                           &r->rk, err)) != SD_OK)
+        return rc;
     r->topic = rd_kafka_topic_new(r->rk, t->input, NULL);
     r->started = calloc((size_t)partitions, 1);
     if (!r->topic || !r->started) {

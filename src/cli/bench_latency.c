@@ -100,13 +100,10 @@ static sd_err_t open_reader(const bench_target_t *t, sd_delivery_t delivery, int
     sd_err_t rc = sd_kafka_conf(&t->kafka, SD_KAFKA_CONSUMER, role, &conf, err);
     if (rc != SD_OK)
         return rc;
-    char why[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        return sd_error_set(err, SD_ERR_FATAL, "brokers", "cannot create a Kafka consumer: %s",
-                            why);
-    }
+    rd_kafka_t *rk;
+    if ((rc = sd_kafka_new(SD_KAFKA_CONSUMER, conf, "brokers", "a Kafka consumer", &rk, err)) !=
+        SD_OK)
+        return rc;
     rd_kafka_poll_set_consumer(rk);
     const char *topic = t->latency_output[delivery == SD_DELIVERY_EXACTLY_ONCE];
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(partitions);

@@ -92,9 +92,9 @@ int sd_cmd_tail(int argc, char **argv)
     } else if (sd_kafka_conf(&ks, SD_KAFKA_CONSUMER, role, &conf, &err) != SD_OK) {
         fprintf(stderr, "sessiond tail: %s: %s\n", err.field, err.message);
         status = 2;
-    } else if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {
-        rd_kafka_conf_destroy(conf);
-        fprintf(stderr, "sessiond tail: %s\n", why);
+    } else if (sd_kafka_new(SD_KAFKA_CONSUMER, conf, "brokers", "a Kafka consumer", &rk, &err) !=
+               SD_OK) {
+        fprintf(stderr, "sessiond tail: %s\n", err.message);
         status = 2;
     } else if (assign_all(rk, topic, strcmp(from, "earliest") ? RD_KAFKA_OFFSET_END
                                                               : RD_KAFKA_OFFSET_BEGINNING,

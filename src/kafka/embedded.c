@@ -38,12 +38,11 @@ sd_err_t sd_embedded_start(int brokers, sd_embedded_t **out, sd_error_t *err)
         rd_kafka_conf_destroy(conf);
         return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory starting the embedded broker");
     }
-    e->host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
-    if (!e->host) {
-        rd_kafka_conf_destroy(conf);
+    sd_err_t rc = sd_kafka_new(SD_KAFKA_PRODUCER, conf, "embedded",
+                               "the embedded broker's host client", &e->host, err);
+    if (rc != SD_OK) {
         free(e);
-        return sd_error_set(err, SD_ERR_FATAL, "embedded", "cannot start the embedded broker: %s",
-                            why);
+        return rc;
     }
     e->cluster = rd_kafka_mock_cluster_new(e->host, brokers);
     if (!e->cluster) {

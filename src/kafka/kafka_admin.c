@@ -17,13 +17,7 @@ sd_err_t sd_kafka_admin_open(const sd_kafka_settings_t *ks, rd_kafka_t **out, sd
     sd_err_t rc = sd_kafka_conf(ks, SD_KAFKA_CONSUMER, role, &conf, err);
     if (rc != SD_OK)
         return rc;
-    char why[512];
-    *out = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
-    if (!*out) {
-        rd_kafka_conf_destroy(conf);
-        return sd_error_set(err, SD_ERR_FATAL, "brokers", "cannot create a Kafka client: %s", why);
-    }
-    return SD_OK;
+    return sd_kafka_new(SD_KAFKA_CONSUMER, conf, "brokers", "a Kafka client", out, err);
 }
 
 /* Adds every partition of the wanted topics (names, or "^regex" patterns

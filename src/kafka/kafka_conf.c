@@ -80,3 +80,15 @@ const char *sd_kafka_setting(const sd_kafka_settings_t *s, const char *key)
             return s->props[i][len + 1] ? s->props[i] + len + 1 : NULL;
     return NULL;
 }
+
+sd_err_t sd_kafka_new(sd_kafka_role_t role, rd_kafka_conf_t *conf, const char *field,
+                      const char *what, rd_kafka_t **out, sd_error_t *err)
+{
+    char why[512];
+    *out = rd_kafka_new(role == SD_KAFKA_CONSUMER ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf,
+                        why, sizeof why);
+    if (*out)
+        return SD_OK;
+    rd_kafka_conf_destroy(conf);
+    return sd_error_set(err, SD_ERR_FATAL, field, "cannot create %s: %s", what, why);
+}

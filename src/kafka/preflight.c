@@ -151,13 +151,10 @@ sd_err_t sd_kafka_preflight(const sd_kafka_settings_t *s, const char *const *top
     const char *verify = sd_kafka_setting(s, "enable.ssl.certificate.verification");
     if (!verify || strcmp(verify, "false") != 0)
         (void)rd_kafka_conf_set_ssl_cert_verify_cb(conf, on_verify);
-    char why[512];
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
-    if (!rk) {
-        rc = sd_error_set(err, SD_ERR_FATAL, "kafka", "cannot make a Kafka client: %s", why);
+    rc = sd_kafka_new(SD_KAFKA_PRODUCER, conf, "kafka", "a Kafka client", &rk, err);
+    conf = NULL; /* the client owns it now, or it is gone */
+    if (rc != SD_OK)
         goto done;
-    }
-    conf = NULL; /* the client owns it now */
     int unknown[SD_PREFLIGHT_TOPICS] = {0}, there[SD_PREFLIGHT_TOPICS] = {0};
     size_t missing = 0;
     assert(n <= SD_PREFLIGHT_TOPICS);

@@ -38,12 +38,10 @@ sd_err_t sd_producer_new(const sd_kafka_settings_t *s, const char *transactional
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, p);
-    char why[512];
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
-    if (!p->rk) {
-        rd_kafka_conf_destroy(conf);
+    if ((rc = sd_kafka_new(SD_KAFKA_PRODUCER, conf, "producer", "the producer", &p->rk, err)) !=
+        SD_OK) {
         free(p);
-        return sd_error_set(err, SD_ERR_FATAL, "producer", "cannot create the producer: %s", why);
+        return rc;
     }
     *out = p;
     return SD_OK;

@@ -139,12 +139,9 @@ static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
     rd_kafka_conf_set_stats_cb(conf, on_statistics);
     rd_kafka_conf_set_error_cb(conf, on_kafka_error);
     rd_kafka_conf_set_opaque(conf, p);
-    char why[512];
-    p->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
-    if (!p->consumer) {
-        rd_kafka_conf_destroy(conf);
-        return sd_error_set(err, SD_ERR_FATAL, "consumer", "cannot create the consumer: %s", why);
-    }
+    if ((rc = sd_kafka_new(SD_KAFKA_CONSUMER, conf, "consumer", "the consumer", &p->consumer,
+                           err)) != SD_OK)
+        return rc;
     rd_kafka_poll_set_consumer(p->consumer);
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new((int)cfg->n_inputs);
     for (size_t i = 0; i < cfg->n_inputs; i++)
