@@ -70,6 +70,21 @@ sd_err_t sd_pipeline_cli_preflight(const sd_pipeline_cli_t *c, int writes_input,
 sd_err_t sd_pipeline_cli_open_store(const sd_pipeline_cli_t *c, sd_store_t **out,
                                     sd_error_t *err);
 
+/* A replay's own consumer group, sessiond-replay-<host>-<pid>, written to
+ * buf: replays of other topics or into other stores may run at the same
+ * time, and a shared group would split the partitions between them. */
+const char *sd_pipeline_cli_replay_group(char *buf, size_t cap);
+
+/* What a replay reads: every input partition from from_ms
+ * (SD_FROM_EARLIEST or a time) up to where it ends now.  Checks the
+ * brokers first (the output topics too when it produces) and that
+ * c->cfg.group has no member: a replay must be its only one.  Fills
+ * bounds->start and bounds->end, which the caller frees
+ * (rd_kafka_topic_partition_list_destroy), and *to_read, the events
+ * between them. */
+sd_err_t sd_pipeline_cli_replay_range(const sd_pipeline_cli_t *c, int64_t from_ms, int produces,
+                                      sd_replay_bounds_t *bounds, long *to_read, sd_error_t *err);
+
 /* SIGTERM and SIGINT set the returned flag; a second one exits at once. */
 volatile sig_atomic_t *sd_pipeline_cli_trap_signals(void);
 

@@ -44,18 +44,54 @@ static void print_summary(const sd_pipeline_stats_t *s, int emit, long to_read)
     fflush(stdout);
 }
 
-/* Refuses a group its coordinator says has members (brokers that cannot
- * describe groups are checked by the pipeline once it joins). */
-static sd_err_t check_group_idle(rd_kafka_t *admin, const char *group, sd_error_t *err)
+/* What the options cannot say alone: a start, an emit mode, --group only
+ * with --reset, and brokers that hold the topics. */
+static sd_err_t check_options(const sd_pipeline_cli_t *c, const char *from, const char *emit,
+                              const char *group, int reset, int64_t *from_ms, sd_error_t *err)
 {
-    int members;
-    sd_err_t rc = sd_kafka_group_members(admin, group, &members, err);
-    if (rc == SD_OK && members > 0)
-        rc = sd_error_set(err, SD_ERR_FATAL, "group",
-                          "consumer group %s has %d member(s): stop them first (a replay must "
-                          "be the group's only member)",
-                          group, members);
-    return rc;
+    if (!from)
+        return sd_error_set(err, SD_ERR_INVALID, "from",
+                            "--from earliest or --from RFC3339 is required");
+    if (strcmp(from, "earliest") != 0 &&
+        sd_time_parse_rfc3339(from, strlen(from), from_ms, err) != SD_OK)
+        return sd_error_set(err, SD_ERR_INVALID, "from",
+                            "--from is earliest or an RFC 3339 time such as "
+                            "2026-11-20T00:00:00Z, not '%s'",
+                            from);
+    if (strcmp(emit, "none") && strcmp(emit, "changes"))
+        return sd_error_set(err, SD_ERR_INVALID, "emit", "--emit is none or changes");
+    if (!group != !reset)
+        return sd_error_set(err, SD_ERR_INVALID, "reset",
+                            group ? "--group %s moves that group's offsets: add --reset to confirm"
+                                  : "--reset needs --group G%s",
+                            group ? group : "");
+    if (strcmp(c->brokers, "embedded") == 0)
+        return sd_error_set(err, SD_ERR_INVALID, "brokers",
+                            "an embedded broker starts empty: replay needs the brokers that hold "
+                            "the topics");
+    return SD_OK;
+}
+
+/* Applies the range the replay's source reads (c->cfg.replay) to the
+ * store, prints the summary and returns the exit status. */
+static int replay(sd_pipeline_cli_t *c, long to_read)
+{
+    sd_error_t err = {0};
+    sd_store_t *store;
+    if (sd_pipeline_cli_open_store(c, &store, &err) != SD_OK) {
+        fprintf(stderr, "sessiond replay: %s\n", err.message);
+        return 1;
+    }
+    sd_pipeline_stats_t stats = {0};
+    sd_err_t rc = sd_pipeline_run(&c->cfg, store, sd_pipeline_cli_trap_signals(), &stats, &err);
+    sd_store_close(store);
+    print_summary(&stats, c->cfg.replay->emit, to_read);
+    if (rc != SD_OK)
+        fprintf(stderr, "sessiond replay: %s\n", err.message);
+    else if (!atomic_load(&stats.caught_up))
+        fprintf(stderr, "sessiond replay: interrupted before catching up; replaying again is "
+                        "safe\n");
+    return rc == SD_OK && atomic_load(&stats.caught_up) ? 0 : 1;
 }
 
 int sd_cmd_replay(int argc, char **argv)
@@ -74,113 +110,41 @@ int sd_cmd_replay(int argc, char **argv)
     };
     sd_error_t err = {0};
     size_t n_pos;
-    int help, status = 2;
+    int help = 0, status = 2;
     int64_t from_ms = SD_FROM_EARLIEST;
-    rd_kafka_topic_partition_list_t *start = NULL, *end = NULL;
+    char own_group[200];
+    sd_replay_bounds_t bounds = {0};
     if (sd_options_parse(opts, sizeof opts / sizeof opts[0], &c.props, argc, argv, usage, NULL, 0,
                          &n_pos, &help, &err) != SD_OK)
-        goto usage_error;
+        goto done;
     if (help) {
         status = 0;
-        goto out;
+        goto done;
     }
-    /* A group of this replay's own: replays of other topics or into other
-     * stores may run at the same time, and a shared group would split the
-     * partitions between them. */
-    char own_group[200];
-    if (group) {
-        c.cfg.group = group;
-    } else {
-        char host[128] = "localhost";
-        gethostname(host, sizeof host - 1);
-        snprintf(own_group, sizeof own_group, "sessiond-replay-%s-%ld", host, (long)getpid());
-        c.cfg.group = own_group;
-    }
-    if (sd_pipeline_cli_finish(&c, &err) != SD_OK)
-        goto usage_error;
-    if (!from) {
-        sd_error_set(&err, SD_ERR_INVALID, "from", "--from earliest or --from RFC3339 is required");
-        goto usage_error;
-    }
-    if (strcmp(from, "earliest") != 0 &&
-        sd_time_parse_rfc3339(from, strlen(from), &from_ms, &err) != SD_OK) {
-        sd_error_set(&err, SD_ERR_INVALID, "from",
-                     "--from is earliest or an RFC 3339 time such as 2026-11-20T00:00:00Z, not "
-                     "'%s'", from);
-        goto usage_error;
-    }
-    if (strcmp(emit, "none") && strcmp(emit, "changes")) {
-        sd_error_set(&err, SD_ERR_INVALID, "emit", "--emit is none or changes");
-        goto usage_error;
-    }
-    if (!group != !reset) {
-        sd_error_set(&err, SD_ERR_INVALID, "reset",
-                     group ? "--group %s moves that group's offsets: add --reset to confirm"
-                           : "--reset needs --group G%s",
-                     group ? group : "");
-        goto usage_error;
-    }
-    if (strcmp(c.brokers, "embedded") == 0) {
-        sd_error_set(&err, SD_ERR_INVALID, "brokers",
-                     "an embedded broker starts empty: replay needs the brokers that hold the "
-                     "topics");
-        goto usage_error;
-    }
-    sd_replay_bounds_t bounds = {.emit = strcmp(emit, "changes") == 0};
+    c.cfg.group = group ? group : sd_pipeline_cli_replay_group(own_group, sizeof own_group);
+    if (sd_pipeline_cli_finish(&c, &err) != SD_OK ||
+        check_options(&c, from, emit, group, reset, &from_ms, &err) != SD_OK)
+        goto done;
+
+    /* The policy: the replay source over this range, producing or not. */
+    status = 1;
+    bounds.emit = strcmp(emit, "changes") == 0;
     if (!bounds.emit)
         c.cfg.delivery = SD_DELIVERY_AT_LEAST_ONCE; /* nothing to produce: no transactions */
-
-    status = 1;
-    rd_kafka_t *admin = NULL;
-    sd_err_t rc = sd_pipeline_cli_preflight(&c, 0, bounds.emit, &err);
-    if (rc == SD_OK)
-        rc = sd_kafka_admin_open(&c.cfg.kafka, &admin, &err);
-    if (rc == SD_OK)
-        rc = check_group_idle(admin, c.cfg.group, &err);
-    if (rc == SD_OK)
-        rc = sd_kafka_replay_range(admin, c.cfg.inputs, c.cfg.n_inputs, from_ms, &start, &end,
-                                   &err);
-    if (admin)
-        rd_kafka_destroy(admin);
-    if (rc != SD_OK) {
-        fprintf(stderr, "sessiond replay: %s\n", err.message);
-        goto out;
-    }
-    long to_read = 0;
-    for (int i = 0; i < end->cnt; i++)
-        to_read += (long)(end->elems[i].offset - start->elems[i].offset);
+    long to_read;
+    if (sd_pipeline_cli_replay_range(&c, from_ms, bounds.emit, &bounds, &to_read, &err) != SD_OK)
+        goto done;
     sd_log(SD_LOG_INFO, "replay", "replaying", "from=%s partitions=%d events=%ld group=%s emit=%s",
-           from, end->cnt, to_read, c.cfg.group, emit);
-    bounds.start = start;
-    bounds.end = end;
+           from, bounds.end->cnt, to_read, c.cfg.group, emit);
     c.cfg.replay = &bounds;
-
-    sd_store_t *store;
-    if (sd_pipeline_cli_open_store(&c, &store, &err) != SD_OK) {
+    status = replay(&c, to_read);
+done:
+    if (err.message[0] && !c.cfg.replay) /* a step before the replay failed */
         fprintf(stderr, "sessiond replay: %s\n", err.message);
-        goto out;
-    }
-    volatile sig_atomic_t *stop = sd_pipeline_cli_trap_signals();
-    sd_pipeline_stats_t stats = {0};
-    rc = sd_pipeline_run(&c.cfg, store, stop, &stats, &err);
-    sd_store_close(store);
-    print_summary(&stats, bounds.emit, to_read);
-    if (rc != SD_OK)
-        fprintf(stderr, "sessiond replay: %s\n", err.message);
-    else if (!atomic_load(&stats.caught_up))
-        fprintf(stderr, "sessiond replay: interrupted before catching up; replaying again is "
-                        "safe\n");
-    else
-        status = 0;
-    goto out;
-
-usage_error:
-    fprintf(stderr, "sessiond replay: %s\n", err.message);
-out:
-    if (start)
-        rd_kafka_topic_partition_list_destroy(start);
-    if (end)
-        rd_kafka_topic_partition_list_destroy(end);
+    if (bounds.start)
+        rd_kafka_topic_partition_list_destroy(bounds.start);
+    if (bounds.end)
+        rd_kafka_topic_partition_list_destroy(bounds.end);
     sd_pipeline_cli_free(&c);
     return status;
 }

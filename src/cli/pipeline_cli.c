@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sessiond/kafka_admin.h"
 #include "sessiond/log.h"
 
 static int64_t rules_clock(void *arg)
@@ -156,4 +157,46 @@ void sd_pipeline_cli_free(sd_pipeline_cli_t *c)
     free(c->input_list);
     c->input_list = NULL;
     sd_props_free(&c->props);
+}
+
+const char *sd_pipeline_cli_replay_group(char *buf, size_t cap)
+{
+    char host[128] = "localhost";
+    gethostname(host, sizeof host - 1);
+    snprintf(buf, cap, "sessiond-replay-%s-%ld", host, (long)getpid());
+    return buf;
+}
+
+/* Refuses a group its coordinator says has members (brokers that cannot
+ * describe groups are checked by the pipeline once it joins). */
+static sd_err_t check_group_idle(rd_kafka_t *admin, const char *group, sd_error_t *err)
+{
+    int members;
+    sd_err_t rc = sd_kafka_group_members(admin, group, &members, err);
+    if (rc == SD_OK && members > 0)
+        rc = sd_error_set(err, SD_ERR_FATAL, "group",
+                          "consumer group %s has %d member(s): stop them first (a replay must "
+                          "be the group's only member)",
+                          group, members);
+    return rc;
+}
+
+sd_err_t sd_pipeline_cli_replay_range(const sd_pipeline_cli_t *c, int64_t from_ms, int produces,
+                                      sd_replay_bounds_t *bounds, long *to_read, sd_error_t *err)
+{
+    rd_kafka_t *admin = NULL;
+    sd_err_t rc = sd_pipeline_cli_preflight(c, 0, produces, err);
+    if (rc == SD_OK)
+        rc = sd_kafka_admin_open(&c->cfg.kafka, &admin, err);
+    if (rc == SD_OK)
+        rc = check_group_idle(admin, c->cfg.group, err);
+    if (rc == SD_OK)
+        rc = sd_kafka_replay_range(admin, c->cfg.inputs, c->cfg.n_inputs, from_ms, &bounds->start,
+                                   &bounds->end, err);
+    if (admin)
+        rd_kafka_destroy(admin);
+    *to_read = 0;
+    for (int i = 0; rc == SD_OK && i < bounds->end->cnt; i++)
+        *to_read += (long)(bounds->end->elems[i].offset - bounds->start->elems[i].offset);
+    return rc;
 }

@@ -145,12 +145,13 @@ static sd_err_t outgoing_of(pipeline_t *p, const applying_t *a, const sd_apply_r
 /* Parses the batch, applies it through the store (waiting out outages)
  * and builds what to produce: *n_changes changes, then dead letters.
  * Returns SD_OK with *out filled, or a fatal error; an empty batch (all
- * revoked, or stopping) gives *n_out = 0.  A replay with emit 0 produces
- * nothing: its invalid events were dead-lettered when first read. */
+ * revoked, or stopping) gives *n_out = 0.  Without p->emit (a replay that
+ * only rebuilds the store) nothing is produced: its invalid events were
+ * dead-lettered when first read. */
 sd_err_t pl_apply_batch(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, size_t *n_changes,
                         sd_error_t *err)
 {
-    int emit = !p->cfg->replay || p->cfg->replay->emit;
+    int emit = p->emit;
     *out = NULL;
     *n_out = 0;
     *n_changes = 0;

@@ -1,8 +1,8 @@
 /* The batch in flight: collected from the consumer up to --batch-max
  * messages, --batch-bytes or --batch-ms, whichever comes first.  Behind its
  * input, the consumer drains librdkafka's queue faster than librdkafka
- * 2.0.2 refills it, so the leaders are woken (fetch_wake.h).  A replay
- * takes only what lies below its ends. */
+ * 2.0.2 refills it, so the leaders are woken (fetch_wake.h).  The source
+ * says which messages join it (source.c). */
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline_int.h"
 
@@ -79,26 +79,6 @@ static int batch_full(const pipeline_t *p)
            (p->cfg->batch_bytes && p->batch.bytes >= p->cfg->batch_bytes);
 }
 
-/* A replay takes a message only below its partition's end; at the end the
- * partition is paused, so what arrived since the replay began stays for
- * the live group.  Returns whether to take it. */
-static int replay_take(pipeline_t *p, const rd_kafka_message_t *m)
-{
-    int i = pl_replay_index(p, rd_kafka_topic_name(m->rkt), m->partition);
-    if (i < 0)
-        return 0;
-    int64_t end = p->cfg->replay->end->elems[i].offset;
-    int take = m->offset < end && !m->err;
-    if (m->offset + take >= end) {
-        pl_replay_mark_done(p, i);
-        rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(one, rd_kafka_topic_name(m->rkt), m->partition);
-        rd_kafka_pause_partitions(p->consumer, one);
-        rd_kafka_topic_partition_list_destroy(one);
-    }
-    return take;
-}
-
 /* Behind its input, the consumer drains librdkafka's queue faster than
  * librdkafka 2.0.2 refills it (fetch_wake.h): before each batch of a
  * backlog, and whenever its queue runs dry, the leaders are woken.  A
@@ -120,17 +100,13 @@ sd_err_t pl_collect(pipeline_t *p, sd_error_t *err)
     while (!batch_full(p) && !*p->stop) {
         if (p->batch.count == 0 && (pl_sweep_due(p) || pl_rejoin_due(p)))
             break;
-        if (p->replay_refused[0])
-            return sd_error_set(err, SD_ERR_FATAL, "group", "%s", p->replay_refused);
-        if (p->cfg->replay && !p->replay_started && sd_monotonic_ms() > p->replay_deadline)
-            return sd_error_set(err, SD_ERR_FATAL, "group",
-                                "consumer group %s did not hand every input partition to the "
-                                "replay within %d s: does it have other members?",
-                                p->cfg->group, SD_REPLAY_JOIN_S);
-        if (p->cfg->replay && pl_replay_finished(p)) {
+        sd_err_t rc = p->source->check(p, err);
+        if (rc != SD_OK)
+            return rc;
+        if (p->source->finished(p)) {
             if (p->batch.count || !p->uncommitted)
                 break;
-            /* caught up, but the last offsets are not committed yet */
+            /* read to the end, but the last offsets are not committed yet */
             rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 100);
             if (m)
                 rd_kafka_message_destroy(m); /* past the end: not ours */
@@ -170,12 +146,12 @@ sd_err_t pl_collect(pipeline_t *p, sd_error_t *err)
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 sd_log(SD_LOG_WARN, "consumer", "consumer error", "error=%s",
                        SD_LOG_Q(rd_kafka_message_errstr(m)));
-            else if (p->cfg->replay && m->rkt)
-                replay_take(p, m); /* the end may be a transaction marker */
+            else if (m->rkt)
+                p->source->take(p, m); /* the end may be a transaction marker */
             rd_kafka_message_destroy(m);
             continue;
         }
-        if (p->cfg->replay && !replay_take(p, m)) {
+        if (!p->source->take(p, m)) {
             rd_kafka_message_destroy(m);
             continue;
         }

@@ -76,13 +76,7 @@ sd_err_t pl_after_fencing(pipeline_t *p, int64_t began, sd_error_t *err)
 static void rewind_batch(pipeline_t *p)
 {
     rd_kafka_topic_partition_list_t *start = pl_batch_offsets(&p->batch, 0);
-    for (int i = 0; p->cfg->replay && i < start->cnt; i++) { /* not caught up after all */
-        int k = pl_replay_index(p, start->elems[i].topic, start->elems[i].partition);
-        if (k >= 0)
-            p->replay_done[k] = 0;
-    }
-    if (p->cfg->replay)
-        rd_kafka_resume_partitions(p->consumer, start);
+    p->source->rewound(p, start);
     rd_kafka_error_t *e = start->cnt ? rd_kafka_seek_partitions(p->consumer, start, 10000) : NULL;
     if (e) {
         sd_log(SD_LOG_ERROR, "consumer", "cannot rewind the batch", "error=%s",

@@ -25,7 +25,8 @@ static void count_changes(sd_pipeline_stats_t *s, const sd_outgoing_t *msgs, siz
 
 int pl_sweep_due(const pipeline_t *p)
 {
-    return p->cfg->sweep_interval_ms > 0 && !p->cfg->replay && sd_monotonic_ms() >= p->next_sweep;
+    return p->cfg->sweep_interval_ms > 0 && p->source->watched &&
+           sd_monotonic_ms() >= p->next_sweep;
 }
 
 /* The producer for expiry events: the pipeline's, or exactly-once one of
@@ -119,7 +120,7 @@ static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
                           "auto.offset.reset", "earliest",
                           "partition.assignment.strategy", "cooperative-sticky",
                           "isolation.level", "read_committed",
-                          "enable.partition.eof", cfg->replay ? "true" : "false",
+                          "enable.partition.eof", p->source->partition_eof ? "true" : "false",
                           "statistics.interval.ms", "5000", /* consumer lag metrics */
                           /* librdkafka would prefetch up to 64 MiB and fetch 50 MB
                            * at once.  4 MiB is a batch of a backlog ahead: the
@@ -206,9 +207,8 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
 {
     pipeline_t p = {.cfg = cfg, .store = store, .stop = stop, .stats = stats};
     pl_failpoint_arm();
-    if (cfg->replay && !(p.replay_done = calloc((size_t)cfg->replay->end->cnt + 1, sizeof(int))))
-        return sd_error_set(err, SD_ERR_FATAL, "", "out of memory");
-    p.replay_deadline = sd_monotonic_ms() + SD_REPLAY_JOIN_S * 1000;
+    if (pl_source_open(&p, err) != SD_OK)
+        return SD_ERR_FATAL;
     atomic_store(&stats->store_ok, 1);
     atomic_store(&stats->kafka_ok, 1);
     atomic_store(&stats->stall_ms, cfg->stall_ms);
@@ -222,7 +222,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
                cfg->delivery == SD_DELIVERY_EXACTLY_ONCE ? "exactly-once" : "at-least-once");
 
     while (rc == SD_OK && !*stop) {
-        if (cfg->replay && pl_replay_finished(&p) && !p.uncommitted) {
+        if (p.source->finished(&p) && !p.uncommitted) {
             atomic_store(&stats->caught_up, 1);
             break;
         }
@@ -267,7 +267,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
     sd_producer_destroy(p.producer);
     sd_producer_destroy(p.expiry_producer);
     free(p.batch.msgs);
-    free(p.replay_done);
+    pl_source_close(&p);
     if (rc == SD_OK)
         sd_log(SD_LOG_INFO, "pipeline", "stopped", NULL);
     else

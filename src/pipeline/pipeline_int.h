@@ -2,8 +2,9 @@
  * and the steps pipeline.c strings together.  Not a public header; all of
  * it runs on the pipeline's own thread.
  *
+ *   source.c     where batches come from: the live group, or a replay
  *   collect.c    the batch in flight: collecting it, dropping revoked parts
- *   rebalance.c  assignments and revocations; a replay's partitions
+ *   rebalance.c  assignments and revocations
  *   outage.c     pausing the partitions and backing off while a store or
  *                broker is away
  *   apply.c      parsing a batch and applying it through the store
@@ -28,8 +29,35 @@ typedef struct batch {
     size_t bytes; /* of the messages' values */
 } batch_t;
 
-typedef struct pipeline {
+typedef struct pipeline pipeline_t;
+
+/* Where batches come from (source.c): the live group, read until the
+ * pipeline is stopped, or a replay, read up to the ends taken when it
+ * began.  The loop asks its source at these points and has no branch of
+ * its own for either. */
+typedef struct pl_source {
+    int partition_eof; /* the consumer reports each partition's end */
+    int watched;       /* sweeps, the stall watch and rejoins apply */
+    /* Before each message is collected: SD_OK, or the fatal reason the
+     * source cannot go on. */
+    sd_err_t (*check)(pipeline_t *p, sd_error_t *err);
+    /* Nothing more to read: the loop ends once the offsets are committed. */
+    int (*finished)(const pipeline_t *p);
+    /* Partitions assigned: sets where each starts. */
+    void (*assigned)(pipeline_t *p, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts);
+    /* Partitions taken away while the member is not closing. */
+    void (*revoked)(pipeline_t *p);
+    /* Whether m (a message, or a partition's end) joins the batch. */
+    int (*take)(pipeline_t *p, const rd_kafka_message_t *m);
+    /* A batch was rewound: its partitions are read again from start. */
+    void (*rewound)(pipeline_t *p, rd_kafka_topic_partition_list_t *start);
+} pl_source_t;
+
+struct pipeline {
     const sd_pipeline_config_t *cfg;
+    const pl_source_t *source;
+    struct pl_replay *replay; /* the replay source's state (source.c) */
+    int emit;                 /* produce changes and dead letters */
     sd_store_t *store;
     rd_kafka_t *consumer;
     sd_producer_t *producer;
@@ -51,17 +79,10 @@ typedef struct pipeline {
     int64_t next_sweep; /* monotonic ms */
     int64_t last_probe; /* monotonic ms; progress.c */
     int stall_logged;
-    /* replaying */
-    int replay_started;
-    int64_t replay_deadline;  /* monotonic ms to own every partition by */
-    int *replay_done;        /* per partition of cfg->replay->end */
-    char replay_refused[300]; /* why the replay cannot go on, or "" */
     /* what the failpoints count (failpoint.c) */
     long batch_no;      /* batches applied */
     long expiry_sweeps; /* sweeps that published expiry events */
-} pipeline_t;
-
-#define SD_REPLAY_JOIN_S 60
+};
 
 /* The rules' clock (injectable); batching and backoff use the monotonic clock. */
 static inline int64_t pl_now_ms(const pipeline_t *p)
@@ -78,9 +99,15 @@ rd_kafka_topic_partition_list_t *pl_batch_offsets(const batch_t *b, int next);
 /* rebalance.c */
 void pl_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
                      rd_kafka_topic_partition_list_t *parts, void *opaque);
-int pl_replay_index(const pipeline_t *p, const char *topic, int32_t partition);
-int pl_replay_finished(const pipeline_t *p);
-void pl_replay_mark_done(pipeline_t *p, int i);
+/* Where the live group's assigned partitions start: their committed
+ * offsets, once no transaction holds them (the live source's `assigned`). */
+void pl_start_at_stable_offsets(pipeline_t *p, rd_kafka_t *rk,
+                                rd_kafka_topic_partition_list_t *parts);
+
+/* source.c: picks the source cfg->replay says (and sets emit); fails only
+ * out of memory.  pl_source_close() frees what it holds. */
+sd_err_t pl_source_open(pipeline_t *p, sd_error_t *err);
+void pl_source_close(pipeline_t *p);
 
 /* outage.c */
 void pl_back_off(pipeline_t *p, const char *what, const sd_error_t *err);

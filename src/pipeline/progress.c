@@ -35,7 +35,7 @@ static int64_t probe_interval(const pipeline_t *p)
 void pl_probe_if_idle(pipeline_t *p)
 {
     int64_t now = sd_monotonic_ms(), every = probe_interval(p);
-    if (p->cfg->stall_ms <= 0 || p->cfg->replay || p->batch.count ||
+    if (p->cfg->stall_ms <= 0 || !p->source->watched || p->batch.count ||
         now - atomic_load(&p->stats->progress_ms) < every || now - p->last_probe < every)
         return;
     p->last_probe = now;
@@ -66,7 +66,7 @@ void pl_probe_if_idle(pipeline_t *p)
 
 int pl_rejoin_due(const pipeline_t *p)
 {
-    return p->cfg->rejoin_after_ms > 0 && !p->cfg->replay && p->consumer &&
+    return p->cfg->rejoin_after_ms > 0 && p->source->watched && p->consumer &&
            atomic_load(&p->stats->assigned_partitions) > 0 &&
            sd_monotonic_ms() - atomic_load(&p->stats->progress_ms) >= p->cfg->rejoin_after_ms;
 }

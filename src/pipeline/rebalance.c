@@ -3,10 +3,8 @@
  * batch and while it waits out an outage, never between applying a batch
  * and committing it.  So a revoke can only find a batch that is not applied
  * yet: its messages of the revoked partitions are dropped (the next owner
- * reads them again from the committed offset) and the rest go on.
- *
- * A replay is the group's only member: it owns every input partition from
- * its first assignment on, from given offsets up to given ends. */
+ * reads them again from the committed offset) and the rest go on.  Where
+ * assigned partitions start is the source's to say (source.c). */
 #define _POSIX_C_SOURCE 200809L
 #include "pipeline_int.h"
 
@@ -15,60 +13,6 @@
 
 #include "sessiond/clock.h"
 #include "sessiond/log.h"
-
-/* The replay's partition index in cfg->replay->end, or -1. */
-int pl_replay_index(const pipeline_t *p, const char *topic, int32_t partition)
-{
-    const rd_kafka_topic_partition_list_t *end = p->cfg->replay->end;
-    for (int i = 0; i < end->cnt; i++)
-        if (end->elems[i].partition == partition && strcmp(end->elems[i].topic, topic) == 0)
-            return i;
-    return -1;
-}
-
-int pl_replay_finished(const pipeline_t *p)
-{
-    if (!p->replay_started)
-        return 0;
-    for (int i = 0; i < p->cfg->replay->end->cnt; i++)
-        if (!p->replay_done[i])
-            return 0;
-    return 1;
-}
-
-void pl_replay_mark_done(pipeline_t *p, int i)
-{
-    if (i < 0 || p->replay_done[i])
-        return;
-    p->replay_done[i] = 1;
-    const rd_kafka_topic_partition_t *e = &p->cfg->replay->end->elems[i];
-    sd_log(SD_LOG_DEBUG, "replay", "partition caught up", "topic=%s partition=%d end=%lld",
-           e->topic, (int)e->partition, (long long)e->offset);
-}
-
-/* A replay owns every input partition from its first assignment on, or
- * the group has other members and the replay must not go on. */
-static void on_replay_assign(pipeline_t *p, rd_kafka_topic_partition_list_t *parts)
-{
-    const sd_replay_bounds_t *r = p->cfg->replay;
-    int all = !p->replay_started && parts->cnt == r->end->cnt;
-    for (int i = 0; all && i < parts->cnt; i++)
-        all = pl_replay_index(p, parts->elems[i].topic, parts->elems[i].partition) >= 0;
-    if (!all) {
-        snprintf(p->replay_refused, sizeof p->replay_refused,
-                 "consumer group %s has other members (is `sessiond run` still running with "
-                 "it?): stop them, or replay with a group of its own",
-                 p->cfg->group);
-        return;
-    }
-    for (int i = 0; i < parts->cnt; i++) {
-        int k = pl_replay_index(p, parts->elems[i].topic, parts->elems[i].partition);
-        parts->elems[i].offset = r->start->elems[k].offset;
-        if (r->start->elems[k].offset >= r->end->elems[k].offset)
-            pl_replay_mark_done(p, k);
-    }
-    p->replay_started = 1;
-}
 
 /* Where the assigned partitions start: their committed offsets, once no
  * transaction holds them any more.  An exactly-once member that died
@@ -80,8 +24,8 @@ static void on_replay_assign(pipeline_t *p, rd_kafka_topic_partition_list_t *par
  * offset: all it holds would be read, and every latest change re-published,
  * again.  So the offsets are fetched here, waiting while they are unstable;
  * a partition without a committed offset is left to auto.offset.reset. */
-static void start_at_stable_offsets(pipeline_t *p, rd_kafka_t *rk,
-                                    rd_kafka_topic_partition_list_t *parts)
+void pl_start_at_stable_offsets(pipeline_t *p, rd_kafka_t *rk,
+                                rd_kafka_topic_partition_list_t *parts)
 {
     int64_t started = sd_monotonic_ms(), logged = started;
     while (!*p->stop) {
@@ -130,10 +74,7 @@ void pl_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
         if (!p->ever_assigned && p->cfg->on_assigned)
             p->cfg->on_assigned(p->cfg->assigned_arg, parts->cnt);
         p->ever_assigned = 1;
-        if (p->cfg->replay)
-            on_replay_assign(p, parts);
-        else
-            start_at_stable_offsets(p, rk, parts);
+        p->source->assigned(p, rk, parts);
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
         else
@@ -153,11 +94,8 @@ void pl_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
                cooperative ? "true" : "false");
     } else {
         int lost = rd_kafka_assignment_lost(rk);
-        if (p->cfg->replay && !p->closing && !p->replay_refused[0])
-            snprintf(p->replay_refused, sizeof p->replay_refused,
-                     "consumer group %s gained a member during the replay: what was applied is "
-                     "committed; stop the other member and replay again",
-                     p->cfg->group);
+        if (!p->closing)
+            p->source->revoked(p);
         /* Not applied yet: the next owner reads them again.  Nothing of
          * theirs was committed, lost or not. */
         pl_batch_drop(&p->batch, parts);
