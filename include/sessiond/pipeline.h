@@ -28,11 +28,11 @@ typedef struct sd_replay_bounds {
 } sd_replay_bounds_t;
 
 /* `run`'s batches: while behind, large enough that the store's write
- * transaction amortises (README Benchmark); bounded in bytes so that large
+ * transaction amortises (docs/benchmarks.md); bounded in bytes so that large
  * events cannot take the memory. */
 #define SD_BATCH_MAX_DEFAULT 10000
 #define SD_BATCH_BYTES_DEFAULT (4 << 20)
-#define SD_BATCH_MS_DEFAULT 50 /* the longest wait to fill a batch: end-to-end latency (README Benchmark) */
+#define SD_BATCH_MS_DEFAULT 50 /* the longest wait to fill a batch: end-to-end latency (docs/benchmarks.md) */
 
 typedef struct sd_pipeline_config {
     sd_kafka_settings_t kafka;

@@ -126,7 +126,7 @@ static sd_err_t make_consumer(pipeline_t *p, sd_error_t *err)
                            * at once.  4 MiB is a batch of a backlog ahead: the
                            * fetchers are woken once the queue is drained
                            * (fetch_wake.h), so it need not hold a second's worth
-                           * (measured: README Benchmark). */
+                           * (measured: docs/benchmarks.md). */
                           "queued.max.messages.kbytes", "4096",
                           "fetch.max.bytes", "1048576",
                           "max.partition.fetch.bytes", "262144",

@@ -676,7 +676,7 @@ sd_err_t sd_sqlite_store_open(const sd_store_config_t *cfg, const char *path,
      * when it returns (the WAL is synced), so a batch's input offsets,
      * committed to Kafka after it, never run ahead of what a power loss
      * leaves (NORMAL would leave the last commits to the next checkpoint:
-     * README Guarantees; the cost, one fsync per batch: README Benchmark).
+     * docs/guarantees.md; the cost, one fsync per batch: docs/benchmarks.md).
      * Checkpoints run on a thread of their own (sqlite_checkpoint.h); after
      * one the WAL file is cut back to 64 MiB.  Measured with random ids at
      * 500,000 events: an 8 MiB page cache (16 MiB was no faster; 256 MiB and

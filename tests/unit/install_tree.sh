@@ -20,7 +20,8 @@ check "the test build's sessiond-testhooks has them" 1 \
   "$(grep -q SESSIOND_FAILPOINT "$build/tests/sessiond-testhooks" && echo 1)"
 for f in share/sessiond/schemas/task-event.v1.json share/sessiond/schemas/session-change.v1.json \
          share/sessiond/schemas/examples/valid/27-session-expiry-due.json \
-         share/doc/sessiond/LICENSE share/doc/sessiond/README.md; do
+         share/doc/sessiond/LICENSE share/doc/sessiond/README.md \
+         share/doc/sessiond/docs/operations.md share/doc/sessiond/docs/guarantees.md; do
   check "installed: $f" 1 "$([ -s "$prefix/$f" ] && echo 1)"
 done
 # The unit names the paths of the prefix it was installed to.
