@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "bench.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -104,35 +105,52 @@ void bench_kafka_cleanup(const bench_target_t *t)
         rd_kafka_destroy(admin);
 }
 
-sd_err_t bench_read_limit(const bench_target_t *t, int32_t partitions, size_t events,
-                          double *eps, sd_error_t *err)
+sd_err_t bench_consumer(const bench_target_t *t, const char *group_suffix,
+                        const char *const *extra, const char *topic, int32_t partitions,
+                        int64_t offset, rd_kafka_t **out, sd_error_t *err)
 {
-    /* sessiond's own consumer settings (sd_kafka_conf); its partitions
-     * assigned, not joined as a group: a group's join is not reading */
     char group[160];
-    snprintf(group, sizeof group, "%s-read", t->group);
-    const char *const role[] = {"group.id", group, "enable.auto.commit", "false", NULL};
+    snprintf(group, sizeof group, "%s-%s", t->group, group_suffix);
+    const char *role[16] = {"group.id", group, "enable.auto.commit", "false"};
+    for (size_t i = 0; extra && extra[i]; i++) {
+        assert(4 + i < sizeof role / sizeof role[0] - 1);
+        role[4 + i] = extra[i];
+    }
     rd_kafka_conf_t *conf;
-    sd_err_t rc = sd_kafka_conf(&t->kafka, SD_KAFKA_CONSUMER, role, &conf, err);
-    if (rc != SD_OK)
-        return rc;
     rd_kafka_t *rk;
-    if ((rc = sd_kafka_new(SD_KAFKA_CONSUMER, conf, "brokers", "a Kafka consumer", &rk, err)) !=
-        SD_OK)
+    sd_err_t rc = sd_kafka_conf(&t->kafka, SD_KAFKA_CONSUMER, role, &conf, err);
+    if (rc != SD_OK ||
+        (rc = sd_kafka_new(SD_KAFKA_CONSUMER, conf, "brokers", "a Kafka consumer", &rk, err)) !=
+            SD_OK)
         return rc;
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(partitions);
     for (int32_t p = 0; p < partitions; p++)
-        rd_kafka_topic_partition_list_add(parts, t->input, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    /* timed from the assignment: its first fetch brings a megabyte a
-     * partition at once, and a clock started at the first message would
-     * not count reading those */
-    double start = bench_now_s(), last = start;
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = offset;
     rd_kafka_resp_err_t kerr = rd_kafka_assign(rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
-    if (kerr)
-        rc = sd_error_set(err, SD_ERR_FATAL, "brokers", "cannot read %s: %s", t->input,
-                          rd_kafka_err2str(kerr));
+    if (kerr) {
+        rd_kafka_destroy(rk);
+        return sd_error_set(err, SD_ERR_FATAL, "brokers", "cannot read %s: %s", topic,
+                            rd_kafka_err2str(kerr));
+    }
+    *out = rk;
+    return SD_OK;
+}
+
+sd_err_t bench_read_limit(const bench_target_t *t, int32_t partitions, size_t events,
+                          double *eps, sd_error_t *err)
+{
+    /* sessiond's own consumer settings, its partitions assigned, timed
+     * from the assignment: its first fetch brings a megabyte a partition
+     * at once, and a clock started at the first message would not count
+     * reading those */
+    rd_kafka_t *rk;
+    double start = bench_now_s(), last = start;
+    sd_err_t rc = bench_consumer(t, "read", NULL, t->input, partitions,
+                                 RD_KAFKA_OFFSET_BEGINNING, &rk, err);
+    if (rc != SD_OK)
+        return rc;
     size_t got = 0;
     while (rc == SD_OK && got < events) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);

@@ -91,33 +91,11 @@ static int sent_at(const rd_kafka_message_t *m, int64_t *us, size_t *seq)
 static sd_err_t open_reader(const bench_target_t *t, sd_delivery_t delivery, int32_t partitions,
                             rd_kafka_t **out, sd_error_t *err)
 {
-    char group[160];
-    snprintf(group, sizeof group, "%s-lat-read", t->group);
-    const char *const role[] = {"group.id", group, "enable.auto.commit", "false",
-                                "isolation.level", "read_committed", "fetch.wait.max.ms", "10",
-                                NULL};
-    rd_kafka_conf_t *conf;
-    sd_err_t rc = sd_kafka_conf(&t->kafka, SD_KAFKA_CONSUMER, role, &conf, err);
-    if (rc != SD_OK)
-        return rc;
-    rd_kafka_t *rk;
-    if ((rc = sd_kafka_new(SD_KAFKA_CONSUMER, conf, "brokers", "a Kafka consumer", &rk, err)) !=
-        SD_OK)
-        return rc;
-    rd_kafka_poll_set_consumer(rk);
-    const char *topic = t->latency_output[delivery == SD_DELIVERY_EXACTLY_ONCE];
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(partitions);
-    for (int32_t p = 0; p < partitions; p++)
-        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_END;
-    rd_kafka_resp_err_t kerr = rd_kafka_assign(rk, parts);
-    rd_kafka_topic_partition_list_destroy(parts);
-    if (kerr) {
-        rd_kafka_destroy(rk);
-        return sd_error_set(err, SD_ERR_FATAL, "brokers", "cannot read %s: %s", topic,
-                            rd_kafka_err2str(kerr));
-    }
-    *out = rk;
-    return SD_OK;
+    static const char *const extra[] = {"isolation.level", "read_committed",
+                                        "fetch.wait.max.ms", "10", NULL};
+    return bench_consumer(t, "lat-read", extra,
+                          t->latency_output[delivery == SD_DELIVERY_EXACTLY_ONCE], partitions,
+                          RD_KAFKA_OFFSET_END, out, err);
 }
 
 static int by_value(const void *a, const void *b)
