@@ -8,6 +8,7 @@
  * session changes), which `live` and `version` track. */
 #include "sessiond/session_state.h"
 
+#include <assert.h>
 #include <string.h>
 
 int sd_state_key_cmp(int64_t at_a, const char *id_a, int64_t at_b, const char *id_b)
@@ -65,6 +66,7 @@ static void settle(sd_state_t *st, sd_reason_t reason, const sd_origin_t *origin
                    sd_state_clock_t clock, sd_emit_t *emit)
 {
     int visible = sd_state_visible(st, clock);
+    int64_t version = st->version;
     if (st->live && !visible) {
         st->live = 0;
         st->version++;
@@ -85,6 +87,11 @@ static void settle(sd_state_t *st, sd_reason_t reason, const sd_origin_t *origin
         emit_change(emit, creation ? SD_CHANGE_CREATED : SD_CHANGE_STATUS_CHANGED,
                     creation ? SD_REASON_TASK_CREATED : reason, origin, origin->at_ms);
     }
+    /* What is published follows what clients see: live is visibility, and
+     * the version moves by one exactly when a change is emitted. */
+    assert(st->live == visible);
+    assert(st->version == version + (emit->emitted ? 1 : 0));
+    (void)version;
 }
 
 static void remove_state(sd_state_t *st, sd_reason_t reason, const sd_origin_t *by)
@@ -164,6 +171,7 @@ int sd_state_cover(sd_state_t *st, const sd_origin_t *save, sd_state_clock_t clo
         return 0;
     remove_state(st, SD_REASON_SCENARIO_SAVED, save);
     settle(st, SD_REASON_SCENARIO_SAVED, save, clock, emit);
+    assert(!st->live); /* removal is sticky: a covered session is never seen again */
     return 1;
 }
 
@@ -173,6 +181,7 @@ int sd_state_expire(sd_state_t *st, sd_state_clock_t clock, const sd_origin_t *b
     memset(emit, 0, sizeof *emit);
     if (!st->live || st->removed || sd_state_visible(st, clock))
         return 0;
+    assert(st->has_create); /* only a created session was ever live */
     st->live = 0;
     st->version++;
     sd_origin_t cause;
