@@ -50,62 +50,47 @@ static int assign_all(rd_kafka_t *rk, const char *topic, int64_t start, char *wh
     return ok ? 0 : -1;
 }
 
-int sd_cmd_tail(int argc, char **argv)
+/* A read_committed consumer of every partition of topic, from its start
+ * (earliest) or its end.  Returns the exit status: 0 with *out, 1 Kafka
+ * refused us, 2 configuration, 3 the topic cannot be read; says why on
+ * stderr. */
+static int open_tail(const sd_kafka_settings_t *ks, const char *topic, int earliest,
+                     int64_t startup_ms, rd_kafka_t **out)
 {
-    const char *brokers = "localhost:9092", *topic = "session-changes", *from = "latest";
-    int64_t count = 0, idle_ms = 0, startup_ms = SD_STARTUP_TIMEOUT_MS;
-    const sd_option_t opts[] = {
-        {"brokers", SD_OPT_STRING, &brokers, "HOSTS", "bootstrap servers (default localhost:9092)", NULL},
-        {"topic", SD_OPT_STRING, &topic, "T", "topic to read (default session-changes)", NULL},
-        {"from", SD_OPT_STRING, &from, "WHERE", "earliest or latest (default)", NULL},
-        {"count", SD_OPT_INT, &count, "N", "stop after N messages (default 0: no limit)", NULL},
-        {"idle", SD_OPT_DURATION_OFF, &idle_ms, "D",
-         "stop after D without a message (default 0: no limit)", NULL},
-        SD_STARTUP_TIMEOUT_OPTION(&startup_ms),
-    };
-    sd_props_t props = {0};
-    sd_error_t err = {0};
-    size_t n_pos;
-    int help, status = 0;
-    if (sd_options_parse(opts, sizeof opts / sizeof opts[0], &props, argc, argv, usage, NULL, 0,
-                         &n_pos, &help, &err) != SD_OK) {
-        fprintf(stderr, "sessiond tail: %s\n", err.message);
-        sd_props_free(&props);
-        return 2;
-    }
-    if (help || (strcmp(from, "earliest") && strcmp(from, "latest"))) {
-        if (!help)
-            fprintf(stderr, "sessiond tail: --from is earliest or latest, not \"%s\"\n", from);
-        sd_props_free(&props);
-        return help ? 0 : 2;
-    }
-
-    sd_kafka_settings_t ks = {brokers, props.items, props.count, 0};
     const char *role[] = {"isolation.level", "read_committed", "enable.auto.commit", "false",
                           "group.id", "sessiond-tail", "enable.partition.eof", "false", NULL};
+    sd_error_t err = {0};
     rd_kafka_conf_t *conf;
     char why[512];
-    rd_kafka_t *rk = NULL;
-    if (sd_kafka_preflight(&ks, &topic, 1, 0, startup_ms, &err) == SD_ERR_FATAL) {
+    *out = NULL;
+    if (sd_kafka_preflight(ks, &topic, 1, 0, startup_ms, &err) == SD_ERR_FATAL) {
         fprintf(stderr, "sessiond tail: %s\n", err.message);
-        status = 1;
-    } else if (sd_kafka_conf(&ks, SD_KAFKA_CONSUMER, role, &conf, &err) != SD_OK) {
-        fprintf(stderr, "sessiond tail: %s: %s\n", err.field, err.message);
-        status = 2;
-    } else if (sd_kafka_new(SD_KAFKA_CONSUMER, conf, "brokers", "a Kafka consumer", &rk, &err) !=
-               SD_OK) {
-        fprintf(stderr, "sessiond tail: %s\n", err.message);
-        status = 2;
-    } else if (assign_all(rk, topic, strcmp(from, "earliest") ? RD_KAFKA_OFFSET_END
-                                                              : RD_KAFKA_OFFSET_BEGINNING,
-                          why, sizeof why)) {
-        fprintf(stderr, "sessiond tail: %s\n", why);
-        status = 3;
+        return 1;
     }
+    if (sd_kafka_conf(ks, SD_KAFKA_CONSUMER, role, &conf, &err) != SD_OK) {
+        fprintf(stderr, "sessiond tail: %s: %s\n", err.field, err.message);
+        return 2;
+    }
+    if (sd_kafka_new(SD_KAFKA_CONSUMER, conf, "brokers", "a Kafka consumer", out, &err) != SD_OK) {
+        fprintf(stderr, "sessiond tail: %s\n", err.message);
+        return 2;
+    }
+    if (assign_all(*out, topic, earliest ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END, why,
+                   sizeof why)) {
+        fprintf(stderr, "sessiond tail: %s\n", why);
+        return 3;
+    }
+    return 0;
+}
+
+/* Prints each message's value as a line until count messages (0: no
+ * bound), idle_ms without one (0: no bound) or a signal. */
+static void print_messages(rd_kafka_t *rk, int64_t count, int64_t idle_ms)
+{
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     int64_t seen = 0, quiet_ms = 0;
-    while (status == 0 && !stop && (!count || seen < count) && (!idle_ms || quiet_ms < idle_ms)) {
+    while (!stop && (!count || seen < count) && (!idle_ms || quiet_ms < idle_ms)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m) {
             quiet_ms += 100;
@@ -122,6 +107,44 @@ int sd_cmd_tail(int argc, char **argv)
         rd_kafka_message_destroy(m);
     }
     fflush(stdout);
+}
+
+int sd_cmd_tail(int argc, char **argv)
+{
+    const char *brokers = "localhost:9092", *topic = "session-changes", *from = "latest";
+    int64_t count = 0, idle_ms = 0, startup_ms = SD_STARTUP_TIMEOUT_MS;
+    const sd_option_t opts[] = {
+        {"brokers", SD_OPT_STRING, &brokers, "HOSTS", "bootstrap servers (default localhost:9092)", NULL},
+        {"topic", SD_OPT_STRING, &topic, "T", "topic to read (default session-changes)", NULL},
+        {"from", SD_OPT_STRING, &from, "WHERE", "earliest or latest (default)", NULL},
+        {"count", SD_OPT_INT, &count, "N", "stop after N messages (default 0: no limit)", NULL},
+        {"idle", SD_OPT_DURATION_OFF, &idle_ms, "D",
+         "stop after D without a message (default 0: no limit)", NULL},
+        SD_STARTUP_TIMEOUT_OPTION(&startup_ms),
+    };
+    sd_props_t props = {0};
+    sd_error_t err = {0};
+    size_t n_pos;
+    int help = 0, status = 2;
+    rd_kafka_t *rk = NULL;
+    if (sd_options_parse(opts, sizeof opts / sizeof opts[0], &props, argc, argv, usage, NULL, 0,
+                         &n_pos, &help, &err) != SD_OK) {
+        fprintf(stderr, "sessiond tail: %s\n", err.message);
+        goto done;
+    }
+    if (help) {
+        status = 0;
+        goto done;
+    }
+    if (strcmp(from, "earliest") && strcmp(from, "latest")) {
+        fprintf(stderr, "sessiond tail: --from is earliest or latest, not \"%s\"\n", from);
+        goto done;
+    }
+    sd_kafka_settings_t ks = {brokers, props.items, props.count, 0};
+    status = open_tail(&ks, topic, strcmp(from, "earliest") == 0, startup_ms, &rk);
+    if (status == 0)
+        print_messages(rk, count, idle_ms);
+done:
     if (rk) {
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
