@@ -372,22 +372,25 @@ static sd_err_t apply_save(batch_t *b, const sd_store_item_t *item, int *emitted
 }
 
 /* Publishes a change kept in a row's last_change (column col of q) again
- * if item caused it. */
+ * if item caused it: the kept text itself, the bytes first published, as
+ * commit_transition hands a new change's text on (it is parsed only for
+ * its cause, key and headers). */
 static sd_err_t add_kept_change(batch_t *b, sqlite3_stmt *q, int col,
                                 const sd_store_item_t *item, sd_error_t *err)
 {
+    const char *text = (const char *)sqlite3_column_text(q, col);
+    size_t len = (size_t)sqlite3_column_bytes(q, col);
     sd_change_t change;
     char *storage;
-    sd_err_t rc = sd_change_from_json((const char *)sqlite3_column_text(q, col),
-                                      (size_t)sqlite3_column_bytes(q, col), &change, &storage,
-                                      err);
+    sd_err_t rc = sd_change_from_json(text, len, &change, &storage, err);
     if (rc != SD_OK)
         return rc;
     if (!sd_store_item_caused(item, &change.cause)) {
         free(storage);
         return SD_OK;
     }
-    if (sd_change_list_add(&b->out->changes, &change) != SD_OK ||
+    char *json = strndup(text, len);
+    if (!json || sd_change_list_add_json(&b->out->changes, &change, json) != SD_OK ||
         note_emitted(b, b->out->changes.items[b->out->changes.count - 1].session.task_id))
         rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory re-publishing");
     free(storage);
