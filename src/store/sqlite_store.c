@@ -436,7 +436,8 @@ static sd_err_t sqlite_apply(sd_store_t *base, const sd_store_item_t *items, siz
     sd_err_t rc = sqlite_store_exec(s, "BEGIN IMMEDIATE", err);
     for (size_t i = 0; i < n && rc == SD_OK; i++) {
         const sd_store_item_t *item = &items[i];
-        int emitted = 0, again = 1; /* a save covers sessions found by short_id */
+        /* a save covers sessions found by short_id: any may be a redelivery */
+        int emitted = 0, maybe_redelivered = 1;
         switch (item->intent.kind) {
         case SD_INTENT_IGNORE:
             out->status[i] = SD_APPLY_IGNORED;
@@ -445,11 +446,11 @@ static sd_err_t sqlite_apply(sd_store_t *base, const sd_store_item_t *items, siz
             rc = apply_save(&b, item, &emitted, err);
             break;
         default:
-            rc = apply_to_task(&b, item, &emitted, &again, err);
+            rc = apply_to_task(&b, item, &emitted, &maybe_redelivered, err);
             break;
         }
         out->status[i] = emitted ? SD_APPLY_CHANGED : SD_APPLY_UNCHANGED;
-        redelivered[i] = !emitted && again;
+        redelivered[i] = !emitted && maybe_redelivered;
     }
     for (size_t i = 0; i < n && rc == SD_OK; i++)
         if (redelivered[i])
