@@ -99,6 +99,10 @@ sd_err_t sd_store_sqlite_footprint(const char *path, int64_t *bytes, int64_t *se
 /* Creates indexes / tables when missing; safe to call on every start. */
 sd_err_t sd_store_ensure_schema(sd_store_t *store, sd_error_t *err);
 
+/* sd_store_open() then sd_store_ensure_schema(): a store ready for
+ * sd_store_apply().  On failure *out is NULL and nothing is left open. */
+sd_err_t sd_store_open_ready(const sd_store_config_t *cfg, sd_store_t **out, sd_error_t *err);
+
 /* Applies items in order at now_ms.  *out is filled (and must be released
  * with sd_apply_result_free) whenever SD_OK is returned.  A redelivered
  * message yields its change again (same content) while it is the

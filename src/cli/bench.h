@@ -170,7 +170,7 @@ typedef struct broker_child {
 /* Forks the broker's process, which publishes `events`; b->bootstraps
  * names it. */
 sd_err_t bench_broker_child_start(chunks_t c, size_t events, broker_child_t *b, sd_error_t *err);
-/* Stops it; returns its peak RSS in KiB. */
+/* Stops it (b->pid becomes 0); returns its peak RSS in KiB. */
 long bench_broker_child_stop(broker_child_t *b);
 
 /* ---- a real cluster (bench_kafka.c) ---- */

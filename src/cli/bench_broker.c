@@ -13,20 +13,28 @@
 #include "sessiond/kafka.h"
 
 
+/* Starts the broker with the bench's topics and publishes the workload;
+ * *kafka is the caller's to stop, even on failure. */
+static sd_err_t start_loaded(chunks_t c, size_t events, sd_embedded_t **kafka, sd_error_t *err)
+{
+    sd_err_t rc = sd_embedded_start(3, kafka, err);
+    const char *topics[] = {"task-events", "session-changes", "task-events.dlq"};
+    for (size_t i = 0; rc == SD_OK && i < 3; i++)
+        rc = sd_embedded_create_topic(*kafka, topics[i], i == 0 ? c.partitions : 8, err);
+    if (rc != SD_OK)
+        return rc;
+    bench_target_t t = {.kafka = {sd_embedded_bootstraps(*kafka), NULL, 0, 1}};
+    bench_target_name(&t, 0);
+    return bench_publish(&t, c, events, err);
+}
+
 /* The child: start the broker, publish, report the bootstrap servers (or
  * "!" and the error) on report_fd, then hold until hold_fd is closed. */
 static int broker_child_main(chunks_t c, size_t events, int report_fd, int hold_fd)
 {
     sd_error_t err = {0};
     sd_embedded_t *kafka = NULL;
-    sd_err_t rc = sd_embedded_start(3, &kafka, &err);
-    const char *topics[] = {"task-events", "session-changes", "task-events.dlq"};
-    for (size_t i = 0; rc == SD_OK && i < 3; i++)
-        rc = sd_embedded_create_topic(kafka, topics[i], i == 0 ? c.partitions : 8, &err);
-    bench_target_t t = {.kafka = {rc == SD_OK ? sd_embedded_bootstraps(kafka) : "", NULL, 0, 1}};
-    bench_target_name(&t, 0);
-    if (rc == SD_OK)
-        rc = bench_publish(&t, c, events, &err);
+    sd_err_t rc = start_loaded(c, events, &kafka, &err);
     char line[700];
     int n = rc == SD_OK ? snprintf(line, sizeof line, "%s\n", sd_embedded_bootstraps(kafka))
                         : snprintf(line, sizeof line, "!%s\n", err.message);
@@ -90,6 +98,7 @@ long bench_broker_child_stop(broker_child_t *b)
     int status;
     while (waitpid(b->pid, &status, 0) < 0 && errno == EINTR)
         ;
+    b->pid = 0;
     struct rusage children;
     return getrusage(RUSAGE_CHILDREN, &children) == 0 ? children.ru_maxrss : 0;
 }

@@ -58,6 +58,25 @@ static sd_err_t reader_open(const bench_target_t *t, int32_t partitions, reader_
     return SD_OK;
 }
 
+/* Appends one message read back to the spool, as its length and payload,
+ * if it is the one at offset want. */
+static sd_err_t spool_message(const rd_kafka_message_t *m, int64_t want, FILE *spool,
+                              sd_error_t *err)
+{
+    uint32_t len = (uint32_t)m->len;
+    if (m->err)
+        return sd_error_set(err, SD_ERR_FATAL, "", "reading partition %d back: %s",
+                            (int)m->partition, rd_kafka_message_errstr(m));
+    if (m->offset != want)
+        return sd_error_set(err, SD_ERR_FATAL, "", "partition %d gave offset %lld where the "
+                            "pipeline read %lld next", (int)m->partition, (long long)m->offset,
+                            (long long)want);
+    if (fwrite(&len, sizeof len, 1, spool) != 1 || fwrite(m->payload, 1, m->len, spool) != m->len)
+        return sd_error_set(err, SD_ERR_FATAL, "", "cannot write the bench's spool file: %s",
+                            strerror(errno));
+    return SD_OK;
+}
+
 /* Reads a run's events back from the broker and appends each to the
  * spool as its length and payload. */
 static sd_err_t spool_run(reader_t *rd, const run_t *run, FILE *spool, sd_error_t *err)
@@ -72,37 +91,27 @@ static sd_err_t spool_run(reader_t *rd, const run_t *run, FILE *spool, sd_error_
                                 (int)p, rd_kafka_err2str(rd_kafka_last_error()));
         rd->started[p] = 1;
     }
+    if (fwrite(run, sizeof *run, 1, spool) != 1)
+        return sd_error_set(err, SD_ERR_FATAL, "", "cannot write the bench's spool file: %s",
+                            strerror(errno));
     size_t bytes = 0;
-    sd_err_t rc = fwrite(run, sizeof *run, 1, spool) == 1
-                      ? SD_OK
-                      : sd_error_set(err, SD_ERR_FATAL, "", "cannot write the bench's spool "
-                                     "file: %s", strerror(errno));
-    for (size_t k = 0; rc == SD_OK && k < run->count; k++) {
+    for (size_t k = 0; k < run->count; k++) {
         int64_t want = run->offset + (int64_t)k;
         rd_kafka_message_t *m = rd_kafka_consume(rd->topic, p, 30000);
         if (!m)
             return sd_error_set(err, SD_ERR_FATAL, "", "partition %d offset %lld did not come "
                                 "back from the broker in 30 s", (int)p, (long long)want);
-        uint32_t len = (uint32_t)m->len;
-        if (m->err)
-            rc = sd_error_set(err, SD_ERR_FATAL, "", "reading partition %d back: %s", (int)p,
-                              rd_kafka_message_errstr(m));
-        else if (m->offset != want)
-            rc = sd_error_set(err, SD_ERR_FATAL, "", "partition %d gave offset %lld where the "
-                              "pipeline read %lld next", (int)p, (long long)m->offset,
-                              (long long)want);
-        else if (fwrite(&len, sizeof len, 1, spool) != 1 ||
-                 fwrite(m->payload, 1, m->len, spool) != m->len)
-            rc = sd_error_set(err, SD_ERR_FATAL, "", "cannot write the bench's spool file: %s",
-                              strerror(errno));
+        sd_err_t rc = spool_message(m, want, spool, err);
         bytes += m->len;
         rd_kafka_message_destroy(m);
+        if (rc != SD_OK)
+            return rc;
     }
-    if (rc == SD_OK && bytes != run->bytes)
-        rc = sd_error_set(err, SD_ERR_FATAL, "", "partition %d from offset %lld holds other "
-                          "events than the pipeline read: the ceiling cannot rebuild its "
-                          "batches", (int)p, (long long)run->offset);
-    return rc;
+    if (bytes != run->bytes)
+        return sd_error_set(err, SD_ERR_FATAL, "", "partition %d from offset %lld holds other "
+                            "events than the pipeline read: the ceiling cannot rebuild its "
+                            "batches", (int)p, (long long)run->offset);
+    return SD_OK;
 }
 
 /* The pipeline's batches, in order, into an unlinked temporary file (each
@@ -119,24 +128,29 @@ sd_err_t bench_spool_batches(const bench_target_t *t, int32_t partitions, const 
     if (!spool)
         return sd_error_set(err, SD_ERR_FATAL, "", "cannot create the bench's spool file: %s",
                             strerror(errno));
-    reader_t rd;
-    sd_err_t rc = reader_open(t, partitions, &rd, err);
-    if (rc == SD_OK && (!o->runs_file || fflush(o->runs_file) != 0 ||
-                        fseek(o->runs_file, 0, SEEK_SET) != 0))
-        rc = sd_error_set(err, SD_ERR_FATAL, "", "cannot read the pipeline's batches back");
+    reader_t rd = {0};
     run_t run;
-    while (rc == SD_OK && fread(&run, sizeof run, 1, o->runs_file) == 1)
-        rc = spool_run(&rd, &run, spool, err);
-    reader_close(&rd);
-    if (rc == SD_OK && (fflush(spool) != 0 || fseek(spool, 0, SEEK_SET) != 0))
+    sd_err_t rc;
+    if ((rc = reader_open(t, partitions, &rd, err)) != SD_OK)
+        goto done;
+    if (!o->runs_file || fflush(o->runs_file) != 0 || fseek(o->runs_file, 0, SEEK_SET) != 0) {
+        rc = sd_error_set(err, SD_ERR_FATAL, "", "cannot read the pipeline's batches back");
+        goto done;
+    }
+    while (fread(&run, sizeof run, 1, o->runs_file) == 1)
+        if ((rc = spool_run(&rd, &run, spool, err)) != SD_OK)
+            goto done;
+    if (fflush(spool) != 0 || fseek(spool, 0, SEEK_SET) != 0) {
         rc = sd_error_set(err, SD_ERR_FATAL, "", "cannot write the bench's spool file: %s",
                           strerror(errno));
-    if (rc != SD_OK) {
-        fclose(spool);
-        return rc;
+        goto done;
     }
     *out = spool;
-    return SD_OK;
+done:
+    reader_close(&rd);
+    if (rc != SD_OK)
+        fclose(spool);
+    return rc;
 }
 
 /* Parses the spool's next run into evs/items from *n on (room for max). */
@@ -188,44 +202,71 @@ static void growth_curve(const size_t *cum_events, const double *cum_s, size_t n
     }
 }
 
+/* The spool as the ceiling reads it, and the time spent in the store. */
+typedef struct ceiling_run {
+    FILE *spool;
+    char *buf;
+    size_t cap;
+    sd_store_t *store;
+    int64_t now;
+    double busy_s, cpu_s; /* in sd_store_apply() only */
+} ceiling_run_t;
+
+/* Reads the next batch (n events in runs runs) back from the spool and
+ * applies it in one sd_store_apply(), timing only that; *parsed is the
+ * number of events applied. */
+static sd_err_t apply_spooled(ceiling_run_t *c, size_t n, size_t runs, size_t *parsed,
+                              sd_error_t *err)
+{
+    sd_event_t *evs = calloc(n + 1, sizeof *evs);
+    sd_store_item_t *items = calloc(n + 1, sizeof *items);
+    sd_err_t rc = SD_OK;
+    *parsed = 0;
+    if (!evs || !items) {
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for a batch");
+        goto done;
+    }
+    for (size_t k = 0; k < runs; k++)
+        if ((rc = rebuild_run(c->spool, &c->buf, &c->cap, evs, items, parsed, n, err)) != SD_OK)
+            goto done;
+    sd_apply_result_t result;
+    double t0 = bench_now_s(), c0 = thread_cpu_s();
+    rc = sd_store_apply(c->store, items, *parsed, c->now, &result, err);
+    c->cpu_s += thread_cpu_s() - c0;
+    c->busy_s += bench_now_s() - t0;
+    if (rc == SD_OK)
+        sd_apply_result_free(&result);
+done:
+    for (size_t i = 0; i < *parsed; i++)
+        sd_event_clear(&evs[i]);
+    free(evs);
+    free(items);
+    return rc;
+}
+
 sd_err_t bench_measure_ceiling(FILE *spool, sd_store_t *store, const observed_t *o,
                                results_t *r, sd_error_t *err)
 {
-    sd_err_t rc = SD_OK;
-    char *buf = NULL;
-    size_t cap = 0, done = 0, *cum_events = calloc(o->n_batches + 1, sizeof *cum_events);
-    double busy = 0, cpu = 0, *cum_s = calloc(o->n_batches + 1, sizeof *cum_s);
-    if (rc == SD_OK && (!cum_events || !cum_s))
-        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for the ceiling");
+    ceiling_run_t c = {.spool = spool, .store = store, .now = r->now};
+    size_t applied = 0, *cum_events = calloc(o->n_batches + 1, sizeof *cum_events);
+    double *cum_s = calloc(o->n_batches + 1, sizeof *cum_s);
     sd_store_io_t before = sd_store_io(store);
-    for (size_t b = 0; rc == SD_OK && b < o->n_batches; b++) {
-        size_t n = o->batch_events[b], parsed = 0;
-        sd_event_t *evs = calloc(n + 1, sizeof *evs);
-        sd_store_item_t *items = calloc(n + 1, sizeof *items);
-        if (!evs || !items)
-            rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for a batch");
-        for (size_t k = 0; rc == SD_OK && k < o->batch_runs[b]; k++)
-            rc = rebuild_run(spool, &buf, &cap, evs, items, &parsed, n, err);
-        if (rc == SD_OK) {
-            sd_apply_result_t result;
-            double t0 = bench_now_s(), c0 = thread_cpu_s();
-            rc = sd_store_apply(store, items, parsed, r->now, &result, err);
-            cpu += thread_cpu_s() - c0;
-            busy += bench_now_s() - t0;
-            if (rc == SD_OK)
-                sd_apply_result_free(&result);
-            done += parsed;
-            cum_events[b] = done;
-            cum_s[b] = busy;
-        }
-        for (size_t i = 0; i < parsed; i++)
-            sd_event_clear(&evs[i]);
-        free(evs);
-        free(items);
+    sd_err_t rc = SD_OK;
+    if (!cum_events || !cum_s) {
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for the ceiling");
+        goto done;
     }
-    free(buf);
-    if (rc == SD_OK)
-        growth_curve(cum_events, cum_s, o->n_batches, r);
+    for (size_t b = 0; b < o->n_batches; b++) {
+        size_t parsed;
+        if ((rc = apply_spooled(&c, o->batch_events[b], o->batch_runs[b], &parsed, err)) != SD_OK)
+            goto done;
+        applied += parsed;
+        cum_events[b] = applied;
+        cum_s[b] = c.busy_s;
+    }
+    growth_curve(cum_events, cum_s, o->n_batches, r);
+done:
+    free(c.buf);
     free(cum_events);
     free(cum_s);
     sd_store_io_t after = sd_store_io(store);
@@ -233,8 +274,8 @@ sd_err_t bench_measure_ceiling(FILE *spool, sd_store_t *store, const observed_t 
                             after.documents_written - before.documents_written,
                             after.bytes_sent - before.bytes_sent,
                             after.bytes_received - before.bytes_received};
-    r->io_events = done;
-    r->store_eps = busy > 0 ? (double)done / busy : 0;
-    r->store_cpu_us = done ? 1e6 * cpu / (double)done : 0;
+    r->io_events = applied;
+    r->store_eps = c.busy_s > 0 ? (double)applied / c.busy_s : 0;
+    r->store_cpu_us = applied ? 1e6 * c.cpu_s / (double)applied : 0;
     return rc;
 }

@@ -42,20 +42,26 @@ void bench_target_name(bench_target_t *t, int real)
 sd_err_t bench_publish(const bench_target_t *t, chunks_t c, size_t events, sd_error_t *err)
 {
     sd_producer_t *producer = NULL;
-    sd_err_t rc = sd_producer_new(&t->kafka, NULL, &producer, err);
+    sd_workload_t w = {0};
     size_t sent = 0;
-    while (rc == SD_OK && sent < events) {
-        sd_workload_t w = {0};
-        rc = bench_next_chunk(&c, &w, err);
-        for (size_t i = 0; rc == SD_OK && i < w.count && sent < events; i++, sent++) {
+    sd_err_t rc = sd_producer_new(&t->kafka, NULL, &producer, err);
+    if (rc != SD_OK)
+        goto done;
+    while (sent < events) {
+        if ((rc = bench_next_chunk(&c, &w, err)) != SD_OK)
+            goto done;
+        for (size_t i = 0; i < w.count && sent < events; i++, sent++) {
             const sd_workload_line_t *l = &w.lines[i];
-            rc = sd_producer_send_to(producer, t->input, bench_partition_of(l->key, c.partitions),
-                                     l->key, l->json, strlen(l->json), NULL, 0, err);
+            if ((rc = sd_producer_send_to(producer, t->input,
+                                          bench_partition_of(l->key, c.partitions), l->key,
+                                          l->json, strlen(l->json), NULL, 0, err)) != SD_OK)
+                goto done;
         }
         sd_workload_free(&w);
     }
-    if (rc == SD_OK)
-        rc = sd_producer_flush(producer, 120000, err);
+    rc = sd_producer_flush(producer, 120000, err);
+done:
+    sd_workload_free(&w);
     sd_producer_destroy(producer);
     return rc;
 }
@@ -81,13 +87,15 @@ sd_err_t bench_kafka_prepare(const bench_target_t *t, chunks_t c, size_t events,
     rd_kafka_t *admin = NULL;
     const char *names[RUN_TOPICS];
     size_t n = topic_list(t, names);
-    sd_err_t rc = sd_kafka_admin_open(&t->kafka, &admin, err);
-    if (rc == SD_OK)
-        rc = sd_kafka_create_topics(admin, names, n, c.partitions, err);
+    sd_err_t rc;
+    if ((rc = sd_kafka_admin_open(&t->kafka, &admin, err)) != SD_OK)
+        goto done;
+    if ((rc = sd_kafka_create_topics(admin, names, n, c.partitions, err)) != SD_OK)
+        goto done;
+    rc = bench_publish(t, c, events, err);
+done:
     if (admin)
         rd_kafka_destroy(admin);
-    if (rc == SD_OK)
-        rc = bench_publish(t, c, events, err);
     return rc;
 }
 

@@ -208,33 +208,39 @@ sd_err_t bench_latency(const bench_target_t *t, sd_delivery_t delivery, int32_t 
     rd_kafka_t *reader = NULL;
     sender_t s = {.t = t, .input = t->latency_input[delivery == SD_DELIVERY_EXACTLY_ONCE],
                   .occurred_at = occurred_at};
-    sd_err_t rc = sd_producer_new(&t->kafka, NULL, &s.producer, err);
-    if (rc == SD_OK)
-        rc = open_reader(t, delivery, partitions, &reader, err);
-    if (rc == SD_OK)
-        rc = warm_up(reader, &s, err);
-    for (size_t i = 0; rc == SD_OK && i < n_rates; i++) {
+    double low = 0, high = 0;
+    *sustained_eps = 0;
+    sd_err_t rc;
+    if ((rc = sd_producer_new(&t->kafka, NULL, &s.producer, err)) != SD_OK)
+        goto done;
+    if ((rc = open_reader(t, delivery, partitions, &reader, err)) != SD_OK)
+        goto done;
+    if ((rc = warm_up(reader, &s, err)) != SD_OK)
+        goto done;
+    for (size_t i = 0; i < n_rates; i++) {
         out[i] = (latency_figures_t){.rate = rates[i], .sustained = 1};
         s.rate = rates[i], s.count = (size_t)(rates[i] * seconds);
-        rc = step(reader, &s, &out[i], err);
+        if ((rc = step(reader, &s, &out[i], err)) != SD_OK)
+            goto done;
         s.first_seq += s.count;
     }
     /* the highest rate kept up with: doubling from 2,000 a second until
      * one is not, then halving the gap three times */
-    *sustained_eps = 0;
-    double low = 0, high = 0;
-    for (double rate = 2000; rc == SD_OK && !high && rate <= 1e6; rate *= 2) {
+    for (double rate = 2000; !high && rate <= 1e6; rate *= 2) {
         int kept_up = 0;
-        rc = try_rate(reader, &s, rate, seconds / 2, &kept_up, err);
+        if ((rc = try_rate(reader, &s, rate, seconds / 2, &kept_up, err)) != SD_OK)
+            goto done;
         *(kept_up ? &low : &high) = rate;
     }
-    for (int i = 0; rc == SD_OK && high && i < 3; i++) {
+    for (int i = 0; high && i < 3; i++) {
         double rate = (low + high) / 2;
         int kept_up = 0;
-        rc = try_rate(reader, &s, rate, seconds / 2, &kept_up, err);
+        if ((rc = try_rate(reader, &s, rate, seconds / 2, &kept_up, err)) != SD_OK)
+            goto done;
         *(kept_up ? &low : &high) = rate;
     }
     *sustained_eps = low;
+done:
     if (reader)
         rd_kafka_destroy(reader);
     sd_producer_destroy(s.producer);

@@ -296,15 +296,14 @@ static sd_err_t measure_pipeline(const bench_target_t *t, sd_delivery_t delivery
     seen->stats = &run.stats;
     double secs = 0;
     long first_batch = 0;
-    int all = 0;
     struct rusage before, after;
     peak_rss_reset();
     getrusage(RUSAGE_SELF, &before);
     sd_err_t rc = sd_pipeline_thread_start(&run, err);
-    if (rc == SD_OK) {
-        all = sd_pipeline_thread_wait(&run, (long)r->events, 2, NULL, NULL, &secs, &first_batch);
-        rc = sd_pipeline_thread_stop(&run, err);
-    }
+    if (rc != SD_OK)
+        return rc;
+    int all = sd_pipeline_thread_wait(&run, (long)r->events, 2, NULL, NULL, &secs, &first_batch);
+    rc = sd_pipeline_thread_stop(&run, err);
     getrusage(RUSAGE_SELF, &after);
     f->rss_kib = peak_rss_kib();
     f->cpu_us = ((double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec +
@@ -357,12 +356,7 @@ static sd_err_t open_fresh(const sd_store_config_t *base, const char *path, cons
         snprintf(collection, sizeof collection, "bench_%ld_%s", (long)getpid(), phase);
         cfg.collection = collection;
     }
-    sd_err_t rc = sd_store_open(&cfg, out, err);
-    if (rc == SD_OK && (rc = sd_store_ensure_schema(*out, err)) != SD_OK) {
-        sd_store_close(*out);
-        *out = NULL;
-    }
-    return rc;
+    return sd_store_open_ready(&cfg, out, err);
 }
 
 /* Closes a phase's store and deletes its file, if any (measured first when
@@ -396,6 +390,22 @@ static sd_err_t input_partitions(chunks_t c, size_t events, int32_t *out, sd_err
     return SD_OK;
 }
 
+/* Waits up to 60 s for the pipeline to be assigned all partitions of its
+ * input: the latency run offers events only to a pipeline that reads them. */
+static sd_err_t await_assignment(sd_pipeline_thread_t *run, int32_t partitions, const char *input,
+                                 sd_error_t *err)
+{
+    for (int waited = 0; atomic_load(&run->stats.assigned_partitions) < partitions; waited++) {
+        if (waited > 600 || atomic_load(&run->finished))
+            return sd_error_set(err, SD_ERR_FATAL, "",
+                                "the latency pipeline did not get the %d partitions of %s "
+                                "within 60 s",
+                                (int)partitions, input);
+        sd_sleep_ms(100);
+    }
+    return SD_OK;
+}
+
 /* End-to-end latency in one mode: the pipeline on t's latency topics into
  * a fresh store, with bench_latency() offering it events once it is in its
  * group. */
@@ -403,28 +413,25 @@ static sd_err_t latency_phase(const bench_target_t *t, sd_delivery_t delivery, i
                               const double *rates, const sd_store_config_t *store_cfg,
                               const char *path, results_t *r, sd_error_t *err)
 {
-    int eos = delivery == SD_DELIVERY_EXACTLY_ONCE;
+    int eos = delivery == SD_DELIVERY_EXACTLY_ONCE, started = 0;
     sd_store_t *store = NULL;
-    sd_err_t rc = open_fresh(store_cfg, path, eos ? "latency_eos" : "latency_alo", &store, err);
-    sd_pipeline_thread_t run = {.store = store};
+    sd_pipeline_thread_t run = {0};
     pipeline_names_t names;
+    sd_err_t rc = open_fresh(store_cfg, path, eos ? "latency_eos" : "latency_alo", &store, err);
+    if (rc != SD_OK)
+        goto done;
+    run.store = store;
     configure(&run, &names, t, delivery, t->latency_input[eos], t->latency_output[eos], "latency",
               r);
-    int started = rc == SD_OK && (rc = sd_pipeline_thread_start(&run, err)) == SD_OK;
-    for (int waited = 0; rc == SD_OK && atomic_load(&run.stats.assigned_partitions) < partitions;
-         waited++) {
-        if (waited > 600 || atomic_load(&run.finished)) {
-            rc = sd_error_set(err, SD_ERR_FATAL, "", "the latency pipeline did not get the %d "
-                              "partitions of %s within 60 s", (int)partitions,
-                              t->latency_input[eos]);
-            break;
-        }
-        sd_sleep_ms(100);
-    }
-    if (rc == SD_OK)
-        rc = bench_latency(t, delivery, partitions, r->now, rates, r->n_rates,
-                           (double)r->latency_ms / 1000.0, r->latency[eos], &r->sustained_eps[eos],
-                           err);
+    if ((rc = sd_pipeline_thread_start(&run, err)) != SD_OK)
+        goto done;
+    started = 1;
+    if ((rc = await_assignment(&run, partitions, t->latency_input[eos], err)) != SD_OK)
+        goto done;
+    rc = bench_latency(t, delivery, partitions, r->now, rates, r->n_rates,
+                       (double)r->latency_ms / 1000.0, r->latency[eos], &r->sustained_eps[eos],
+                       err);
+done:
     if (started) {
         sd_error_t stop_err;
         sd_err_t stopped = sd_pipeline_thread_stop(&run, &stop_err);
@@ -445,10 +452,12 @@ static sd_err_t pipeline_phase(const bench_target_t *t, sd_delivery_t delivery,
                                pipeline_figures_t *f, sd_error_t *err)
 {
     sd_store_t *store = NULL;
-    sd_err_t rc = open_fresh(store_cfg, path, phase, &store, err);
-    if (rc == SD_OK)
-        rc = measure_pipeline(t, delivery, store, seen, r, f, err);
-    sd_err_t closed = close_phase(store, path, NULL, err);
+    sd_err_t rc, closed;
+    if ((rc = open_fresh(store_cfg, path, phase, &store, err)) != SD_OK)
+        goto done;
+    rc = measure_pipeline(t, delivery, store, seen, r, f, err);
+done:
+    closed = close_phase(store, path, NULL, err);
     return rc == SD_OK ? closed : rc;
 }
 
@@ -457,36 +466,45 @@ static sd_err_t ceiling_phase(FILE *spool, const sd_store_config_t *store_cfg, c
                               const observed_t *seen, results_t *r, sd_error_t *err)
 {
     sd_store_t *store = NULL;
-    sd_err_t rc = open_fresh(store_cfg, path, "ceiling", &store, err);
-    if (rc == SD_OK)
-        rc = bench_measure_ceiling(spool, store, seen, r, err);
-    sd_err_t closed = close_phase(store, path, rc == SD_OK ? r : NULL, err);
+    sd_err_t rc, closed;
+    if ((rc = open_fresh(store_cfg, path, "ceiling", &store, err)) != SD_OK)
+        goto done;
+    rc = bench_measure_ceiling(spool, store, seen, r, err);
+done:
+    closed = close_phase(store, path, rc == SD_OK ? r : NULL, err);
     return rc == SD_OK ? closed : rc;
 }
 
-/* The run on the embedded broker, phase by phase; the broker child lives
- * from the pipeline to the spool, which reads its events back. */
+/* The run on the embedded broker, phase by phase, with as many input
+ * partitions as hold the workload; the broker child lives from the
+ * pipeline to the spool, which reads its events back. */
 static sd_err_t bench_embedded(chunks_t chunks, const sd_store_config_t *store_cfg,
                                const char *path, results_t *r, sd_error_t *err)
 {
-    sd_err_t rc = measure_core(chunks, r->events, r, err);
-    sync(); /* each store phase starts on a settled disk */
     broker_child_t broker = {0};
-    if (rc == SD_OK)
-        rc = bench_broker_child_start(chunks, r->events, &broker, err);
     bench_target_t t = {.kafka = {broker.bootstraps, NULL, 0, 1}};
-    bench_target_name(&t, 0);
     observed_t seen = {0};
     FILE *spool = NULL;
-    if (rc == SD_OK)
-        rc = pipeline_phase(&t, SD_DELIVERY_AT_LEAST_ONCE, store_cfg, path, "pipeline", &seen, r,
-                            &r->alo, err);
-    if (rc == SD_OK)
-        rc = bench_spool_batches(&t, chunks.partitions, &seen, &spool, err);
+    sd_err_t rc;
+    if ((rc = input_partitions(chunks, r->events, &chunks.partitions, err)) != SD_OK)
+        goto done;
+    r->partitions = chunks.partitions;
+    if ((rc = measure_core(chunks, r->events, r, err)) != SD_OK)
+        goto done;
+    sync(); /* each store phase starts on a settled disk */
+    if ((rc = bench_broker_child_start(chunks, r->events, &broker, err)) != SD_OK)
+        goto done;
+    bench_target_name(&t, 0);
+    if ((rc = pipeline_phase(&t, SD_DELIVERY_AT_LEAST_ONCE, store_cfg, path, "pipeline", &seen,
+                             r, &r->alo, err)) != SD_OK)
+        goto done;
+    if ((rc = bench_spool_batches(&t, chunks.partitions, &seen, &spool, err)) != SD_OK)
+        goto done;
+    r->broker_rss_kib = bench_broker_child_stop(&broker); /* the ceiling runs without it */
+    rc = ceiling_phase(spool, store_cfg, path, &seen, r, err);
+done:
     if (broker.pid > 0)
         r->broker_rss_kib = bench_broker_child_stop(&broker);
-    if (rc == SD_OK)
-        rc = ceiling_phase(spool, store_cfg, path, &seen, r, err);
     if (spool)
         fclose(spool);
     observed_free(&seen);
@@ -502,27 +520,32 @@ static sd_err_t bench_cluster(chunks_t chunks, const bench_target_t *t, int keep
                               const double *rates, const sd_store_config_t *store_cfg,
                               const char *path, results_t *r, sd_error_t *err)
 {
-    sd_err_t rc = measure_core(chunks, r->events, r, err);
-    if (rc == SD_OK)
-        rc = bench_kafka_prepare(t, chunks, r->events, err);
-    sync();
-    if (rc == SD_OK)
-        rc = bench_read_limit(t, chunks.partitions, r->events, &r->read_eps, err);
     observed_t seen = {0}, seen_eos = {0};
     FILE *spool = NULL;
-    if (rc == SD_OK)
-        rc = pipeline_phase(t, SD_DELIVERY_AT_LEAST_ONCE, store_cfg, path, "pipeline", &seen, r,
-                            &r->alo, err);
-    if (rc == SD_OK)
-        rc = bench_spool_batches(t, chunks.partitions, &seen, &spool, err);
-    if (rc == SD_OK)
-        rc = pipeline_phase(t, SD_DELIVERY_EXACTLY_ONCE, store_cfg, path, "pipeline_eos",
-                            &seen_eos, r, &r->eos, err);
-    if (rc == SD_OK)
-        rc = ceiling_phase(spool, store_cfg, path, &seen, r, err);
-    for (int eos = 0; rc == SD_OK && eos < 2; eos++)
-        rc = latency_phase(t, eos ? SD_DELIVERY_EXACTLY_ONCE : SD_DELIVERY_AT_LEAST_ONCE,
-                           chunks.partitions, rates, store_cfg, path, r, err);
+    sd_err_t rc;
+    r->partitions = chunks.partitions;
+    if ((rc = measure_core(chunks, r->events, r, err)) != SD_OK)
+        goto done;
+    if ((rc = bench_kafka_prepare(t, chunks, r->events, err)) != SD_OK)
+        goto done;
+    sync();
+    if ((rc = bench_read_limit(t, chunks.partitions, r->events, &r->read_eps, err)) != SD_OK)
+        goto done;
+    if ((rc = pipeline_phase(t, SD_DELIVERY_AT_LEAST_ONCE, store_cfg, path, "pipeline", &seen, r,
+                             &r->alo, err)) != SD_OK)
+        goto done;
+    if ((rc = bench_spool_batches(t, chunks.partitions, &seen, &spool, err)) != SD_OK)
+        goto done;
+    if ((rc = pipeline_phase(t, SD_DELIVERY_EXACTLY_ONCE, store_cfg, path, "pipeline_eos",
+                             &seen_eos, r, &r->eos, err)) != SD_OK)
+        goto done;
+    if ((rc = ceiling_phase(spool, store_cfg, path, &seen, r, err)) != SD_OK)
+        goto done;
+    for (int eos = 0; eos < 2; eos++)
+        if ((rc = latency_phase(t, eos ? SD_DELIVERY_EXACTLY_ONCE : SD_DELIVERY_AT_LEAST_ONCE,
+                                chunks.partitions, rates, store_cfg, path, r, err)) != SD_OK)
+            goto done;
+done:
     if (!keep)
         bench_kafka_cleanup(t);
     if (spool)
@@ -620,11 +643,8 @@ static sd_err_t bench(bench_options_t *o, results_t *r, sd_error_t *err)
         r->latency_ms = o->latency_ms;
         rc = bench_cluster(chunks, &t, o->keep, o->rate, &o->store, path, r, err);
     } else {
-        rc = input_partitions(chunks, r->events, &chunks.partitions, err);
-        if (rc == SD_OK)
-            rc = bench_embedded(chunks, &o->store, path, r, err);
+        rc = bench_embedded(chunks, &o->store, path, r, err);
     }
-    r->partitions = chunks.partitions;
     if (path == temp)
         rmdir(dir);
     return rc;

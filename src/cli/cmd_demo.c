@@ -43,17 +43,20 @@ static sd_err_t publish(const sd_kafka_settings_t *kafka, const sd_workload_t *w
 {
     sd_producer_t *producer = NULL;
     sd_err_t rc = sd_producer_new(kafka, NULL, &producer, err);
-    for (size_t i = 0; rc == SD_OK && i < w->count; i++) {
+    if (rc != SD_OK)
+        goto done;
+    for (size_t i = 0; i < w->count; i++) {
         const sd_workload_line_t *l = &w->lines[i];
         int copies = l->valid && i % 20 == 0 ? 2 : 1;
-        for (int c = 0; rc == SD_OK && c < copies; c++)
-            rc = sd_producer_send(producer, "task-events", l->key, l->json, strlen(l->json),
-                                  NULL, 0, err);
+        for (int c = 0; c < copies; c++)
+            if ((rc = sd_producer_send(producer, "task-events", l->key, l->json, strlen(l->json),
+                                       NULL, 0, err)) != SD_OK)
+                goto done;
         *sent += (size_t)copies;
         *dups += (size_t)copies - 1;
     }
-    if (rc == SD_OK)
-        rc = sd_producer_flush(producer, 60000, err);
+    rc = sd_producer_flush(producer, 60000, err);
+done:
     sd_producer_destroy(producer);
     return rc;
 }
@@ -147,17 +150,18 @@ static void print_summary(const sd_pipeline_stats_t *s, sd_store_t *store, size_
 static sd_err_t open_empty_store(sd_store_config_t *cfg, int64_t now, sd_store_t **out,
                                  sd_error_t *err)
 {
-    sd_err_t rc = sd_store_open(cfg, out, err);
-    if (rc == SD_OK)
-        rc = sd_store_ensure_schema(*out, err);
     sd_session_list_t all;
-    if (rc == SD_OK && (rc = sd_store_list_all(*out, now, &all, err)) == SD_OK) {
-        if (all.count)
-            rc = sd_error_set(err, SD_ERR_INVALID, "store",
-                              "the demo needs an empty store, and this one has %zu sessions",
-                              all.count);
-        sd_session_list_free(&all);
-    }
+    sd_err_t rc = sd_store_open_ready(cfg, out, err);
+    if (rc != SD_OK)
+        return rc;
+    if ((rc = sd_store_list_all(*out, now, &all, err)) != SD_OK)
+        goto done;
+    if (all.count)
+        rc = sd_error_set(err, SD_ERR_INVALID, "store",
+                          "the demo needs an empty store, and this one has %zu sessions",
+                          all.count);
+    sd_session_list_free(&all);
+done:
     if (rc != SD_OK) {
         sd_store_close(*out);
         *out = NULL;
@@ -318,12 +322,12 @@ int sd_cmd_demo(int argc, char **argv)
     m.d.now = m.now; /* the pipeline's clock: a day passes on it */
     int status = 1, ok = 0;
     double secs = 0;
-    sd_err_t rc = prepare(&m, tasks, seed, &err);
-    if (rc == SD_OK)
-        rc = start_broker(m.bytes, &m.kafka, &m.partitions, &err);
-    if (rc == SD_OK)
-        rc = open_empty_store(&store_cfg, m.now, &m.d.store, &err);
-    if (rc != SD_OK)
+    sd_err_t rc;
+    if ((rc = prepare(&m, tasks, seed, &err)) != SD_OK)
+        goto done;
+    if ((rc = start_broker(m.bytes, &m.kafka, &m.partitions, &err)) != SD_OK)
+        goto done;
+    if ((rc = open_empty_store(&store_cfg, m.now, &m.d.store, &err)) != SD_OK)
         goto done;
     char masked[600];
     sd_log_mask_url(store_cfg.uri, masked, sizeof masked);

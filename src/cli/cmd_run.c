@@ -28,11 +28,12 @@ static sd_err_t start_embedded(sd_embedded_t **out, const sd_pipeline_config_t *
         if (topic[0] != '^')
             rc = sd_embedded_create_topic(*out, topic, (int)partitions, err);
     }
-    if (rc == SD_OK)
-        sd_log(SD_LOG_INFO, "embedded", "embedded broker started: it keeps nothing on disk",
-               "bootstrap=%s brokers=3 partitions=%lld", sd_embedded_bootstraps(*out),
-               (long long)partitions);
-    return rc;
+    if (rc != SD_OK)
+        return rc;
+    sd_log(SD_LOG_INFO, "embedded", "embedded broker started: it keeps nothing on disk",
+           "bootstrap=%s brokers=3 partitions=%lld", sd_embedded_bootstraps(*out),
+           (long long)partitions);
+    return SD_OK;
 }
 
 /* systemd's Type=notify: ready once the member is in its group, whether or
@@ -78,15 +79,16 @@ static sd_err_t serve(sd_pipeline_cli_t *c, const char *http_addr, const char *h
                                  .input_topic = c->cfg.inputs[0],
                                  .now_ms = c->cfg.now_ms,
                                  .clock_arg = c->cfg.clock_arg};
-    sd_err_t rc = sd_pipeline_cli_preflight(c, 1, 1, err);
-    if (rc == SD_OK)
-        rc = sd_pipeline_cli_open_store(c, &store, err);
-    if (rc == SD_OK && strcmp(http_addr, "off") != 0)
-        rc = sd_http_start(&http_cfg, &http, err);
-    if (rc == SD_OK) {
-        c->cfg.on_assigned = tell_service_manager;
-        rc = sd_pipeline_run(&c->cfg, store, sd_pipeline_cli_trap_signals(), &stats, err);
-    }
+    sd_err_t rc;
+    if ((rc = sd_pipeline_cli_preflight(c, 1, 1, err)) != SD_OK)
+        goto done;
+    if ((rc = sd_pipeline_cli_open_store(c, &store, err)) != SD_OK)
+        goto done;
+    if (strcmp(http_addr, "off") != 0 && (rc = sd_http_start(&http_cfg, &http, err)) != SD_OK)
+        goto done;
+    c->cfg.on_assigned = tell_service_manager;
+    rc = sd_pipeline_run(&c->cfg, store, sd_pipeline_cli_trap_signals(), &stats, err);
+done:
     sd_http_stop(http);
     sd_store_close(store);
     return rc;

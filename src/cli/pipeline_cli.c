@@ -102,8 +102,10 @@ sd_err_t sd_pipeline_cli_preflight(const sd_pipeline_cli_t *c, int writes_input,
      * create them, as the first write would.  A reader creates nothing. */
     sd_err_t rc = sd_kafka_preflight(&cfg->kafka, cfg->inputs, cfg->n_inputs, writes_input,
                                      c->startup_timeout_ms, err);
-    if (rc == SD_OK && produces)
-        rc = sd_kafka_preflight(&cfg->kafka, outputs, 2, 1, c->startup_timeout_ms, err);
+    if (rc != SD_OK || !produces)
+        goto done;
+    rc = sd_kafka_preflight(&cfg->kafka, outputs, 2, 1, c->startup_timeout_ms, err);
+done:
     if (rc == SD_ERR_TRANSIENT) {
         sd_log(SD_LOG_WARN, "kafka", "brokers not reachable at start-up: going on, retrying",
                "error=%s", SD_LOG_Q(err->message));
@@ -119,15 +121,10 @@ sd_err_t sd_pipeline_cli_open_store(const sd_pipeline_cli_t *c, sd_store_t **out
 {
     char masked[512];
     sd_log_mask_url(c->store.uri, masked, sizeof masked);
-    *out = NULL;
-    sd_err_t rc = sd_store_open(&c->store, out, err);
-    if (rc == SD_OK)
-        rc = sd_store_ensure_schema(*out, err);
+    sd_err_t rc = sd_store_open_ready(&c->store, out, err);
     if (rc != SD_OK) {
         sd_log(SD_LOG_ERROR, "store", "cannot open the store", "store=%s error=%s", masked,
                SD_LOG_Q(err->message));
-        sd_store_close(*out);
-        *out = NULL;
         return rc;
     }
     sd_log(SD_LOG_INFO, "store", "store ready", "kind=%s store=%s", sd_store_kind(*out), masked);
@@ -173,30 +170,35 @@ static sd_err_t check_group_idle(rd_kafka_t *admin, const char *group, sd_error_
 {
     int members;
     sd_err_t rc = sd_kafka_group_members(admin, group, &members, err);
-    if (rc == SD_OK && members > 0)
-        rc = sd_error_set(err, SD_ERR_FATAL, "group",
-                          "consumer group %s has %d member(s): stop them first (a replay must "
-                          "be the group's only member)",
-                          group, members);
-    return rc;
+    if (rc != SD_OK)
+        return rc;
+    if (members > 0)
+        return sd_error_set(err, SD_ERR_FATAL, "group",
+                            "consumer group %s has %d member(s): stop them first (a replay must "
+                            "be the group's only member)",
+                            group, members);
+    return SD_OK;
 }
 
 sd_err_t sd_pipeline_cli_replay_range(const sd_pipeline_cli_t *c, int64_t from_ms, int produces,
                                       sd_replay_bounds_t *bounds, long *to_read, sd_error_t *err)
 {
     rd_kafka_t *admin = NULL;
-    sd_err_t rc = sd_pipeline_cli_preflight(c, 0, produces, err);
-    if (rc == SD_OK)
-        rc = sd_kafka_admin_open(&c->cfg.kafka, &admin, err);
-    if (rc == SD_OK)
-        rc = check_group_idle(admin, c->cfg.group, err);
-    if (rc == SD_OK)
-        rc = sd_kafka_replay_range(admin, c->cfg.inputs, c->cfg.n_inputs, from_ms, &bounds->start,
-                                   &bounds->end, err);
+    sd_err_t rc;
+    *to_read = 0;
+    if ((rc = sd_pipeline_cli_preflight(c, 0, produces, err)) != SD_OK)
+        goto done;
+    if ((rc = sd_kafka_admin_open(&c->cfg.kafka, &admin, err)) != SD_OK)
+        goto done;
+    if ((rc = check_group_idle(admin, c->cfg.group, err)) != SD_OK)
+        goto done;
+    if ((rc = sd_kafka_replay_range(admin, c->cfg.inputs, c->cfg.n_inputs, from_ms,
+                                    &bounds->start, &bounds->end, err)) != SD_OK)
+        goto done;
+    for (int i = 0; i < bounds->end->cnt; i++)
+        *to_read += (long)(bounds->end->elems[i].offset - bounds->start->elems[i].offset);
+done:
     if (admin)
         rd_kafka_destroy(admin);
-    *to_read = 0;
-    for (int i = 0; rc == SD_OK && i < bounds->end->cnt; i++)
-        *to_read += (long)(bounds->end->elems[i].offset - bounds->start->elems[i].offset);
     return rc;
 }

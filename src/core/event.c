@@ -331,18 +331,21 @@ sd_err_t sd_event_parse(const char *buf, size_t len, sd_event_t *ev,
         if (!root) {
             char text[sizeof jerr.text * 4];
             printable(jerr.text, text, sizeof text);
-            return sd_error_set(err, SD_ERR_INVALID, "",
-                                "not JSON: %s (line %d, column %d)", text, jerr.line,
-                                jerr.column);
+            rc = sd_error_set(err, SD_ERR_INVALID, "", "not JSON: %s (line %d, column %d)",
+                              text, jerr.line, jerr.column);
+            goto done;
         }
-        if (!json_is_object(root))
+        if (!json_is_object(root)) {
             rc = sd_error_set(err, SD_ERR_INVALID, "", "not an object (got %s)",
                               json_type_name(root));
-        else
-            rc = read_tree(root, &fields, err);
+            goto done;
+        }
+        rc = read_tree(root, &fields, err);
     }
-    if (rc == SD_OK)
-        rc = validate(&fields, ev, err);
+    if (rc != SD_OK)
+        goto done;
+    rc = validate(&fields, ev, err);
+done:
     free(fields.owned);
     json_decref(root);
     if (rc != SD_OK)

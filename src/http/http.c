@@ -216,6 +216,22 @@ static int new_event_id(char out[37])
     return 0;
 }
 
+/* Publishes one event keyed by task_id and waits until the broker has it,
+ * under the api lock (the producer is shared by every connection). */
+static sd_err_t publish_and_wait(sd_http_t *h, const char *task_id, const char *json,
+                                 sd_error_t *err)
+{
+    pthread_mutex_lock(&h->api);
+    sd_err_t rc = sd_producer_send(h->producer, h->cfg.input_topic, task_id, json, strlen(json),
+                                   NULL, 0, err);
+    if (rc != SD_OK)
+        goto done;
+    rc = sd_producer_flush(h->producer, 10000, err);
+done:
+    pthread_mutex_unlock(&h->api);
+    return rc;
+}
+
 static enum MHD_Result delete_session(sd_http_t *h, struct MHD_Connection *c,
                                       const char *task_id)
 {
@@ -243,13 +259,8 @@ static enum MHD_Result delete_session(sd_http_t *h, struct MHD_Connection *c,
         return reply_error(h, c, MHD_HTTP_BAD_REQUEST, "invalid task_id", err.message);
     }
     sd_event_clear(&parsed);
-    pthread_mutex_lock(&h->api);
-    sd_err_t rc = sd_producer_send(h->producer, h->cfg.input_topic, task_id, json, strlen(json),
-                                   NULL, 0, &err);
+    sd_err_t rc = publish_and_wait(h, task_id, json, &err);
     free(json);
-    if (rc == SD_OK)
-        rc = sd_producer_flush(h->producer, 10000, &err);
-    pthread_mutex_unlock(&h->api);
     if (rc != SD_OK)
         return reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot publish", err.message);
     sd_log(SD_LOG_INFO, "http", "delete requested", "task_id=%s event_id=%s", task_id, event_id);
@@ -362,26 +373,21 @@ sd_err_t sd_http_start(const sd_http_config_t *cfg, sd_http_t **out, sd_error_t 
     h->started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     pthread_mutex_init(&h->api, NULL);
     pthread_mutex_init(&h->live_lock, NULL);
-    rc = sd_store_open(cfg->store, &h->store, err);
-    if (rc == SD_OK)
-        rc = sd_store_watch_start(cfg->store, &h->watch, err);
-    if (rc == SD_OK)
-        rc = sd_producer_new(cfg->kafka, NULL, &h->producer, err);
-    if (rc == SD_OK) {
-        h->daemon = MHD_start_daemon(
-            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO, 0,
-            NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-            MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned int)64, MHD_OPTION_END);
-        if (!h->daemon)
-            rc = sd_error_set(err, SD_ERR_FATAL, "http-addr",
-                              "cannot listen on %s (in use? --http-addr off disables HTTP)",
-                              cfg->addr);
-    }
-    if (rc != SD_OK) {
-        sd_http_stop(h);
-        return rc;
+    if ((rc = sd_store_open(cfg->store, &h->store, err)) != SD_OK)
+        goto done;
+    if ((rc = sd_store_watch_start(cfg->store, &h->watch, err)) != SD_OK)
+        goto done;
+    if ((rc = sd_producer_new(cfg->kafka, NULL, &h->producer, err)) != SD_OK)
+        goto done;
+    h->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO, 0, NULL,
+        NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64, MHD_OPTION_END);
+    if (!h->daemon) {
+        rc = sd_error_set(err, SD_ERR_FATAL, "http-addr",
+                          "cannot listen on %s (in use? --http-addr off disables HTTP)", cfg->addr);
+        goto done;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : ntohs(sa.sin_port);
@@ -389,7 +395,10 @@ sd_err_t sd_http_start(const sd_http_config_t *cfg, sd_http_t **out, sd_error_t 
     inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
     sd_log(SD_LOG_INFO, "http", "listening", "addr=%s:%d", host, h->port);
     *out = h;
-    return SD_OK;
+done:
+    if (rc != SD_OK)
+        sd_http_stop(h);
+    return rc;
 }
 
 void sd_http_stop(sd_http_t *h)

@@ -64,25 +64,30 @@ sd_err_t sd_fetch_behind(rd_kafka_t *consumer, int timeout_ms, int64_t *behind, 
     *behind = 0;
     rd_kafka_topic_partition_list_t *assigned, *at = NULL;
     sd_err_t rc = assignment_ends(consumer, timeout_ms, &assigned, err);
-    if (rc == SD_OK && assigned->cnt > 0) {
-        at = rd_kafka_topic_partition_list_copy(assigned);
-        rd_kafka_position(consumer, at);
-        fill_unknown_positions(consumer, at, timeout_ms);
-    }
-    for (int i = 0; rc == SD_OK && at && i < at->cnt; i++) {
+    if (rc != SD_OK || assigned->cnt == 0)
+        goto done;
+    at = rd_kafka_topic_partition_list_copy(assigned);
+    rd_kafka_position(consumer, at);
+    fill_unknown_positions(consumer, at, timeout_ms);
+    for (int i = 0; i < at->cnt; i++) {
         const rd_kafka_topic_partition_t *end = &assigned->elems[i];
         int64_t position = at->elems[i].offset;
-        if (end->err)
+        if (end->err) {
             rc = sd_error_set(err, SD_ERR_TRANSIENT, "consumer",
                               "cannot ask the leader of %s [%d] for its offsets: %s", end->topic,
                               (int)end->partition, rd_kafka_err2str(end->err));
-        else if (position < 0)
+            goto done;
+        }
+        if (position < 0) {
             rc = sd_error_set(err, SD_ERR_TRANSIENT, "consumer",
                               "cannot learn where %s [%d] stands: the group coordinator does "
                               "not answer", end->topic, (int)end->partition);
-        else if (end->offset > position)
+            goto done;
+        }
+        if (end->offset > position)
             *behind += end->offset - position;
     }
+done:
     if (at)
         rd_kafka_topic_partition_list_destroy(at);
     if (assigned)

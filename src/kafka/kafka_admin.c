@@ -20,57 +20,81 @@ sd_err_t sd_kafka_admin_open(const sd_kafka_settings_t *ks, rd_kafka_t **out, sd
     return sd_kafka_new(SD_KAFKA_CONSUMER, conf, "brokers", "a Kafka client", out, err);
 }
 
-/* Adds every partition of the wanted topics (names, or "^regex" patterns
- * compiled once) to *out; each name or pattern must match a topic. */
+/* The partitions of md's topics that topics[] names (a name, or a "^regex"
+ * pattern compiled in res[]), sorted, into *out; each name or pattern must
+ * match a topic.  On failure *out is untouched. */
+static sd_err_t match_partitions(const struct rd_kafka_metadata *md, const char *const *topics,
+                                 size_t n, const regex_t *res,
+                                 rd_kafka_topic_partition_list_t **out, sd_error_t *err)
+{
+    int *matched = calloc(n + 1, sizeof *matched);
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+    sd_err_t rc = SD_OK;
+    if (!matched) {
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory");
+        goto done;
+    }
+    for (int t = 0; t < md->topic_cnt; t++) {
+        const struct rd_kafka_metadata_topic *mt = &md->topics[t];
+        int wanted = 0;
+        for (size_t i = 0; !mt->err && i < n; i++)
+            if (topics[i][0] == '^' ? regexec(&res[i], mt->topic, 0, NULL, 0) == 0
+                                    : strcmp(mt->topic, topics[i]) == 0)
+                wanted = matched[i] = 1;
+        for (int p = 0; wanted && p < mt->partition_cnt; p++)
+            rd_kafka_topic_partition_list_add(list, mt->topic, mt->partitions[p].id);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!matched[i]) {
+            rc = sd_error_set(err, SD_ERR_FATAL, "input-topics",
+                              "no topic on the cluster matches '%s'", topics[i]);
+            goto done;
+        }
+    rd_kafka_topic_partition_list_sort(list, NULL, NULL);
+    *out = list;
+    list = NULL;
+done:
+    if (list)
+        rd_kafka_topic_partition_list_destroy(list);
+    free(matched);
+    return rc;
+}
+
+/* Every partition of the wanted topics (names, or "^regex" patterns,
+ * compiled once) into *out; each name or pattern must match a topic. */
 static sd_err_t list_partitions(rd_kafka_t *rk, const char *const *topics, size_t n,
                                 rd_kafka_topic_partition_list_t **out, sd_error_t *err)
 {
     regex_t *res = calloc(n + 1, sizeof *res);
-    int *matched = calloc(n + 1, sizeof *matched);
     size_t compiled = 0; /* the patterns among topics[0, compiled) are in res */
-    sd_err_t rc = res && matched ? SD_OK : sd_error_set(err, SD_ERR_NOMEM, "", "out of memory");
-    while (rc == SD_OK && compiled < n) {
+    const struct rd_kafka_metadata *md = NULL;
+    sd_err_t rc = SD_OK;
+    if (!res) {
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory");
+        goto done;
+    }
+    for (; compiled < n; compiled++)
         if (topics[compiled][0] == '^' &&
-            regcomp(&res[compiled], topics[compiled], REG_EXTENDED | REG_NOSUB) != 0)
+            regcomp(&res[compiled], topics[compiled], REG_EXTENDED | REG_NOSUB) != 0) {
             rc = sd_error_set(err, SD_ERR_FATAL, "input-topics",
                               "'%s' is not a valid regular expression", topics[compiled]);
-        else
-            compiled++;
-    }
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (rc == SD_OK && (kerr = rd_kafka_metadata(rk, 1, NULL, &md, SD_ADMIN_TIMEOUT_MS)))
+            goto done;
+        }
+    rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 1, NULL, &md, SD_ADMIN_TIMEOUT_MS);
+    if (kerr) {
+        md = NULL;
         rc = sd_error_set(err, SD_ERR_TRANSIENT, "brokers", "cannot read the cluster's topics: %s",
                           rd_kafka_err2str(kerr));
-    if (rc == SD_OK) {
-        *out = rd_kafka_topic_partition_list_new(16);
-        for (int t = 0; t < md->topic_cnt; t++) {
-            const struct rd_kafka_metadata_topic *mt = &md->topics[t];
-            int wanted = 0;
-            for (size_t i = 0; !mt->err && i < n; i++)
-                if (topics[i][0] == '^' ? regexec(&res[i], mt->topic, 0, NULL, 0) == 0
-                                        : strcmp(mt->topic, topics[i]) == 0)
-                    wanted = matched[i] = 1;
-            for (int p = 0; wanted && p < mt->partition_cnt; p++)
-                rd_kafka_topic_partition_list_add(*out, mt->topic, mt->partitions[p].id);
-        }
-        rd_kafka_metadata_destroy(md);
-        for (size_t i = 0; rc == SD_OK && i < n; i++)
-            if (!matched[i])
-                rc = sd_error_set(err, SD_ERR_FATAL, "input-topics",
-                                  "no topic on the cluster matches '%s'", topics[i]);
-        if (rc == SD_OK) {
-            rd_kafka_topic_partition_list_sort(*out, NULL, NULL);
-        } else {
-            rd_kafka_topic_partition_list_destroy(*out);
-            *out = NULL;
-        }
+        goto done;
     }
+    rc = match_partitions(md, topics, n, res, out, err);
+done:
+    if (md)
+        rd_kafka_metadata_destroy(md);
     for (size_t i = 0; i < compiled; i++)
         if (topics[i][0] == '^')
             regfree(&res[i]);
     free(res);
-    free(matched);
     return rc;
 }
 
@@ -131,23 +155,27 @@ sd_err_t sd_kafka_replay_range(rd_kafka_t *rk, const char *const *topics, size_t
                                rd_kafka_topic_partition_list_t **end, sd_error_t *err)
 {
     *start = *end = NULL;
-    sd_err_t rc = list_partitions(rk, topics, n_topics, end, err);
-    if (rc == SD_OK)
-        *start = rd_kafka_topic_partition_list_copy(*end);
-    for (int i = 0; rc == SD_OK && i < (*end)->cnt; i++) {
+    sd_err_t rc;
+    if ((rc = list_partitions(rk, topics, n_topics, end, err)) != SD_OK)
+        goto done;
+    *start = rd_kafka_topic_partition_list_copy(*end);
+    for (int i = 0; i < (*end)->cnt; i++) {
         rd_kafka_topic_partition_t *e = &(*end)->elems[i];
         int64_t low, high;
         rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(
             rk, e->topic, e->partition, &low, &high, SD_ADMIN_TIMEOUT_MS);
-        if (kerr)
+        if (kerr) {
             rc = sd_error_set(err, SD_ERR_TRANSIENT, "brokers",
                               "cannot read the offsets of %s [%d]: %s", e->topic,
                               (int)e->partition, rd_kafka_err2str(kerr));
+            goto done;
+        }
         e->offset = high;
         (*start)->elems[i].offset = low;
     }
-    if (rc == SD_OK && from_ms != SD_FROM_EARLIEST)
+    if (from_ms != SD_FROM_EARLIEST)
         rc = start_at_time(rk, *start, *end, from_ms, err);
+done:
     if (rc != SD_OK) {
         if (*start)
             rd_kafka_topic_partition_list_destroy(*start);
@@ -248,18 +276,23 @@ sd_err_t sd_kafka_create_topics(rd_kafka_t *rk, const char *const *topics, size_
 {
     rd_kafka_NewTopic_t **nt = calloc(n, sizeof *nt);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    sd_err_t rc = nt && q ? SD_OK : sd_error_set(err, SD_ERR_NOMEM, "", "out of memory");
+    sd_err_t rc = SD_OK;
     char why[256];
-    for (size_t i = 0; rc == SD_OK && i < n; i++)
-        if (!(nt[i] = rd_kafka_NewTopic_new(topics[i], partitions, -1, why, sizeof why)))
+    if (!nt || !q) {
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!(nt[i] = rd_kafka_NewTopic_new(topics[i], partitions, -1, why, sizeof why))) {
             rc = sd_error_set(err, SD_ERR_INVALID, "", "cannot ask for topic %s: %s", topics[i],
                               why);
-    if (rc == SD_OK) {
-        rd_kafka_CreateTopics(rk, nt, n, NULL, q);
-        rc = topics_answer(q, 1, RD_KAFKA_RESP_ERR_NO_ERROR, err);
-    }
-    if (rc == SD_OK)
-        rc = wait_for_leaders(rk, topics, n, partitions, err);
+            goto done;
+        }
+    rd_kafka_CreateTopics(rk, nt, n, NULL, q);
+    if ((rc = topics_answer(q, 1, RD_KAFKA_RESP_ERR_NO_ERROR, err)) != SD_OK)
+        goto done;
+    rc = wait_for_leaders(rk, topics, n, partitions, err);
+done:
     for (size_t i = 0; nt && i < n; i++)
         if (nt[i])
             rd_kafka_NewTopic_destroy(nt[i]);
@@ -274,13 +307,16 @@ sd_err_t sd_kafka_delete_topics(rd_kafka_t *rk, const char *const *topics, size_
 {
     rd_kafka_DeleteTopic_t **del = calloc(n, sizeof *del);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    sd_err_t rc = del && q ? SD_OK : sd_error_set(err, SD_ERR_NOMEM, "", "out of memory");
-    for (size_t i = 0; rc == SD_OK && i < n; i++)
-        del[i] = rd_kafka_DeleteTopic_new(topics[i]);
-    if (rc == SD_OK) {
-        rd_kafka_DeleteTopics(rk, del, n, NULL, q);
-        rc = topics_answer(q, 0, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, err);
+    sd_err_t rc = SD_OK;
+    if (!del || !q) {
+        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory");
+        goto done;
     }
+    for (size_t i = 0; i < n; i++)
+        del[i] = rd_kafka_DeleteTopic_new(topics[i]);
+    rd_kafka_DeleteTopics(rk, del, n, NULL, q);
+    rc = topics_answer(q, 0, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, err);
+done:
     for (size_t i = 0; del && i < n; i++)
         if (del[i])
             rd_kafka_DeleteTopic_destroy(del[i]);

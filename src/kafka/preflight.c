@@ -136,10 +136,10 @@ sd_err_t sd_kafka_preflight(const sd_kafka_settings_t *s, const char *const *top
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_t *rk = NULL;
     sd_tls_failure_init(&refusal.tls);
-    sd_err_t rc = sd_tls_check_client(s, err);
-    if (rc == SD_OK)
-        rc = sd_kafka_conf(s, SD_KAFKA_PRODUCER, role, &conf, err);
-    if (rc != SD_OK)
+    sd_err_t rc;
+    if ((rc = sd_tls_check_client(s, err)) != SD_OK)
+        goto done;
+    if ((rc = sd_kafka_conf(s, SD_KAFKA_PRODUCER, role, &conf, err)) != SD_OK)
         goto done;
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_log_cb(conf, quiet_log);

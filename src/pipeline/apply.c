@@ -142,6 +142,35 @@ static sd_err_t outgoing_of(pipeline_t *p, const applying_t *a, const sd_apply_r
     return rc;
 }
 
+/* One attempt at the batch: parse it, apply it in one sd_store_apply() and
+ * build what it produces.  *applied says whether the store took the batch:
+ * an error after that is one of building the messages, never the store's.
+ * On error *out may hold messages built so far (the caller frees them). */
+static sd_err_t apply_once(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, size_t *n_changes,
+                           int *applied, sd_error_t *err)
+{
+    applying_t a;
+    sd_apply_result_t result = {0};
+    *applied = 0;
+    sd_err_t rc = applying_init(&a, p->batch.count, err);
+    if (rc != SD_OK)
+        goto done;
+    parse_batch(&p->batch, &a);
+    int64_t started = sd_monotonic_us();
+    if ((rc = sd_store_apply(p->store, a.items, a.n_items, pl_now_ms(p), &result, err)) != SD_OK) {
+        atomic_fetch_add(&p->stats->store_errors[rc], 1);
+        goto done;
+    }
+    *applied = 1;
+    sd_stats_batch_applied(p->stats, sd_monotonic_us() - started);
+    count_results(p, &a, &result);
+    rc = outgoing_of(p, &a, &result, p->emit, out, n_out, n_changes, err);
+    sd_apply_result_free(&result);
+done:
+    applying_free(&a);
+    return rc;
+}
+
 /* Parses the batch, applies it through the store (waiting out outages)
  * and builds what to produce: *n_changes changes, then dead letters.
  * Returns SD_OK with *out filled, or a fatal error; an empty batch (all
@@ -151,32 +180,13 @@ static sd_err_t outgoing_of(pipeline_t *p, const applying_t *a, const sd_apply_r
 sd_err_t pl_apply_batch(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, size_t *n_changes,
                         sd_error_t *err)
 {
-    int emit = p->emit;
     *out = NULL;
     *n_out = 0;
     *n_changes = 0;
     while (p->batch.count) {
-        applying_t a;
-        sd_apply_result_t result = {0};
-        int applied = 0;
-        sd_err_t rc = applying_init(&a, p->batch.count, err);
+        int applied;
+        sd_err_t rc = apply_once(p, out, n_out, n_changes, &applied, err);
         if (rc == SD_OK) {
-            parse_batch(&p->batch, &a);
-            int64_t started = sd_monotonic_us();
-            rc = sd_store_apply(p->store, a.items, a.n_items, pl_now_ms(p), &result, err);
-            applied = rc == SD_OK;
-            if (applied)
-                sd_stats_batch_applied(p->stats, sd_monotonic_us() - started);
-            else
-                atomic_fetch_add(&p->stats->store_errors[rc], 1);
-        }
-        if (applied) {
-            count_results(p, &a, &result);
-            rc = outgoing_of(p, &a, &result, emit, out, n_out, n_changes, err);
-            sd_apply_result_free(&result);
-        }
-        applying_free(&a);
-        if (applied && rc == SD_OK) {
             atomic_store(&p->stats->store_ok, 1);
             return SD_OK;
         }

@@ -16,11 +16,13 @@ static sd_err_t make_producer(pipeline_t *p, sd_error_t *err)
     sd_err_t rc = sd_producer_new(&p->cfg->kafka, eos ? p->cfg->transactional_id : NULL,
                                   &p->producer, err);
     const char *const outputs[] = {p->cfg->output_topic, p->cfg->dlq_topic};
-    if (rc == SD_OK && !sd_producer_warm(p->producer, outputs, 2, 2000))
+    if (rc != SD_OK)
+        return rc;
+    if (!sd_producer_warm(p->producer, outputs, 2, 2000))
         sd_log(SD_LOG_DEBUG, "producer", "output topics not known yet: the first batch waits",
                NULL);
-    if (rc != SD_OK || !eos)
-        return rc;
+    if (!eos)
+        return SD_OK;
     rd_kafka_error_t *e = rd_kafka_init_transactions(sd_producer_handle(p->producer), 30000);
     if (!e)
         return SD_OK;

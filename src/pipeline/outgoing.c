@@ -79,9 +79,11 @@ sd_err_t sd_outgoing_expiry_event(sd_outgoing_t *o, const char *topic, const sd_
 {
     *o = (sd_outgoing_t){.change_type = SD_OUTGOING_EXPIRY_EVENT, .topic = topic};
     sd_err_t rc = sd_expiry_event_json(due, ttl_ms, &o->value, &o->len, err);
-    if (rc == SD_OK && !(o->key = copy_bytes(due->task_id, strlen(due->task_id))))
-        rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for an expiry event");
-    return rc;
+    if (rc != SD_OK)
+        return rc;
+    if (!(o->key = copy_bytes(due->task_id, strlen(due->task_id))))
+        return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory for an expiry event");
+    return SD_OK;
 }
 
 sd_err_t sd_outgoing_send(sd_producer_t *producer, const sd_outgoing_t *msgs, size_t n,

@@ -213,13 +213,14 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
     atomic_store(&stats->kafka_ok, 1);
     atomic_store(&stats->stall_ms, cfg->stall_ms);
     atomic_store(&stats->progress_ms, sd_monotonic_ms());
-    sd_err_t rc = pl_start_producer(&p, err); /* init_transactions may wait for a broker */
-    if (rc == SD_OK)
-        rc = make_consumer(&p, err);
-    if (rc == SD_OK)
-        sd_log(SD_LOG_INFO, "pipeline", "started", "group=%s input=%s output=%s dlq=%s delivery=%s",
-               cfg->group, cfg->inputs[0], cfg->output_topic, cfg->dlq_topic,
-               cfg->delivery == SD_DELIVERY_EXACTLY_ONCE ? "exactly-once" : "at-least-once");
+    sd_err_t rc;
+    if ((rc = pl_start_producer(&p, err)) != SD_OK) /* init_transactions may wait for a broker */
+        goto done;
+    if ((rc = make_consumer(&p, err)) != SD_OK)
+        goto done;
+    sd_log(SD_LOG_INFO, "pipeline", "started", "group=%s input=%s output=%s dlq=%s delivery=%s",
+           cfg->group, cfg->inputs[0], cfg->output_topic, cfg->dlq_topic,
+           cfg->delivery == SD_DELIVERY_EXACTLY_ONCE ? "exactly-once" : "at-least-once");
 
     while (rc == SD_OK && !*stop) {
         if (p.source->finished(&p) && !p.uncommitted) {
@@ -255,6 +256,7 @@ sd_err_t sd_pipeline_run(const sd_pipeline_config_t *cfg, sd_store_t *store,
             rc = sweep(&p, err);
     }
 
+done:
     pl_batch_clear(&p.batch); /* its messages belong to the consumer */
     if (p.uncommitted && p.consumer && rc == SD_OK &&
         rd_kafka_commit(p.consumer, p.uncommitted, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)

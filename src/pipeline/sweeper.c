@@ -34,18 +34,18 @@ sd_err_t sd_sweep_step(sd_store_t *store, sd_producer_t *producer, const char *t
         return rc;
     if (due.count == 0)
         goto done;
-    rc = expiry_messages(&due, topic, sd_store_ttl_ms(store), &msgs, &n, err);
-    if (rc == SD_OK) {
-        if ((rc = sd_outgoing_send(producer, msgs, n, err)) == SD_OK)
-            rc = sd_producer_flush(producer, 30000, err);
-        res->producer_failed = rc != SD_OK;
-    }
-    if (rc == SD_OK) {
-        res->published = n;
-        if (delivered)
-            delivered(arg, n);
-        rc = sd_store_expiries_published(store, &due, now_ms, err);
-    }
+    if ((rc = expiry_messages(&due, topic, sd_store_ttl_ms(store), &msgs, &n, err)) != SD_OK)
+        goto done;
+    res->producer_failed = 1; /* until the broker has every expiry */
+    if ((rc = sd_outgoing_send(producer, msgs, n, err)) != SD_OK)
+        goto done;
+    if ((rc = sd_producer_flush(producer, 30000, err)) != SD_OK)
+        goto done;
+    res->producer_failed = 0;
+    res->published = n;
+    if (delivered)
+        delivered(arg, n);
+    rc = sd_store_expiries_published(store, &due, now_ms, err);
 done:
     sd_outgoing_free(msgs, n);
     sd_expiry_list_free(&due);

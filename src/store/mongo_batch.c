@@ -403,15 +403,18 @@ static sd_err_t check_covers(mongo_batch_t *b, bson_t **docs, size_t n_docs, int
     const char **open_shorts = malloc((n_docs + 1) * sizeof *open_shorts);
     bson_t **markers = NULL;
     sd_err_t rc = SD_OK;
-    if (!shorts || !open || !open_shorts)
+    if (!shorts || !open || !open_shorts) {
         rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory checking saves");
-    if (rc == SD_OK)
-        n_open = open_scenario_sessions(docs, n_docs, shorts, n_shorts, open, open_shorts);
-    if (rc == SD_OK && n_open)
-        rc = read_markers(b, open_shorts, distinct(open_shorts, n_open), &markers, &n_markers,
-                          err);
-    if (rc == SD_OK && n_open)
-        rc = remove_covered(b, open, n_open, markers, n_markers, fixed, err);
+        goto done;
+    }
+    n_open = open_scenario_sessions(docs, n_docs, shorts, n_shorts, open, open_shorts);
+    if (n_open == 0)
+        goto done;
+    if ((rc = read_markers(b, open_shorts, distinct(open_shorts, n_open), &markers, &n_markers,
+                           err)) != SD_OK)
+        goto done;
+    rc = remove_covered(b, open, n_open, markers, n_markers, fixed, err);
+done:
     sd_mongo_free_docs(markers, n_markers);
     free(shorts);
     free(open);
@@ -506,8 +509,7 @@ sd_err_t sd_mongo_apply(sd_store_t *base, const sd_store_item_t *items, size_t n
             (rc = check_covers(&b, docs, n_docs, &fixed, err)) != SD_OK)
             goto done;
     }
-    if (rc == SD_OK)
-        rc = collect_changes(&b, docs, n_docs, err);
+    rc = collect_changes(&b, docs, n_docs, err);
 done:
     sd_mongo_free_docs(docs, n_docs);
     sd_mongo_free_docs(b.covers, b.n_covers);

@@ -121,22 +121,23 @@ static sd_err_t undo_unsent(sd_mongo_store_t *s, sd_error_t *err)
                                      "finding expiries sessiond 0.1 left undelivered", err);
     bson_destroy(&filter);
     bson_destroy(&opts);
-    if (rc == SD_OK && n > 0) {
-        bson_t bulk_opts = BSON_INITIALIZER;
-        mongoc_write_concern_append(s->wc, &bulk_opts);
-        mongoc_bulk_operation_t *bulk =
-            mongoc_collection_create_bulk_operation_with_opts(s->sessions, &bulk_opts);
-        bson_destroy(&bulk_opts);
-        for (size_t i = 0; i < n; i++) {
-            bson_iter_t it;
-            if (!doc_id(docs[i]) || !bson_iter_init_find(&it, docs[i], "unsent_expiry") ||
-                !BSON_ITER_HOLDS_UTF8(&it))
-                continue;
-            undo_one(bulk, docs[i], bson_iter_utf8(&it, NULL));
-        }
-        rc = run(s, bulk, "taking back expiries sessiond 0.1 left undelivered", err);
-        mongoc_bulk_operation_destroy(bulk);
+    if (rc != SD_OK || n == 0)
+        goto done;
+    bson_t bulk_opts = BSON_INITIALIZER;
+    mongoc_write_concern_append(s->wc, &bulk_opts);
+    mongoc_bulk_operation_t *bulk =
+        mongoc_collection_create_bulk_operation_with_opts(s->sessions, &bulk_opts);
+    bson_destroy(&bulk_opts);
+    for (size_t i = 0; i < n; i++) {
+        bson_iter_t it;
+        if (!doc_id(docs[i]) || !bson_iter_init_find(&it, docs[i], "unsent_expiry") ||
+            !BSON_ITER_HOLDS_UTF8(&it))
+            continue;
+        undo_one(bulk, docs[i], bson_iter_utf8(&it, NULL));
     }
+    rc = run(s, bulk, "taking back expiries sessiond 0.1 left undelivered", err);
+    mongoc_bulk_operation_destroy(bulk);
+done:
     sd_mongo_free_docs(docs, n);
     return rc;
 }
@@ -215,23 +216,26 @@ sd_err_t sd_mongo_due_expiries(sd_store_t *base, int64_t now_ms, int64_t resend_
     bson_t **docs = NULL;
     const char **never = NULL;
     size_t n = 0, n_never = 0;
-    sd_err_t rc = undo_unsent(s, err);
-    if (rc == SD_OK) {
-        bson_t filter, opts = BSON_INITIALIZER;
-        sd_mongo_expired_filter(&filter, &ctx);
-        append_unsent_or_stale(&filter, resend_before_ms);
-        BSON_APPEND_INT64(&opts, "limit", (int64_t)limit);
-        rc = sd_mongo_find_docs(s, s->sessions, &filter, &opts, &docs, &n,
-                                "finding sessions due to expire", err);
-        bson_destroy(&filter);
-        bson_destroy(&opts);
-    }
-    if (rc == SD_OK && !(never = malloc((n + 1) * sizeof *never)))
+    bson_t filter, opts = BSON_INITIALIZER;
+    sd_mongo_expired_filter(&filter, &ctx);
+    append_unsent_or_stale(&filter, resend_before_ms);
+    BSON_APPEND_INT64(&opts, "limit", (int64_t)limit);
+    sd_err_t rc;
+    if ((rc = undo_unsent(s, err)) != SD_OK)
+        goto done;
+    if ((rc = sd_mongo_find_docs(s, s->sessions, &filter, &opts, &docs, &n,
+                                 "finding sessions due to expire", err)) != SD_OK)
+        goto done;
+    if (!(never = malloc((n + 1) * sizeof *never))) {
         rc = sd_error_set(err, SD_ERR_NOMEM, "", "out of memory sweeping");
-    if (rc == SD_OK)
-        rc = fold_due((const bson_t *const *)docs, n, &ctx, out, never, &n_never, err);
-    if (rc == SD_OK)
-        rc = flag_never_visible(s, &ctx, never, n_never, err);
+        goto done;
+    }
+    if ((rc = fold_due((const bson_t *const *)docs, n, &ctx, out, never, &n_never, err)) != SD_OK)
+        goto done;
+    rc = flag_never_visible(s, &ctx, never, n_never, err);
+done:
+    bson_destroy(&filter);
+    bson_destroy(&opts);
     free(never);
     sd_mongo_free_docs(docs, n);
     return rc;

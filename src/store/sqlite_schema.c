@@ -217,19 +217,17 @@ static sd_err_t migrate_older_layout(sqlite_store_t *s, int64_t layout, sd_error
     sd_log(SD_LOG_INFO, "store", "rewriting the sqlite file into its current layout",
            "path=%s layout=%lld sessions=%lld", sqlite3_db_filename(s->db, "main"),
            (long long)layout, (long long)rows);
-    sd_err_t rc = SD_OK;
-    if (!has_column(s, "expiry_unsent"))
-        rc = sqlite_store_exec(s, add_unsent_sql, err);
-    if (rc != SD_OK)
+    sd_err_t rc;
+    if (!has_column(s, "expiry_unsent") &&
+        (rc = sqlite_store_exec(s, add_unsent_sql, err)) != SD_OK)
         return rc;
     if (has_column(s, "id")) /* the second layout */
         return sqlite_store_exec(s, second_layout_sql, err);
-    rc = sqlite_store_exec(s, first_layout_out_sql, err);
-    if (rc == SD_OK)
-        rc = sqlite_store_exec(s, schema_sql, err);
-    if (rc == SD_OK)
-        rc = sqlite_store_exec(s, first_layout_copy_sql, err);
-    return rc;
+    if ((rc = sqlite_store_exec(s, first_layout_out_sql, err)) != SD_OK)
+        return rc;
+    if ((rc = sqlite_store_exec(s, schema_sql, err)) != SD_OK)
+        return rc;
+    return sqlite_store_exec(s, first_layout_copy_sql, err);
 }
 
 sd_err_t sqlite_store_ensure_schema(sd_store_t *base, sd_error_t *err)
@@ -241,23 +239,27 @@ sd_err_t sqlite_store_ensure_schema(sd_store_t *base, sd_error_t *err)
     if (rc != SD_OK)
         return rc;
     int64_t layout = query_int(s, "PRAGMA user_version");
-    if (layout < LAYOUT_VERSION &&
-        query_int(s, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'sessions'") == 1)
-        rc = migrate_older_layout(s, layout, err);
-    else if (layout > LAYOUT_VERSION)
+    if (layout > LAYOUT_VERSION) {
         rc = sd_error_set(err, SD_ERR_FATAL, "store", "sqlite file %s has layout %lld, newer "
                           "than this sessiond's %d: use the sessiond that wrote it, or "
                           "rebuild the file with `sessiond replay`",
                           sqlite3_db_filename(s->db, "main"), (long long)layout,
                           LAYOUT_VERSION);
-    if (rc == SD_OK) /* creates what is missing */
-        rc = sqlite_store_exec(s, schema_sql, err);
-    if (rc == SD_OK)
-        rc = sqlite_store_exec(s, undo_unsent_sql, err);
-    if (rc == SD_OK)
-        rc = sqlite_store_exec(s, "PRAGMA user_version = " SD_STRINGIFY(LAYOUT_VERSION), err);
-    if (rc == SD_OK)
-        rc = sqlite_store_exec(s, "COMMIT", err);
+        goto done;
+    }
+    if (layout < LAYOUT_VERSION &&
+        query_int(s, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'sessions'") == 1 &&
+        (rc = migrate_older_layout(s, layout, err)) != SD_OK)
+        goto done;
+    if ((rc = sqlite_store_exec(s, schema_sql, err)) != SD_OK) /* creates what is missing */
+        goto done;
+    if ((rc = sqlite_store_exec(s, undo_unsent_sql, err)) != SD_OK)
+        goto done;
+    if ((rc = sqlite_store_exec(s, "PRAGMA user_version = " SD_STRINGIFY(LAYOUT_VERSION),
+                                err)) != SD_OK)
+        goto done;
+    rc = sqlite_store_exec(s, "COMMIT", err);
+done:
     if (rc != SD_OK) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;

@@ -289,16 +289,17 @@ static sd_err_t apply_to_task(batch_t *b, const sd_store_item_t *item, int *emit
                           item->offset};
     row_t row;
     mark_t mark = {0};
+    sd_emit_t emit;
     sd_err_t rc = load_row(b->s, ev->task_id, ev->event_id, &row, err);
     *redelivered = row.cause_is_latest;
-    if (rc == SD_OK && item->intent.kind == SD_INTENT_CREATE &&
-        ev->task_kind == SD_TASK_SCENARIO_GENERATION)
-        rc = load_mark(b->s, ev->short_id, &mark, err);
-    if (rc == SD_OK) {
-        sd_emit_t emit;
-        if (sd_state_apply(&row.st, &item->intent, &origin, &mark.cover, b->clock, &emit))
-            rc = commit_transition(b, &row, &emit, ev->occurred_at_ms, emitted, err);
-    }
+    if (rc != SD_OK)
+        goto done;
+    if (item->intent.kind == SD_INTENT_CREATE && ev->task_kind == SD_TASK_SCENARIO_GENERATION &&
+        (rc = load_mark(b->s, ev->short_id, &mark, err)) != SD_OK)
+        goto done;
+    if (sd_state_apply(&row.st, &item->intent, &origin, &mark.cover, b->clock, &emit))
+        rc = commit_transition(b, &row, &emit, ev->occurred_at_ms, emitted, err);
+done:
     free(mark.strings);
     free(row.strings);
     return rc;
@@ -433,8 +434,10 @@ static sd_err_t sqlite_apply(sd_store_t *base, const sd_store_item_t *items, siz
     unsigned char *redelivered = calloc(n ? n : 1, 1);
     if (!redelivered)
         return sd_error_set(err, SD_ERR_NOMEM, "", "out of memory applying a batch");
-    sd_err_t rc = sqlite_store_exec(s, "BEGIN IMMEDIATE", err);
-    for (size_t i = 0; i < n && rc == SD_OK; i++) {
+    sd_err_t rc;
+    if ((rc = sqlite_store_exec(s, "BEGIN IMMEDIATE", err)) != SD_OK)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
         const sd_store_item_t *item = &items[i];
         /* a save covers sessions found by short_id: any may be a redelivery */
         int emitted = 0, maybe_redelivered = 1;
@@ -449,16 +452,18 @@ static sd_err_t sqlite_apply(sd_store_t *base, const sd_store_item_t *items, siz
             rc = apply_to_task(&b, item, &emitted, &maybe_redelivered, err);
             break;
         }
+        if (rc != SD_OK)
+            goto done;
         out->status[i] = emitted ? SD_APPLY_CHANGED : SD_APPLY_UNCHANGED;
         redelivered[i] = !emitted && maybe_redelivered;
     }
-    for (size_t i = 0; i < n && rc == SD_OK; i++)
-        if (redelivered[i])
-            rc = republish(&b, &items[i], err);
+    for (size_t i = 0; i < n; i++)
+        if (redelivered[i] && (rc = republish(&b, &items[i], err)) != SD_OK)
+            goto done;
+    rc = sqlite_store_exec(s, "COMMIT", err);
+done:
     free(redelivered);
     free(b.emitted_tasks);
-    if (rc == SD_OK)
-        rc = sqlite_store_exec(s, "COMMIT", err);
     if (rc != SD_OK)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
@@ -526,20 +531,20 @@ static sd_err_t sqlite_due_expiries(sd_store_t *base, int64_t now_ms, int64_t re
                                     size_t limit, sd_expiry_list_t *out, sd_error_t *err)
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
-    sd_err_t rc = sqlite_store_exec(s, "BEGIN IMMEDIATE", err);
-    if (rc != SD_OK)
-        return rc;
-    rc = read_due(s, now_ms, resend_before_ms, limit, out, err);
-    if (rc == SD_OK) {
-        char sql[256];
-        snprintf(sql, sizeof sql,
-                 "DELETE FROM sessions WHERE live = 0 AND purge_at <= %lld;"
-                 "DELETE FROM saves WHERE purge_at <= %lld;",
-                 (long long)now_ms, (long long)now_ms);
-        rc = sqlite_store_exec(s, sql, err);
-    }
-    if (rc == SD_OK)
-        rc = sqlite_store_exec(s, "COMMIT", err);
+    char purge[256];
+    snprintf(purge, sizeof purge,
+             "DELETE FROM sessions WHERE live = 0 AND purge_at <= %lld;"
+             "DELETE FROM saves WHERE purge_at <= %lld;",
+             (long long)now_ms, (long long)now_ms);
+    sd_err_t rc;
+    if ((rc = sqlite_store_exec(s, "BEGIN IMMEDIATE", err)) != SD_OK)
+        goto done;
+    if ((rc = read_due(s, now_ms, resend_before_ms, limit, out, err)) != SD_OK)
+        goto done;
+    if ((rc = sqlite_store_exec(s, purge, err)) != SD_OK)
+        goto done;
+    rc = sqlite_store_exec(s, "COMMIT", err);
+done:
     if (rc != SD_OK)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
@@ -549,17 +554,21 @@ static sd_err_t sqlite_expiries_published(sd_store_t *base, const sd_expiry_list
                                           int64_t now_ms, sd_error_t *err)
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
-    sd_err_t rc = sqlite_store_exec(s, "BEGIN IMMEDIATE", err);
-    for (size_t i = 0; rc == SD_OK && i < published->count; i++) {
+    sd_err_t rc;
+    if ((rc = sqlite_store_exec(s, "BEGIN IMMEDIATE", err)) != SD_OK)
+        goto done;
+    for (size_t i = 0; i < published->count; i++) {
         sqlite3_bind_text(s->mark_sent, 1, published->items[i].task_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s->mark_sent, 2, published->items[i].version);
         sqlite3_bind_int64(s->mark_sent, 3, now_ms);
         if (sqlite3_step(s->mark_sent) != SQLITE_DONE)
             rc = sqlite_store_error(s, err, "marking expiry events published");
         sqlite3_reset(s->mark_sent);
+        if (rc != SD_OK)
+            goto done;
     }
-    if (rc == SD_OK)
-        rc = sqlite_store_exec(s, "COMMIT", err);
+    rc = sqlite_store_exec(s, "COMMIT", err);
+done:
     if (rc != SD_OK)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
@@ -687,18 +696,19 @@ sd_err_t sd_sqlite_store_open(const sd_store_config_t *cfg, const char *path,
      * 1 GiB, the whole file, 3-6 % faster: random ids cost the pages written,
      * not those read), 4 KiB pages (2 KiB and 8 KiB were slower), and no
      * mmap, whose pages would count in the process's resident memory. */
-    rc = sqlite_store_exec(s, "PRAGMA synchronous=FULL; PRAGMA cache_size=-8192;"
-                              " PRAGMA journal_size_limit=67108864;",
-                           err);
-    if (rc == SD_OK)
-        rc = sd_sqlite_checkpointer_attach(s->db, sqlite3_db_filename(s->db, "main"),
-                                           &s->checkpointer, err);
-    if (rc == SD_OK) /* statements need the tables: a file is usable once open */
-        rc = sqlite_store_ensure_schema(&s->base, err);
-    if (rc != SD_OK) {
-        sqlite_close(&s->base);
-        return rc;
-    }
+    if ((rc = sqlite_store_exec(s, "PRAGMA synchronous=FULL; PRAGMA cache_size=-8192;"
+                                   " PRAGMA journal_size_limit=67108864;",
+                                err)) != SD_OK)
+        goto done;
+    if ((rc = sd_sqlite_checkpointer_attach(s->db, sqlite3_db_filename(s->db, "main"),
+                                            &s->checkpointer, err)) != SD_OK)
+        goto done;
+    /* statements need the tables: a file is usable once open */
+    if ((rc = sqlite_store_ensure_schema(&s->base, err)) != SD_OK)
+        goto done;
     *out = &s->base;
-    return SD_OK;
+done:
+    if (rc != SD_OK)
+        sqlite_close(&s->base);
+    return rc;
 }

@@ -56,6 +56,18 @@ sd_err_t sd_store_ensure_schema(sd_store_t *store, sd_error_t *err)
     return store->ops->ensure_schema(store, err);
 }
 
+sd_err_t sd_store_open_ready(const sd_store_config_t *cfg, sd_store_t **out, sd_error_t *err)
+{
+    sd_err_t rc = sd_store_open(cfg, out, err);
+    if (rc != SD_OK)
+        return rc;
+    if ((rc = sd_store_ensure_schema(*out, err)) != SD_OK) {
+        sd_store_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 sd_err_t sd_store_apply(sd_store_t *store, const sd_store_item_t *items, size_t n,
                         int64_t now_ms, sd_apply_result_t *out, sd_error_t *err)
 {
