@@ -194,6 +194,13 @@ typedef struct demo {
     long expired_before;
 } demo_t;
 
+/* The sessions visible now that the model says are gone a day later: each
+ * should be published as one expiry. */
+static long expiries_expected(const demo_t *m)
+{
+    return (long)m->before.count - (long)m->after.count;
+}
+
 /* The workload and the model's two answers (now, a day later). */
 static sd_err_t prepare(demo_t *m, int64_t tasks, int64_t seed, sd_error_t *err)
 {
@@ -238,7 +245,7 @@ static sd_err_t process(demo_t *m, int *ok, double *secs, sd_error_t *err)
     progress_t progress = {&m->d.stats, m->sent, isatty(STDOUT_FILENO), -2};
     *ok = rc == SD_OK && sd_pipeline_thread_wait(&m->d, (long)m->sent, progress.tty ? 100 : 200,
                                                  show_progress, &progress, secs, NULL);
-    long expected = (long)m->before.count - (long)m->after.count;
+    long expected = expiries_expected(m);
     m->expired_before = atomic_load(&m->d.stats.changes_by_type[SD_CHANGE_EXPIRED]);
     if (*ok) {
         printf("  a day passes: %ld sessions reach their TTL\n", expected);
@@ -257,7 +264,7 @@ static sd_err_t process(demo_t *m, int *ok, double *secs, sd_error_t *err)
 static int verdict(const demo_t *m)
 {
     char why[2048];
-    long expected = (long)m->before.count - (long)m->after.count;
+    long expected = expiries_expected(m);
     long expired = expired_since(&m->d.stats, m->expired_before);
     int matches = check_model(m->d.store, &m->after, m->now + DAY_MS, why, sizeof why);
     if (matches && expired != expected) {
@@ -334,7 +341,9 @@ int sd_cmd_demo(int argc, char **argv)
     printf("sessiond demo: %lld tasks (seed %lld), %zu events, embedded broker with %d "
            "partitions, store %s\n",
            (long long)tasks, (long long)seed, m.workload.count, m.partitions, masked);
-    if ((rc = start_pipeline(&m, &err)) != SD_OK || (rc = process(&m, &ok, &secs, &err)) != SD_OK)
+    if ((rc = start_pipeline(&m, &err)) != SD_OK)
+        goto done;
+    if ((rc = process(&m, &ok, &secs, &err)) != SD_OK)
         goto done;
     if (!ok) {
         fprintf(stderr, "sessiond demo: interrupted\n");

@@ -30,6 +30,16 @@ void sd_pipeline_cli_init(sd_pipeline_cli_t *c, const char *default_group)
 }
 
 /* Splits "a,b,c" in place into at most cap topic names. */
+/* This machine's name, or "localhost" if it has none: part of the names
+ * that must differ between machines (transactional ids, replay groups). */
+static const char *host_name(char buf[128])
+{
+    if (gethostname(buf, 127) != 0)
+        snprintf(buf, 128, "localhost");
+    buf[127] = '\0';
+    return buf;
+}
+
 static size_t split_topics(char *list, const char **out, size_t cap)
 {
     size_t n = 0;
@@ -83,9 +93,8 @@ sd_err_t sd_pipeline_cli_finish(sd_pipeline_cli_t *c, sd_error_t *err)
         cfg->dlq_topic = c->dlq;
     }
     if (!cfg->transactional_id) {
-        char host[128] = "localhost";
-        gethostname(host, sizeof host - 1);
-        snprintf(c->txid, sizeof c->txid, "sessiond-%s-%s", cfg->group, host);
+        char host[128];
+        snprintf(c->txid, sizeof c->txid, "sessiond-%s-%s", cfg->group, host_name(host));
         cfg->transactional_id = c->txid;
     }
     cfg->kafka = (sd_kafka_settings_t){c->brokers, c->props.items, c->props.count, 0};
@@ -158,9 +167,8 @@ void sd_pipeline_cli_free(sd_pipeline_cli_t *c)
 
 const char *sd_pipeline_cli_replay_group(char *buf, size_t cap)
 {
-    char host[128] = "localhost";
-    gethostname(host, sizeof host - 1);
-    snprintf(buf, cap, "sessiond-replay-%s-%ld", host, (long)getpid());
+    char host[128];
+    snprintf(buf, cap, "sessiond-replay-%s-%ld", host_name(host), (long)getpid());
     return buf;
 }
 

@@ -224,12 +224,15 @@ static int same_session(const sd_session_t *a, const sd_session_t *b)
            a->created_at_ms == b->created_at_ms && a->updated_at_ms == b->updated_at_ms;
 }
 
+/* A session's text, or null: a store may have lost what the model holds. */
+static const char *text_or_null(const char *s) { return s ? s : "null"; }
+
 static void describe(const sd_session_t *s, char *buf, size_t cap)
 {
     snprintf(buf, cap, "short_id=%s type=%s user=%s status=%s created=%lld updated=%lld metadata=%s",
-             s->short_id, s->task_type, s->user_id, sd_status_name(s->status),
-             (long long)s->created_at_ms, (long long)s->updated_at_ms,
-             s->metadata_json ? s->metadata_json : "null");
+             text_or_null(s->short_id), text_or_null(s->task_type), text_or_null(s->user_id),
+             sd_status_name(s->status), (long long)s->created_at_ms,
+             (long long)s->updated_at_ms, text_or_null(s->metadata_json));
 }
 
 int sd_model_matches(const sd_session_t *got, size_t n_got, const sd_model_result_t *want,

@@ -100,42 +100,44 @@ static void count_results(pipeline_t *p, applying_t *a, const sd_apply_result_t 
     }
 }
 
-/* Logs and counts one dead message and, when emit, builds its dead letter. */
+/* Logs and counts one dead message and, when p->emit, builds its dead
+ * letter. */
 static sd_err_t dead_letter(pipeline_t *p, const rd_kafka_message_t *m, const sd_error_t *why,
-                            int emit, sd_outgoing_t *out, sd_error_t *err)
+                            sd_outgoing_t *out, sd_error_t *err)
 {
-    sd_err_t rc = emit ? sd_outgoing_dead_letter(out, p->cfg->dlq_topic, m, why, err) : SD_OK;
+    sd_err_t rc = p->emit ? sd_outgoing_dead_letter(out, p->cfg->dlq_topic, m, why, err) : SD_OK;
     sd_stats_dead_letter(p->stats, why->code == SD_ERR_EVENT ? "store"
                                    : why->field[0]       ? why->field
                                                          : "payload");
     char reason[SD_ERROR_TEXT_BUFSZ];
-    sd_log(SD_LOG_WARN, "pipeline", emit ? "dead-lettered" : "invalid event skipped (not re-sent)",
+    sd_log(SD_LOG_WARN, "pipeline",
+           p->emit ? "dead-lettered" : "invalid event skipped (not re-sent)",
            "topic=%s partition=%d offset=%lld error=%s", rd_kafka_topic_name(m->rkt),
            (int)m->partition, (long long)m->offset, SD_LOG_Q(sd_error_text(why, reason)));
     return rc;
 }
 
 /* What an applied batch produces: its changes, then its dead letters (none
- * of either when !emit).  Returns SD_OK with *out and *n_out set (the
+ * of either without p->emit).  Returns SD_OK with *out and *n_out set (the
  * caller frees them with sd_outgoing_free), or a fatal error. */
 static sd_err_t outgoing_of(pipeline_t *p, const applying_t *a, const sd_apply_result_t *result,
-                            int emit, sd_outgoing_t **out, size_t *n_out, size_t *n_changes,
+                            sd_outgoing_t **out, size_t *n_out, size_t *n_changes,
                             sd_error_t *err)
 {
     sd_outgoing_t *msgs = calloc(result->changes.count + a->n_dead + 1, sizeof *msgs);
+    if (!msgs)
+        return sd_error_set(err, SD_ERR_FATAL, "", "out of memory for a batch of %zu", a->n);
     size_t n_msgs = 0;
-    sd_err_t rc = msgs ? SD_OK
-                       : sd_error_set(err, SD_ERR_FATAL, "", "out of memory for a batch of %zu",
-                                      a->n);
-    for (size_t c = 0; rc == SD_OK && emit && c < result->changes.count; c++)
+    sd_err_t rc = SD_OK;
+    for (size_t c = 0; rc == SD_OK && p->emit && c < result->changes.count; c++)
         rc = sd_outgoing_change(&msgs[n_msgs++], p->cfg->output_topic, &result->changes.items[c],
                                 &result->changes.json[c], err);
     *n_changes = n_msgs;
     for (size_t i = 0; rc == SD_OK && i < a->n; i++) {
         if (!a->dead[i])
             continue;
-        rc = dead_letter(p, p->batch.msgs[i], &a->why[i], emit, &msgs[n_msgs], err);
-        n_msgs += emit != 0;
+        rc = dead_letter(p, p->batch.msgs[i], &a->why[i], &msgs[n_msgs], err);
+        n_msgs += p->emit != 0;
     }
     *out = msgs;
     *n_out = n_msgs;
@@ -164,7 +166,7 @@ static sd_err_t apply_once(pipeline_t *p, sd_outgoing_t **out, size_t *n_out, si
     *applied = 1;
     sd_stats_batch_applied(p->stats, sd_monotonic_us() - started);
     count_results(p, &a, &result);
-    rc = outgoing_of(p, &a, &result, p->emit, out, n_out, n_changes, err);
+    rc = outgoing_of(p, &a, &result, out, n_out, n_changes, err);
     sd_apply_result_free(&result);
 done:
     applying_free(&a);
