@@ -338,6 +338,11 @@ START_TEST(matches_compares_every_field)
     ck_assert(!sd_model_matches(got, 2, &w.result, why, sizeof why));
     ck_assert_msg(strstr(why, "session t2 differs"), "%s", why);
 
+    got[1] = w.result.sessions[1];
+    got[1].user_id = NULL; /* a field the store lost is said, not passed to %s */
+    ck_assert(!sd_model_matches(got, 2, &w.result, why, sizeof why));
+    ck_assert_msg(strstr(why, "got short_id=s2 type=image_analysis user=null"), "%s", why);
+
     ck_assert(!sd_model_matches(got, 1, &w.result, why, sizeof why));
     ck_assert_msg(strstr(why, "the model has t2 visible"), "%s", why);
     sd_session_t extra[3] = {w.result.sessions[0], w.result.sessions[1], w.result.sessions[1]};
