@@ -185,12 +185,14 @@ void bench_kafka_cleanup(const bench_target_t *t);
 sd_err_t bench_read_limit(const bench_target_t *t, int32_t partitions, size_t events,
                           double *eps, sd_error_t *err);
 /* A consumer with sessiond's settings (sd_kafka_conf), in the group
- * <t->group>-<group_suffix> (never joined: its partitions are assigned)
- * with extra key, value pairs (NULL-terminated, at most six pairs), reading
- * every partition of topic from offset.  *out is the caller's to destroy. */
+ * <t->group>-<group_suffix> (never joined: bench_assign() gives it its
+ * partitions) with extra key, value pairs (NULL-terminated, at most six
+ * pairs).  *out is the caller's to destroy. */
 sd_err_t bench_consumer(const bench_target_t *t, const char *group_suffix,
-                        const char *const *extra, const char *topic, int32_t partitions,
-                        int64_t offset, rd_kafka_t **out, sd_error_t *err);
+                        const char *const *extra, rd_kafka_t **out, sd_error_t *err);
+/* Assigns rk every partition of topic, from offset. */
+sd_err_t bench_assign(rd_kafka_t *rk, const char *topic, int32_t partitions, int64_t offset,
+                      sd_error_t *err);
 
 /* End-to-end latency in one mode, with the pipeline running on t's
  * latency topics: from each event's sending (its time is in its event_id)

@@ -114,8 +114,7 @@ void bench_kafka_cleanup(const bench_target_t *t)
 }
 
 sd_err_t bench_consumer(const bench_target_t *t, const char *group_suffix,
-                        const char *const *extra, const char *topic, int32_t partitions,
-                        int64_t offset, rd_kafka_t **out, sd_error_t *err)
+                        const char *const *extra, rd_kafka_t **out, sd_error_t *err)
 {
     char group[160];
     snprintf(group, sizeof group, "%s-%s", t->group, group_suffix);
@@ -125,42 +124,47 @@ sd_err_t bench_consumer(const bench_target_t *t, const char *group_suffix,
         role[4 + i] = extra[i];
     }
     rd_kafka_conf_t *conf;
-    rd_kafka_t *rk;
     sd_err_t rc = sd_kafka_conf(&t->kafka, SD_KAFKA_CONSUMER, role, &conf, err);
-    if (rc != SD_OK ||
-        (rc = sd_kafka_new(SD_KAFKA_CONSUMER, conf, "brokers", "a Kafka consumer", &rk, err)) !=
-            SD_OK)
+    if (rc != SD_OK)
         return rc;
-    rd_kafka_poll_set_consumer(rk);
+    if ((rc = sd_kafka_new(SD_KAFKA_CONSUMER, conf, "brokers", "a Kafka consumer", out, err)) !=
+        SD_OK)
+        return rc;
+    rd_kafka_poll_set_consumer(*out);
+    return SD_OK;
+}
+
+sd_err_t bench_assign(rd_kafka_t *rk, const char *topic, int32_t partitions, int64_t offset,
+                      sd_error_t *err)
+{
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(partitions);
     for (int32_t p = 0; p < partitions; p++)
         rd_kafka_topic_partition_list_add(parts, topic, p)->offset = offset;
     rd_kafka_resp_err_t kerr = rd_kafka_assign(rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
-    if (kerr) {
-        rd_kafka_destroy(rk);
+    if (kerr)
         return sd_error_set(err, SD_ERR_FATAL, "brokers", "cannot read %s: %s", topic,
                             rd_kafka_err2str(kerr));
-    }
-    *out = rk;
     return SD_OK;
 }
 
 sd_err_t bench_read_limit(const bench_target_t *t, int32_t partitions, size_t events,
                           double *eps, sd_error_t *err)
 {
+    rd_kafka_t *rk;
+    *eps = 0;
+    sd_err_t rc = bench_consumer(t, "read", NULL, &rk, err);
+    if (rc != SD_OK)
+        return rc;
     /* sessiond's own consumer settings, its partitions assigned, timed
      * from the assignment: its first fetch brings a megabyte a partition
      * at once, and a clock started at the first message would not count
      * reading those */
-    rd_kafka_t *rk;
     double start = bench_now_s(), last = start;
-    sd_err_t rc = bench_consumer(t, "read", NULL, t->input, partitions,
-                                 RD_KAFKA_OFFSET_BEGINNING, &rk, err);
-    if (rc != SD_OK)
-        return rc;
     size_t got = 0;
-    while (rc == SD_OK && got < events) {
+    if ((rc = bench_assign(rk, t->input, partitions, RD_KAFKA_OFFSET_BEGINNING, err)) != SD_OK)
+        goto done;
+    while (got < events) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
         if (m && !m->err) {
             last = bench_now_s();
@@ -169,11 +173,13 @@ sd_err_t bench_read_limit(const bench_target_t *t, int32_t partitions, size_t ev
             rc = sd_error_set(err, SD_ERR_FATAL, "brokers",
                               "the read limit got %zu of %zu events, then nothing for 60 s", got,
                               events);
+            goto done;
         }
         if (m)
             rd_kafka_message_destroy(m);
     }
-    *eps = rc == SD_OK && last > start ? (double)got / (last - start) : 0;
+    *eps = last > start ? (double)got / (last - start) : 0;
+done:
     rd_kafka_destroy(rk);
     return rc;
 }

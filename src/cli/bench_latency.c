@@ -93,9 +93,15 @@ static sd_err_t open_reader(const bench_target_t *t, sd_delivery_t delivery, int
 {
     static const char *const extra[] = {"isolation.level", "read_committed",
                                         "fetch.wait.max.ms", "10", NULL};
-    return bench_consumer(t, "lat-read", extra,
-                          t->latency_output[delivery == SD_DELIVERY_EXACTLY_ONCE], partitions,
-                          RD_KAFKA_OFFSET_END, out, err);
+    sd_err_t rc = bench_consumer(t, "lat-read", extra, out, err);
+    if (rc != SD_OK)
+        return rc;
+    if ((rc = bench_assign(*out, t->latency_output[delivery == SD_DELIVERY_EXACTLY_ONCE],
+                           partitions, RD_KAFKA_OFFSET_END, err)) != SD_OK) {
+        rd_kafka_destroy(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 static int by_value(const void *a, const void *b)
